@@ -1,0 +1,5 @@
+//! FHIR wire helpers: OperationOutcome, searchset Bundles, the CapabilityStatement.
+
+pub mod bundle;
+pub mod capability;
+pub mod outcome;

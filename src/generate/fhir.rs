@@ -1,0 +1,60 @@
+//! Builders for the recurring FHIR JSON fragments.
+
+use serde_json::{json, Value};
+
+use crate::generate::codes::Fixed;
+
+/// `{"reference": "<Type>/<id>"}`, always relative.
+pub fn reference(resource_type: &str, id: &str) -> Value {
+    json!({ "reference": format!("{resource_type}/{id}") })
+}
+
+/// A simple extension: `{"url": …, "value<Type>": …}`.
+pub fn extension(url: &str, value_key: &str, value: Value) -> Value {
+    let mut map = serde_json::Map::with_capacity(2);
+    map.insert("url".to_owned(), Value::String(url.to_owned()));
+    map.insert(value_key.to_owned(), value);
+    Value::Object(map)
+}
+
+/// A complex extension made of sub-extensions.
+pub fn complex(url: &str, parts: Vec<Value>) -> Value {
+    json!({ "url": url, "extension": parts })
+}
+
+/// An identifier with a typed `type`, an optional system and a value.
+pub fn identifier(kind: Fixed, system: Option<&str>, value: &str) -> Value {
+    match system {
+        Some(system) => json!({ "type": kind.concept(), "system": system, "value": value }),
+        None => json!({ "type": kind.concept(), "value": value }),
+    }
+}
+
+/// An address with the lines of a FINESS address (street line, then lieu-dit or BP).
+pub fn address(lines: &str, postal_code: &str, city: &str) -> Value {
+    let lines: Vec<&str> = lines.split(", ").map(str::trim).filter(|line| !line.is_empty()).collect();
+    if lines.is_empty() {
+        json!({ "postalCode": postal_code, "city": city })
+    } else {
+        json!({ "line": lines, "postalCode": postal_code, "city": city })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_address_lines() {
+        let value = address("700 AV DE NARVIK, BP 139", "01300", "BELLEY");
+        assert_eq!(value["line"], json!(["700 AV DE NARVIK", "BP 139"]));
+        assert!(address("", "01300", "BELLEY").get("line").is_none());
+    }
+
+    #[test]
+    fn test_extension_key_order() -> Result<(), serde_json::Error> {
+        let text = serde_json::to_string(&extension("u", "valueBoolean", json!(false)))?;
+        assert_eq!(text, r#"{"url":"u","valueBoolean":false}"#);
+        Ok(())
+    }
+}

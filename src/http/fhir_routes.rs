@@ -1,0 +1,368 @@
+//! FHIR REST routes: search, read, vread, history, create, update, delete, transaction/batch,
+//! metadata; plus health and admin status.
+
+use actix_web::http::header;
+use actix_web::web::{self, Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::{HttpState, FHIR_JSON};
+use crate::error::{Error, Result};
+use crate::fhir::bundle::{render_searchset, BundleLinks};
+use crate::ingest::bundle::{entry_response, error_response, new_id, plan_bundle};
+use crate::ingest::validate::{is_valid_id, validate_resource};
+use crate::query::params::{encode_query, parse_query_string, RawParam};
+use crate::query::parse::Handling;
+use crate::store::{Committed, WriteOp};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/admin/status", web::get().to(admin_status))
+        .service(
+            web::scope("/fhir")
+                .route("", web::post().to(transaction))
+                .route("/", web::post().to(transaction))
+                .route("/metadata", web::get().to(metadata))
+                .route("/{type}", web::get().to(search_get))
+                .route("/{type}", web::post().to(create))
+                .route("/{type}/_search", web::post().to(search_post))
+                .route("/{type}/{id}", web::get().to(read))
+                .route("/{type}/{id}", web::put().to(update))
+                .route("/{type}/{id}", web::delete().to(delete))
+                .route("/{type}/{id}/_history", web::get().to(history))
+                .route("/{type}/{id}/_history/{version}", web::get().to(vread)),
+        );
+}
+
+fn base_url(state: &HttpState, request: &HttpRequest) -> String {
+    if let Some(base) = &state.base_url {
+        return base.trim_end_matches('/').to_owned();
+    }
+    let info = request.connection_info();
+    format!("{}://{}/fhir", info.scheme(), info.host())
+}
+
+fn handling(request: &HttpRequest) -> Handling {
+    let strict = request
+        .headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|part| part.trim().eq_ignore_ascii_case("handling=strict"));
+    if strict {
+        Handling::Strict
+    } else {
+        Handling::Lenient
+    }
+}
+
+fn fhir_json(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status).content_type(FHIR_JSON).body(body)
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    web::block(work).await.map_err(|e| Error::internal(format!("worker pool: {e}")))?
+}
+
+fn check_type(state: &HttpState, resource_type: &str) -> Result<()> {
+    if state.app.registry.resource(resource_type).is_none() {
+        return Err(Error::not_found(format!("resource type {resource_type:?} is not served here")));
+    }
+    Ok(())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn admin_status(state: Data<HttpState>) -> Result<HttpResponse> {
+    let app = state.app.clone();
+    let body = blocking(move || {
+        let counts = app.store.counts()?;
+        let last_seq = app.store.last_seq()?;
+        let search = app.state.read();
+        let index_counts: Vec<Value> = search
+            .collections
+            .iter()
+            .map(|c| json!({"type": c.resource_type, "live": c.len()}))
+            .collect();
+        let stats = *app.writer.stats.lock();
+        Ok(json!({
+            "store": {"counts": counts.into_iter().map(|(t, n)| json!({"type": t, "count": n})).collect::<Vec<_>>(), "lastSeq": last_seq},
+            "index": {"collections": index_counts, "appliedSeq": search.applied_seq, "generation": search.generation,
+                      "locationsWithPosition": search.geo.len(), "textDocuments": app.text.num_docs()},
+            "writer": {"groups": stats.groups, "units": stats.units, "lastPublishMicros": stats.last_publish_micros},
+        }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn metadata(state: Data<HttpState>, request: HttpRequest) -> HttpResponse {
+    let base = base_url(&state, &request);
+    fhir_json(
+        actix_web::http::StatusCode::OK,
+        crate::fhir::capability::capability_statement(&state.app.registry, &base).to_string(),
+    )
+}
+
+async fn search_get(state: Data<HttpState>, path: web::Path<String>, request: HttpRequest) -> Result<HttpResponse> {
+    let resource_type = path.into_inner();
+    let params = parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
+    run_search(state, resource_type, params, &request).await
+}
+
+async fn search_post(state: Data<HttpState>, path: web::Path<String>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    let resource_type = path.into_inner();
+    let body = std::str::from_utf8(&body).map_err(|_| Error::body(None, "the _search body must be UTF-8 form data"))?;
+    let mut params = parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
+    params.extend(parse_query_string(body).map_err(|e| Error::param(param_of(&e), e.to_string()))?);
+    run_search(state, resource_type, params, &request).await
+}
+
+fn param_of(error: &crate::query::params::ParamError) -> String {
+    let text = error.to_string();
+    text.split('"').nth(1).unwrap_or("query").to_owned()
+}
+
+async fn run_search(state: Data<HttpState>, resource_type: String, params: Vec<RawParam>, request: &HttpRequest) -> Result<HttpResponse> {
+    check_type(&state, &resource_type)?;
+    let handling = handling(request);
+    let base = base_url(&state, request);
+    let app = state.app.clone();
+    let body = blocking(move || {
+        let context = app.parse_context(handling);
+        let search_request = context.parse_search(&resource_type, &params)?;
+        let page = app.search.search(&search_request)?;
+        let self_url = format!("{base}/{resource_type}?{}", encode_query(&search_request.applied));
+        let next_url = page.next.as_ref().map(|(cursor, offset)| {
+            format!(
+                "{base}/{resource_type}?{}",
+                encode_query(&[
+                    ("_getpages".to_owned(), cursor.clone()),
+                    ("_getpagesoffset".to_owned(), offset.to_string()),
+                    ("_count".to_owned(), page.count.to_string()),
+                ])
+            )
+        });
+        let links = BundleLinks { base_url: base.clone(), self_url, next_url };
+        render_searchset(app.store.as_ref(), &page, &links, search_request.elements.as_deref(), &search_request.ignored)
+    })
+    .await?;
+    Ok(fhir_json(actix_web::http::StatusCode::OK, body))
+}
+
+fn resource_response(status: actix_web::http::StatusCode, resource_type: &str, id: &str, version: u64, json: &[u8]) -> Result<HttpResponse> {
+    let body = std::str::from_utf8(json).map_err(Error::internal)?.to_owned();
+    let last_modified = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.pointer("/meta/lastUpdated").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc).format("%a, %d %b %Y %H:%M:%S GMT").to_string());
+    let mut builder = HttpResponse::build(status);
+    builder.content_type(FHIR_JSON).insert_header((header::ETAG, format!("W/\"{version}\"")));
+    if let Some(last_modified) = last_modified {
+        builder.insert_header((header::LAST_MODIFIED, last_modified));
+    }
+    let _ = (resource_type, id);
+    Ok(builder.body(body))
+}
+
+async fn read(state: Data<HttpState>, path: web::Path<(String, String)>) -> Result<HttpResponse> {
+    let (resource_type, id) = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let app = state.app.clone();
+    let (rt, i) = (resource_type.clone(), id.clone());
+    let stored = blocking(move || app.store.current(&rt, &i)).await?;
+    match stored {
+        None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
+        Some(version) if version.deleted => Err(Error::Gone { message: format!("{resource_type}/{id} was deleted") }),
+        Some(version) => resource_response(actix_web::http::StatusCode::OK, &resource_type, &id, version.version, &version.json),
+    }
+}
+
+async fn vread(state: Data<HttpState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse> {
+    let (resource_type, id, version) = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let version: u64 = version.parse().map_err(|_| Error::param("_history", format!("invalid version id {version:?}")))?;
+    let app = state.app.clone();
+    let (rt, i) = (resource_type.clone(), id.clone());
+    let stored = blocking(move || app.store.version(&rt, &i, version)).await?;
+    match stored {
+        None => Err(Error::not_found(format!("{resource_type}/{id}/_history/{version} is not known"))),
+        Some(v) if v.deleted => Err(Error::Gone { message: format!("{resource_type}/{id} version {version} is a deletion") }),
+        Some(v) => resource_response(actix_web::http::StatusCode::OK, &resource_type, &id, v.version, &v.json),
+    }
+}
+
+async fn history(state: Data<HttpState>, path: web::Path<(String, String)>, request: HttpRequest) -> Result<HttpResponse> {
+    let (resource_type, id) = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let base = base_url(&state, &request);
+    let app = state.app.clone();
+    let (rt, i) = (resource_type.clone(), id.clone());
+    let versions = blocking(move || app.store.history(&rt, &i)).await?;
+    if versions.is_empty() {
+        return Err(Error::not_found(format!("{resource_type}/{id} is not known")));
+    }
+    let entries: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let full_url = format!("{base}/{resource_type}/{id}");
+            if v.deleted {
+                json!({"fullUrl": full_url, "request": {"method": "DELETE", "url": format!("{resource_type}/{id}")}})
+            } else {
+                let resource: Value = serde_json::from_slice(&v.json).unwrap_or(Value::Null);
+                json!({"fullUrl": full_url, "resource": resource, "request": {"method": "PUT", "url": format!("{resource_type}/{id}")}})
+            }
+        })
+        .collect();
+    let bundle = json!({"resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries});
+    Ok(fhir_json(actix_web::http::StatusCode::OK, bundle.to_string()))
+}
+
+fn parse_body(body: &Bytes) -> Result<Value> {
+    if body.is_empty() {
+        return Err(Error::body(None, "the request body is empty"));
+    }
+    serde_json::from_slice(body).map_err(|e| Error::body(None, format!("the body is not valid JSON: {e}")))
+}
+
+fn if_match(request: &HttpRequest) -> Result<Option<u64>> {
+    let Some(value) = request.headers().get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().map_err(|_| Error::body(Some("If-Match"), "If-Match is not ASCII"))?;
+    let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
+    trimmed.parse().map(Some).map_err(|_| Error::body(Some("If-Match"), format!("invalid If-Match {text:?}: expected W/\"<version>\"")))
+}
+
+fn write_response(status: actix_web::http::StatusCode, base: &str, committed: &Committed) -> Result<HttpResponse> {
+    let mut builder = HttpResponse::build(status);
+    builder.content_type(FHIR_JSON).insert_header((header::ETAG, format!("W/\"{}\"", committed.version)));
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(&committed.last_updated) {
+        builder.insert_header((
+            header::LAST_MODIFIED,
+            time.with_timezone(&chrono::Utc).format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        ));
+    }
+    builder.insert_header((
+        header::LOCATION,
+        format!("{base}/{}/{}/_history/{}", committed.resource_type, committed.id, committed.version),
+    ));
+    let body = committed.resource.as_ref().map(|r| r.to_string()).unwrap_or_default();
+    Ok(builder.body(body))
+}
+
+async fn submit_one(state: &HttpState, op: WriteOp) -> Result<Committed> {
+    let app = state.app.clone();
+    let mut committed = blocking(move || app.writer.submit(vec![op])).await?;
+    committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))
+}
+
+async fn create(state: Data<HttpState>, path: web::Path<String>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    let resource_type = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let mut resource = parse_body(&body)?;
+    validate_resource(&state.app.registry, &resource, Some(&resource_type))?;
+    if let Some(object) = resource.as_object_mut() {
+        object.insert("id".into(), Value::String(new_id()));
+    }
+    let base = base_url(&state, &request);
+    let committed =
+        submit_one(&state, WriteOp::Put { resource, if_match: None, create_only: true, keep_last_updated: true }).await?;
+    write_response(actix_web::http::StatusCode::CREATED, &base, &committed)
+}
+
+async fn update(state: Data<HttpState>, path: web::Path<(String, String)>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    let (resource_type, id) = path.into_inner();
+    check_type(&state, &resource_type)?;
+    if !is_valid_id(&id) {
+        return Err(Error::param("id", format!("invalid id {id:?}")));
+    }
+    let mut resource = parse_body(&body)?;
+    let (_, body_id) = validate_resource(&state.app.registry, &resource, Some(&resource_type))?;
+    match body_id {
+        Some(body_id) if body_id != id => {
+            return Err(Error::body(Some(&format!("{resource_type}.id")), format!("resource id {body_id:?} does not match the URL id {id:?}")))
+        }
+        Some(_) => {}
+        None => {
+            if let Some(object) = resource.as_object_mut() {
+                object.insert("id".into(), Value::String(id.clone()));
+            }
+        }
+    }
+    let if_match = if_match(&request)?;
+    let base = base_url(&state, &request);
+    let committed = submit_one(&state, WriteOp::Put { resource, if_match, create_only: false, keep_last_updated: true }).await?;
+    let status = if committed.created { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
+    write_response(status, &base, &committed)
+}
+
+async fn delete(state: Data<HttpState>, path: web::Path<(String, String)>, request: HttpRequest) -> Result<HttpResponse> {
+    let (resource_type, id) = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let if_match = if_match(&request)?;
+    let committed = submit_one(&state, WriteOp::Delete { resource_type, id, if_match }).await?;
+    let mut builder = HttpResponse::NoContent();
+    if !committed.noop {
+        builder.insert_header((header::ETAG, format!("W/\"{}\"", committed.version)));
+    }
+    Ok(builder.finish())
+}
+
+async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    let bundle = parse_body(&body)?;
+    let base = base_url(&state, &request);
+    let (bundle_type, planned) = plan_bundle(&state.app.registry, &bundle)?;
+    let app = state.app.clone();
+    if bundle_type == "transaction" {
+        // All or nothing: the first invalid entry fails the whole Bundle before anything is written.
+        let mut ops = Vec::with_capacity(planned.len());
+        let mut methods = Vec::with_capacity(planned.len());
+        for entry in planned {
+            let entry = entry?;
+            methods.push(entry.method);
+            ops.push(entry.op);
+        }
+        let committed = blocking(move || app.writer.submit(ops)).await?;
+        let entries: Vec<Value> = committed
+            .iter()
+            .zip(methods.iter())
+            .map(|(c, method)| {
+                let mut entry = json!({"response": entry_response(method, c)});
+                if let (Some(resource), Some(object)) = (&c.resource, entry.as_object_mut()) {
+                    object.insert("fullUrl".into(), Value::String(format!("{base}/{}/{}", c.resource_type, c.id)));
+                    object.insert("resource".into(), (**resource).clone());
+                }
+                entry
+            })
+            .collect();
+        let response = json!({"resourceType": "Bundle", "type": "transaction-response", "entry": entries});
+        return Ok(fhir_json(actix_web::http::StatusCode::OK, response.to_string()));
+    }
+    // Batch: each entry is its own unit; one failing entry does not stop the others.
+    let results = blocking(move || {
+        let mut results = Vec::with_capacity(planned.len());
+        for entry in planned {
+            match entry {
+                Err(error) => results.push(Err(error)),
+                Ok(entry) => {
+                    let method = entry.method.clone();
+                    results.push(app.writer.submit(vec![entry.op]).map(|mut c| (method, c.pop())));
+                }
+            }
+        }
+        Ok(results)
+    })
+    .await?;
+    let entries: Vec<Value> = results
+        .into_iter()
+        .map(|result| match result {
+            Ok((method, Some(committed))) => json!({"response": entry_response(&method, &committed)}),
+            Ok((_, None)) => json!({"response": {"status": "200 OK"}}),
+            Err(error) => json!({"response": error_response(&error)}),
+        })
+        .collect();
+    let response = json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries});
+    Ok(fhir_json(actix_web::http::StatusCode::OK, response.to_string()))
+}

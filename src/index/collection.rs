@@ -1,0 +1,366 @@
+//! The search structures of one resource type, all keyed by a stable [`DocKey`].
+//!
+//! * tokens and strings: term dictionaries → roaring bitmaps (set algebra for AND/OR/NOT, chains)
+//! * dates, numbers, quantities: columns by key, scanned with the query's predicate
+//! * references: forward column (key → targets) and reverse postings (target → sources)
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use super::extract::{IndexDoc, QuantityValue, Values};
+use super::DocKey;
+use crate::query::value::DateRange;
+use crate::schema::{ParamType, ResourceSchema};
+
+/// An interned term dictionary with one bitmap per term.
+#[derive(Default, Clone)]
+pub struct Terms {
+    sorted: BTreeMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    postings: Vec<RoaringBitmap>,
+}
+
+impl Terms {
+    fn intern(&mut self, term: &str) -> u32 {
+        if let Some(id) = self.sorted.get(term) {
+            return *id;
+        }
+        let id = self.postings.len() as u32;
+        self.sorted.insert(term.into(), id);
+        self.texts.push(term.into());
+        self.postings.push(RoaringBitmap::new());
+        id
+    }
+
+    pub fn get(&self, term: &str) -> Option<&RoaringBitmap> {
+        self.sorted.get(term).and_then(|id| self.postings.get(*id as usize))
+    }
+
+    /// Union of the postings of every term starting with `prefix`.
+    pub fn prefix(&self, prefix: &str) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for (term, id) in self.sorted.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded)) {
+            if !term.starts_with(prefix) {
+                break;
+            }
+            if let Some(bitmap) = self.postings.get(*id as usize) {
+                out |= bitmap;
+            }
+        }
+        out
+    }
+
+    /// Union of the postings of every term the predicate accepts (a dictionary scan).
+    pub fn scan(&self, mut accept: impl FnMut(&str) -> bool) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for (term, id) in &self.sorted {
+            if accept(term) {
+                if let Some(bitmap) = self.postings.get(*id as usize) {
+                    out |= bitmap;
+                }
+            }
+        }
+        out
+    }
+
+    fn term_text(&self, id: u32) -> Option<&str> {
+        self.texts.get(id as usize).map(|t| &**t)
+    }
+}
+
+#[derive(Clone)]
+pub enum ParamIndex {
+    Tokens(Terms),
+    Strings { normalized: Terms, exact: Terms },
+    Dates(Vec<Box<[DateRange]>>),
+    Numbers(Vec<Box<[f64]>>),
+    Quantities(Vec<Box<[QuantityValue]>>),
+    References { forward: Vec<Box<[(u16, DocKey)]>>, reverse: HashMap<(u16, DocKey), RoaringBitmap> },
+    Unindexed,
+}
+
+/// What a key held, so an update can take its old postings out.
+#[derive(Default, Clone)]
+struct KeyTerms {
+    tokens: Vec<(usize, Box<[u32]>)>,
+    strings: Vec<(usize, Box<[(u32, u32)]>)>,
+    /// First normalized string per string param, for `_sort`.
+    sort_strings: Vec<(usize, Box<str>)>,
+}
+
+#[derive(Clone)]
+pub struct Collection {
+    pub type_index: usize,
+    pub resource_type: String,
+    ids: Vec<Arc<str>>,
+    by_id: HashMap<Arc<str>, DocKey>,
+    /// Keys with a current (not deleted) resource.
+    pub live: RoaringBitmap,
+    versions: Vec<u64>,
+    params: Vec<ParamIndex>,
+    present: Vec<RoaringBitmap>,
+    key_terms: Vec<KeyTerms>,
+}
+
+impl Collection {
+    pub fn new(schema: &ResourceSchema) -> Collection {
+        let params = schema
+            .params
+            .iter()
+            .map(|p| match p.param_type {
+                ParamType::Token | ParamType::Uri => ParamIndex::Tokens(Terms::default()),
+                ParamType::String => ParamIndex::Strings { normalized: Terms::default(), exact: Terms::default() },
+                ParamType::Date => ParamIndex::Dates(Vec::new()),
+                ParamType::Number => ParamIndex::Numbers(Vec::new()),
+                ParamType::Quantity => ParamIndex::Quantities(Vec::new()),
+                ParamType::Reference => ParamIndex::References { forward: Vec::new(), reverse: HashMap::new() },
+                ParamType::Special => ParamIndex::Unindexed,
+            })
+            .collect();
+        Collection {
+            type_index: schema.type_index,
+            resource_type: schema.resource_type.clone(),
+            ids: Vec::new(),
+            by_id: HashMap::new(),
+            live: RoaringBitmap::new(),
+            versions: Vec::new(),
+            params,
+            present: vec![RoaringBitmap::new(); schema.params.len()],
+            key_terms: Vec::new(),
+        }
+    }
+
+    pub fn key(&self, id: &str) -> Option<DocKey> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The key of `id`, allocated on first sight (a reference may name a resource not loaded yet).
+    pub fn key_or_insert(&mut self, id: &str) -> DocKey {
+        if let Some(key) = self.by_id.get(id) {
+            return *key;
+        }
+        let key = self.ids.len() as DocKey;
+        let id: Arc<str> = Arc::from(id);
+        self.ids.push(id.clone());
+        self.by_id.insert(id, key);
+        self.versions.push(0);
+        self.key_terms.push(KeyTerms::default());
+        key
+    }
+
+    pub fn id(&self, key: DocKey) -> Option<&Arc<str>> {
+        self.ids.get(key as usize)
+    }
+
+    pub fn version(&self, key: DocKey) -> u64 {
+        self.versions.get(key as usize).copied().unwrap_or(0)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    pub fn param(&self, param: usize) -> &ParamIndex {
+        self.params.get(param).unwrap_or(&ParamIndex::Unindexed)
+    }
+
+    /// Keys that have at least one value for `param`.
+    pub fn present(&self, param: usize) -> RoaringBitmap {
+        self.present.get(param).cloned().unwrap_or_default()
+    }
+
+    /// The first normalized string value of a string param (sort key).
+    pub fn sort_string(&self, key: DocKey, param: usize) -> Option<&str> {
+        self.key_terms
+            .get(key as usize)?
+            .sort_strings
+            .iter()
+            .find(|(p, _)| *p == param)
+            .map(|(_, s)| &**s)
+    }
+
+    /// The smallest token code of a token param (sort key); slow path, used only for `_sort`.
+    pub fn sort_token(&self, key: DocKey, param: usize) -> Option<String> {
+        let ParamIndex::Tokens(terms) = self.param(param) else { return None };
+        let entry = self.key_terms.get(key as usize)?.tokens.iter().find(|(p, _)| *p == param)?;
+        entry
+            .1
+            .iter()
+            .filter_map(|id| terms.term_text(*id))
+            .filter_map(|t| t.strip_prefix(super::extract::TOKEN_ANY_SYSTEM))
+            .min()
+            .map(str::to_owned)
+    }
+
+    /// Remove everything indexed for `key`, keeping the key itself (ids are never reused).
+    pub fn remove(&mut self, key: DocKey) {
+        let index = key as usize;
+        let old = self.key_terms.get_mut(index).map(std::mem::take).unwrap_or_default();
+        for (param, term_ids) in old.tokens.iter() {
+            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(*param) {
+                for id in term_ids.iter() {
+                    if let Some(bitmap) = terms.postings.get_mut(*id as usize) {
+                        bitmap.remove(key);
+                    }
+                }
+            }
+        }
+        for (param, pairs) in old.strings.iter() {
+            if let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(*param) {
+                for (n, e) in pairs.iter() {
+                    if let Some(bitmap) = normalized.postings.get_mut(*n as usize) {
+                        bitmap.remove(key);
+                    }
+                    if let Some(bitmap) = exact.postings.get_mut(*e as usize) {
+                        bitmap.remove(key);
+                    }
+                }
+            }
+        }
+        for param in self.params.iter_mut() {
+            match param {
+                ParamIndex::Dates(column) => clear_slot(column, index),
+                ParamIndex::Numbers(column) => clear_slot(column, index),
+                ParamIndex::Quantities(column) => clear_slot(column, index),
+                ParamIndex::References { forward, reverse } => {
+                    if let Some(targets) = forward.get_mut(index) {
+                        for target in std::mem::take(targets).iter() {
+                            if let Some(bitmap) = reverse.get_mut(target) {
+                                bitmap.remove(key);
+                                if bitmap.is_empty() {
+                                    reverse.remove(target);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for present in self.present.iter_mut() {
+            present.remove(key);
+        }
+        self.live.remove(key);
+    }
+
+    /// Index `doc` under `key`, replacing what the key held. `resolve` maps a reference target
+    /// (type, id) to (type index, key) in its collection.
+    pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut dyn FnMut(&str, &str) -> Option<(u16, DocKey)>) {
+        self.remove(key);
+        let index = key as usize;
+        let mut terms_of_key = KeyTerms::default();
+        for (param, values) in &doc.values {
+            let param = *param;
+            let Some(param_index) = self.params.get_mut(param) else { continue };
+            let mut has_value = false;
+            match (param_index, values) {
+                (ParamIndex::Tokens(terms), Values::Tokens(keys)) => {
+                    let mut ids = Vec::with_capacity(keys.len());
+                    for token in keys {
+                        let id = terms.intern(token);
+                        if let Some(bitmap) = terms.postings.get_mut(id as usize) {
+                            bitmap.insert(key);
+                        }
+                        ids.push(id);
+                    }
+                    has_value = !ids.is_empty();
+                    terms_of_key.tokens.push((param, ids.into()));
+                }
+                (ParamIndex::Strings { normalized, exact }, Values::Strings(strings)) => {
+                    let mut pairs = Vec::with_capacity(strings.len());
+                    for (norm, raw) in strings {
+                        let n = normalized.intern(norm);
+                        let e = exact.intern(raw);
+                        if let Some(bitmap) = normalized.postings.get_mut(n as usize) {
+                            bitmap.insert(key);
+                        }
+                        if let Some(bitmap) = exact.postings.get_mut(e as usize) {
+                            bitmap.insert(key);
+                        }
+                        pairs.push((n, e));
+                    }
+                    if let Some((first, _)) = strings.first() {
+                        terms_of_key.sort_strings.push((param, first.as_str().into()));
+                    }
+                    has_value = !pairs.is_empty();
+                    terms_of_key.strings.push((param, pairs.into()));
+                }
+                (ParamIndex::Dates(column), Values::Dates(dates)) => {
+                    has_value = !dates.is_empty();
+                    set_slot(column, index, dates.clone().into());
+                }
+                (ParamIndex::Numbers(column), Values::Numbers(numbers)) => {
+                    has_value = !numbers.is_empty();
+                    set_slot(column, index, numbers.clone().into());
+                }
+                (ParamIndex::Quantities(column), Values::Quantities(quantities)) => {
+                    has_value = !quantities.is_empty();
+                    set_slot(column, index, quantities.clone().into());
+                }
+                (ParamIndex::References { forward, reverse }, Values::References(references)) => {
+                    let mut targets = Vec::with_capacity(references.len());
+                    for reference in references {
+                        if let Some(target) = resolve(&reference.target_type, &reference.id) {
+                            if !targets.contains(&target) {
+                                targets.push(target);
+                                reverse.entry(target).or_default().insert(key);
+                            }
+                        }
+                    }
+                    has_value = !targets.is_empty();
+                    set_slot(forward, index, targets.into());
+                }
+                _ => {}
+            }
+            if has_value {
+                if let Some(present) = self.present.get_mut(param) {
+                    present.insert(key);
+                }
+            }
+        }
+        if let Some(slot) = self.key_terms.get_mut(index) {
+            *slot = terms_of_key;
+        }
+        if let Some(version) = self.versions.get_mut(index) {
+            *version = doc.version;
+        }
+        self.live.insert(key);
+    }
+
+    /// Targets of one key through a reference param.
+    pub fn references_of(&self, param: usize, key: DocKey) -> &[(u16, DocKey)] {
+        match self.param(param) {
+            ParamIndex::References { forward, .. } => forward.get(key as usize).map(|b| &**b).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// Sources (keys of this collection) whose reference param points at the target.
+    pub fn referencing(&self, param: usize, target: (u16, DocKey)) -> Option<&RoaringBitmap> {
+        match self.param(param) {
+            ParamIndex::References { reverse, .. } => reverse.get(&target),
+            _ => None,
+        }
+    }
+}
+
+fn clear_slot<T>(column: &mut [Box<[T]>], index: usize) {
+    if let Some(slot) = column.get_mut(index) {
+        *slot = Box::new([]);
+    }
+}
+
+fn set_slot<T>(column: &mut Vec<Box<[T]>>, index: usize, value: Box<[T]>) {
+    if column.len() <= index {
+        column.resize_with(index + 1, || Box::new([]));
+    }
+    if let Some(slot) = column.get_mut(index) {
+        *slot = value;
+    }
+}

@@ -1,0 +1,14 @@
+//! The derived search state: collections (tokens, strings, columns, references), the geo index
+//! and the full-text index, rebuilt from the store of record at will.
+
+pub mod collection;
+pub mod extract;
+pub mod geo;
+pub mod normalize;
+pub mod state;
+pub mod text;
+
+/// Stable internal key of a resource within its type. Never a tantivy DocId.
+pub type DocKey = u32;
+
+pub use state::{IndexChange, SearchState};

@@ -1,0 +1,137 @@
+//! The search state: every collection, the geo index and the text searcher, read by a request
+//! as one consistent whole. The single writer mutates it under a short write lock; readers hold
+//! a read lock for the duration of one evaluation, so all engines answer from the same state.
+
+use std::sync::Arc;
+
+use super::collection::Collection;
+use super::extract::IndexDoc;
+use super::geo::GeoIndex;
+use super::DocKey;
+use crate::schema::Registry;
+
+/// One change to apply to the search state.
+#[derive(Debug, Clone)]
+pub enum IndexChange {
+    Upsert(IndexDoc),
+    Delete { resource_type: String, id: String },
+}
+
+pub struct SearchState {
+    pub registry: Arc<Registry>,
+    pub collections: Vec<Collection>,
+    /// Points of `Location.position`, keyed by Location keys.
+    pub geo: GeoIndex,
+    pub searcher: tantivy::Searcher,
+    /// Highest store change sequence reflected here.
+    pub applied_seq: u64,
+    /// Bumped by every reindex swap.
+    pub generation: u64,
+    pub location_type: usize,
+    text_hashes: Vec<Vec<u64>>,
+}
+
+fn text_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl SearchState {
+    pub fn new(registry: Arc<Registry>, searcher: tantivy::Searcher) -> SearchState {
+        let collections = registry.resources.iter().map(Collection::new).collect();
+        let location_type = registry.type_index("Location").unwrap_or(usize::MAX);
+        let text_hashes = vec![Vec::new(); registry.resources.len()];
+        SearchState {
+            registry,
+            collections,
+            geo: GeoIndex::default(),
+            searcher,
+            applied_seq: 0,
+            generation: 1,
+            location_type,
+            text_hashes,
+        }
+    }
+
+    pub fn collection(&self, type_index: usize) -> Option<&Collection> {
+        self.collections.get(type_index)
+    }
+
+    pub fn collection_by_name(&self, resource_type: &str) -> Option<&Collection> {
+        self.registry.type_index(resource_type).and_then(|t| self.collections.get(t))
+    }
+
+    /// Allocate keys for the changed resources (invisible until applied) and return, for each
+    /// change, the text to stage in the text index when it changed: `Some(None)` removes it.
+    pub fn prepare(&mut self, changes: &[IndexChange]) -> Vec<(usize, DocKey, Option<String>)> {
+        let mut texts = Vec::new();
+        for change in changes {
+            let (resource_type, id, text) = match change {
+                IndexChange::Upsert(doc) => (&doc.resource_type, &doc.id, Some(&doc.text)),
+                IndexChange::Delete { resource_type, id } => (resource_type, id, None),
+            };
+            let Some(type_index) = self.registry.type_index(resource_type) else { continue };
+            let Some(collection) = self.collections.get_mut(type_index) else { continue };
+            let key = collection.key_or_insert(id);
+            let Some(hashes) = self.text_hashes.get_mut(type_index) else { continue };
+            if hashes.len() <= key as usize {
+                hashes.resize(key as usize + 1, 0);
+            }
+            let new_hash = text.filter(|t| !t.is_empty()).map(|t| text_hash(t)).unwrap_or(0);
+            if let Some(old_hash) = hashes.get_mut(key as usize) {
+                if *old_hash != new_hash {
+                    *old_hash = new_hash;
+                    texts.push((type_index, key, text.filter(|t| !t.is_empty()).cloned()));
+                }
+            }
+        }
+        texts
+    }
+
+    /// Apply changes whose keys were allocated by [`prepare`].
+    pub fn apply(&mut self, changes: &[IndexChange]) {
+        for change in changes {
+            match change {
+                IndexChange::Upsert(doc) => self.upsert(doc),
+                IndexChange::Delete { resource_type, id } => {
+                    let Some(type_index) = self.registry.type_index(resource_type) else { continue };
+                    let Some(collection) = self.collections.get_mut(type_index) else { continue };
+                    if let Some(key) = collection.key(id) {
+                        collection.remove(key);
+                        if type_index == self.location_type {
+                            self.geo.upsert(key, None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn upsert(&mut self, doc: &IndexDoc) {
+        let Some(type_index) = self.registry.type_index(&doc.resource_type) else { return };
+        let registry = self.registry.clone();
+        // Resolve reference targets first (allocating keys in other collections), then index.
+        let mut targets: Vec<((String, String), Option<(u16, DocKey)>)> = Vec::new();
+        for (_, values) in &doc.values {
+            if let super::extract::Values::References(references) = values {
+                for reference in references {
+                    let resolved = registry.type_index(&reference.target_type).and_then(|t| {
+                        self.collections.get_mut(t).map(|c| (t as u16, c.key_or_insert(&reference.id)))
+                    });
+                    targets.push(((reference.target_type.clone(), reference.id.clone()), resolved));
+                }
+            }
+        }
+        let Some(collection) = self.collections.get_mut(type_index) else { return };
+        let key = collection.key_or_insert(&doc.id);
+        let mut resolve = |target_type: &str, id: &str| {
+            targets.iter().find(|((t, i), _)| t == target_type && i == id).and_then(|(_, resolved)| *resolved)
+        };
+        collection.upsert(key, doc, &mut resolve);
+        if type_index == self.location_type {
+            self.geo.upsert(key, doc.position);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Full-text engine: tantivy with a French analyzer (lowercase, ASCII folding, Snowball French
+//! stemming). Documents are keyed by the stable `(type, DocKey)` pair stored as a FAST field,
+//! never by tantivy DocIds, which move on merge.
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::index::SegmentReader;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, RegexQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Score, Searcher, TantivyDocument, Term};
+
+use super::DocKey;
+use crate::error::{Error, Result};
+
+const FRENCH: &str = "fr_stem";
+/// Whole-word matches rank above prefix matches (SPEC UC6: "cardio" finds cardiologie, but an
+/// offer that says "cardio" itself ranks first).
+const WHOLE_WORD_BOOST: f32 = 2.0;
+/// Prefix expansion cap per query word: bounds the cost of one-letter queries.
+const MAX_QUERY_WORDS: usize = 16;
+
+pub struct TextIndex {
+    index: Index,
+    writer: parking_lot::Mutex<IndexWriter>,
+    reader: IndexReader,
+    key_field: Field,
+    type_field: Field,
+    content_field: Field,
+    analyzer: parking_lot::Mutex<TextAnalyzer>,
+}
+
+fn text_error(error: tantivy::TantivyError) -> Error {
+    Error::internal(format!("text index: {error}"))
+}
+
+fn combined_key(type_index: usize, key: DocKey) -> u64 {
+    ((type_index as u64) << 32) | u64::from(key)
+}
+
+pub fn french_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::French))
+        .build()
+}
+
+impl TextIndex {
+    pub fn create_in_ram() -> Result<TextIndex> {
+        let mut schema_builder = Schema::builder();
+        let key_field = schema_builder.add_u64_field("key", INDEXED | FAST);
+        let type_field = schema_builder.add_u64_field("rtype", INDEXED);
+        let indexing = TextFieldIndexing::default()
+            .set_tokenizer(FRENCH)
+            .set_index_option(IndexRecordOption::WithFreqs);
+        let content_field = schema_builder.add_text_field("content", TextOptions::default().set_indexing_options(indexing));
+        let index = Index::create_in_ram(schema_builder.build());
+        index.tokenizers().register(FRENCH, french_analyzer());
+        let writer = index.writer_with_num_threads(1, 64_000_000).map_err(text_error)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(text_error)?;
+        Ok(TextIndex {
+            index,
+            writer: parking_lot::Mutex::new(writer),
+            reader,
+            key_field,
+            type_field,
+            content_field,
+            analyzer: parking_lot::Mutex::new(french_analyzer()),
+        })
+    }
+
+    /// Replace (or remove, with `None`) the text of one document. Visible after [`commit`].
+    pub fn stage(&self, type_index: usize, key: DocKey, text: Option<&str>) -> Result<()> {
+        let writer = self.writer.lock();
+        let combined = combined_key(type_index, key);
+        writer.delete_term(Term::from_field_u64(self.key_field, combined));
+        if let Some(text) = text {
+            let mut document = TantivyDocument::default();
+            document.add_u64(self.key_field, combined);
+            document.add_u64(self.type_field, type_index as u64);
+            document.add_text(self.content_field, text);
+            writer.add_document(document).map_err(text_error)?;
+        }
+        Ok(())
+    }
+
+    /// Make staged changes durable in the index and return a searcher that sees them.
+    pub fn commit(&self) -> Result<Searcher> {
+        self.writer.lock().commit().map_err(text_error)?;
+        self.reader.reload().map_err(text_error)?;
+        Ok(self.reader.searcher())
+    }
+
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// The analyzed words of a query, in order, deduplicated.
+    pub fn analyze(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self.analyzer.lock();
+        let mut stream = analyzer.token_stream(text);
+        let mut words = Vec::new();
+        while stream.advance() {
+            let word = stream.token().text.clone();
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        words.truncate(MAX_QUERY_WORDS);
+        words
+    }
+
+    /// Documents of `type_index` matching every word of `text` (as a whole stemmed word or a
+    /// prefix of one), with their BM25 scores.
+    pub fn search(&self, searcher: &Searcher, type_index: usize, text: &str) -> Result<Vec<(DocKey, f32)>> {
+        let words = self.analyze(text);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_u64(self.type_field, type_index as u64),
+                IndexRecordOption::Basic,
+            )),
+        )];
+        for word in words {
+            let exact: Box<dyn Query> = Box::new(BoostQuery::new(
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.content_field, &word),
+                    IndexRecordOption::WithFreqs,
+                )),
+                WHOLE_WORD_BOOST,
+            ));
+            let pattern = format!("{}.*", regex_escape(&word));
+            let prefix = RegexQuery::from_pattern(&pattern, self.content_field).map_err(text_error)?;
+            let either = BooleanQuery::new(vec![(Occur::Should, exact), (Occur::Should, Box::new(prefix))]);
+            clauses.push((Occur::Must, Box::new(either)));
+        }
+        let query = BooleanQuery::new(clauses);
+        searcher.search(&query, &KeyScoreCollector { key_field: "key" }).map_err(text_error)
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+}
+
+fn regex_escape(word: &str) -> String {
+    let mut escaped = String::with_capacity(word.len());
+    for ch in word.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(ch) {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}
+
+struct KeyScoreCollector {
+    key_field: &'static str,
+}
+
+struct KeyScoreSegmentCollector {
+    keys: Column<u64>,
+    hits: Vec<(DocKey, f32)>,
+}
+
+impl Collector for KeyScoreCollector {
+    type Fruit = Vec<(DocKey, f32)>;
+    type Child = KeyScoreSegmentCollector;
+
+    fn for_segment(&self, _segment: u32, reader: &SegmentReader) -> tantivy::Result<Self::Child> {
+        Ok(KeyScoreSegmentCollector { keys: reader.fast_fields().u64(self.key_field)?, hits: Vec::new() })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(DocKey, f32)>>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for KeyScoreSegmentCollector {
+    type Fruit = Vec<(DocKey, f32)>;
+
+    fn collect(&mut self, doc: u32, score: Score) {
+        if let Some(combined) = self.keys.first(doc) {
+            self.hits.push(((combined & 0xffff_ffff) as DocKey, score));
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_prefix_of_stem_and_whole_word_ranking() {
+        let text = TextIndex::create_in_ram().unwrap();
+        text.stage(0, 1, Some("Service de cardiologie")).unwrap();
+        text.stage(0, 2, Some("Réadaptation cardiologique")).unwrap();
+        text.stage(0, 3, Some("Chirurgie cardio-vasculaire")).unwrap();
+        text.stage(0, 4, Some("Pédiatrie")).unwrap();
+        text.stage(1, 5, Some("cardio")).unwrap();
+        let searcher = text.commit().unwrap();
+        let mut hits = text.search(&searcher, 0, "cardio").unwrap();
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let keys: Vec<_> = hits.iter().map(|h| h.0).collect();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[0], 3, "whole-word match ranks first: {hits:?}");
+        let accents = text.search(&searcher, 0, "PEDIATRIE").unwrap();
+        assert_eq!(accents.len(), 1);
+        // Replacing a document's text removes the old terms.
+        text.stage(0, 4, Some("Cardiopédiatrie")).unwrap();
+        let searcher = text.commit().unwrap();
+        assert!(text.search(&searcher, 0, "pédiatrie").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,6 @@
+//! Write path: validation, Bundles, the single writer and file loading.
+
+pub mod bundle;
+pub mod load;
+pub mod validate;
+pub mod writer;

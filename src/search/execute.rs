@@ -1,0 +1,332 @@
+//! Evaluation of a [`Criterion`] on one [`SearchState`]: set algebra over roaring bitmaps
+//! (And = ∩, Or = ∪, Not = live − x), column scans for dates and numbers, the R-tree for
+//! proximity and tantivy for full text. Chains and reverse chains move sets across types through
+//! the reference postings.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use crate::error::Result;
+use crate::index::collection::{Collection, ParamIndex};
+use crate::index::normalize::normalize;
+use crate::index::text::TextIndex;
+use crate::index::{DocKey, SearchState};
+use crate::query::ast::{Criterion, StringMode};
+use crate::query::value::{date_matches, number_matches, QuantityCriterion};
+
+/// Side results of an evaluation: distances of locations found by `near`, relevance scores.
+#[derive(Default, Debug)]
+pub struct EvalContext {
+    /// Location key → great-circle distance in metres (the smallest over several `near`).
+    pub distances: HashMap<DocKey, f64>,
+    /// (type, key) → raw full-text score.
+    pub scores: HashMap<(usize, DocKey), f32>,
+}
+
+pub struct Executor<'a> {
+    pub state: &'a SearchState,
+    pub text: &'a TextIndex,
+}
+
+fn empty_collection_error(type_index: usize) -> crate::error::Error {
+    crate::error::Error::internal(format!("no collection for type index {type_index}"))
+}
+
+impl<'a> Executor<'a> {
+    fn collection(&self, type_index: usize) -> Result<&'a Collection> {
+        self.state.collection(type_index).ok_or_else(|| empty_collection_error(type_index))
+    }
+
+    /// Keys of `type_index` matching `criterion`.
+    pub fn eval(&self, type_index: usize, criterion: &Criterion, context: &mut EvalContext) -> Result<RoaringBitmap> {
+        let collection = self.collection(type_index)?;
+        let live = &collection.live;
+        Ok(match criterion {
+            Criterion::All => live.clone(),
+            Criterion::And { all } => {
+                let mut result: Option<RoaringBitmap> = None;
+                for child in all {
+                    if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                        break;
+                    }
+                    let bitmap = self.eval(type_index, child, context)?;
+                    result = Some(match result {
+                        None => bitmap,
+                        Some(acc) => acc & bitmap,
+                    });
+                }
+                result.unwrap_or_else(|| live.clone())
+            }
+            Criterion::Or { any } => {
+                let mut result = RoaringBitmap::new();
+                for child in any {
+                    result |= self.eval(type_index, child, context)?;
+                }
+                result
+            }
+            Criterion::Not { inner } => {
+                // Side results (distances) of a negated branch must not rank anything.
+                let mut scratch = EvalContext::default();
+                live - self.eval(type_index, inner, &mut scratch)?
+            }
+            Criterion::Token { param, keys } => match collection.param(*param) {
+                ParamIndex::Tokens(terms) => {
+                    let mut result = RoaringBitmap::new();
+                    for key in keys {
+                        if let Some(bitmap) = terms.get(key) {
+                            result |= bitmap;
+                        }
+                    }
+                    result & live
+                }
+                _ => RoaringBitmap::new(),
+            },
+            Criterion::String { param, mode, values } => match collection.param(*param) {
+                ParamIndex::Strings { normalized, exact } => {
+                    let mut result = RoaringBitmap::new();
+                    for value in values {
+                        match mode {
+                            StringMode::Exact => {
+                                if let Some(bitmap) = exact.get(value) {
+                                    result |= bitmap;
+                                }
+                            }
+                            StringMode::StartsWith => result |= normalized.prefix(&normalize(value)),
+                            StringMode::Contains => {
+                                let needle = normalize(value);
+                                result |= normalized.scan(|term| term.contains(needle.as_str()));
+                            }
+                            StringMode::EndsWith => {
+                                let needle = normalize(value);
+                                result |= normalized.scan(|term| term.ends_with(needle.as_str()));
+                            }
+                        }
+                    }
+                    result & live
+                }
+                _ => RoaringBitmap::new(),
+            },
+            Criterion::Date { param, values } => match collection.param(*param) {
+                ParamIndex::Dates(column) => scan(live, |key| {
+                    column.get(key as usize).is_some_and(|stored| {
+                        stored.iter().any(|range| values.iter().any(|c| date_matches(c, *range)))
+                    })
+                }),
+                _ => RoaringBitmap::new(),
+            },
+            Criterion::Number { param, values } => match collection.param(*param) {
+                ParamIndex::Numbers(column) => scan(live, |key| {
+                    column.get(key as usize).is_some_and(|stored| {
+                        stored.iter().any(|number| values.iter().any(|c| number_matches(c, *number)))
+                    })
+                }),
+                _ => RoaringBitmap::new(),
+            },
+            Criterion::Quantity { param, values } => match collection.param(*param) {
+                ParamIndex::Quantities(column) => scan(live, |key| {
+                    column.get(key as usize).is_some_and(|stored| {
+                        stored.iter().any(|quantity| values.iter().any(|c| quantity_matches(c, quantity)))
+                    })
+                }),
+                _ => RoaringBitmap::new(),
+            },
+            Criterion::Reference { param, targets } => {
+                let mut result = RoaringBitmap::new();
+                let target_types: Vec<usize> = self
+                    .state
+                    .registry
+                    .resources
+                    .get(type_index)
+                    .and_then(|schema| schema.params.get(*param))
+                    .map(|p| p.targets.iter().filter_map(|t| self.state.registry.type_index(t)).collect())
+                    .unwrap_or_default();
+                for target in targets {
+                    let candidate_types: Vec<usize> = match target.target_type {
+                        Some(t) => vec![t],
+                        None => target_types.clone(),
+                    };
+                    for target_type in candidate_types {
+                        let Some(target_collection) = self.state.collection(target_type) else { continue };
+                        if let Some(target_key) = target_collection.key(&target.id) {
+                            if let Some(bitmap) = collection.referencing(*param, (target_type as u16, target_key)) {
+                                result |= bitmap;
+                            }
+                        }
+                    }
+                }
+                result & live
+            }
+            Criterion::Missing { param, missing } => {
+                let present = collection.present(*param);
+                if *missing {
+                    live - present
+                } else {
+                    present & live
+                }
+            }
+            Criterion::Chain { param, target_type, above, inner } => {
+                let mut targets = self.eval(*target_type, inner, context)?;
+                if *above {
+                    targets = self.descendants(*target_type, targets)?;
+                }
+                self.referencing_any(collection, *param, *target_type, &targets)
+            }
+            Criterion::Has { source_type, param, inner } => {
+                let sources = self.eval(*source_type, inner, context)?;
+                let source_collection = self.collection(*source_type)?;
+                let mut result = RoaringBitmap::new();
+                for source in &sources {
+                    for (target_type, target_key) in source_collection.references_of(*param, source) {
+                        if usize::from(*target_type) == type_index {
+                            result.insert(*target_key);
+                        }
+                    }
+                }
+                result & live
+            }
+            Criterion::Near { lat, lon, radius_m } => {
+                if type_index != self.state.location_type {
+                    return Ok(RoaringBitmap::new());
+                }
+                let mut result = RoaringBitmap::new();
+                for (key, distance) in self.state.geo.within((*lat, *lon), *radius_m) {
+                    if live.contains(key) {
+                        result.insert(key);
+                        context
+                            .distances
+                            .entry(key)
+                            .and_modify(|d| *d = d.min(distance))
+                            .or_insert(distance);
+                    }
+                }
+                result
+            }
+            Criterion::Content { text } => {
+                let mut result = RoaringBitmap::new();
+                for (key, score) in self.text.search(&self.state.searcher, type_index, text)? {
+                    if live.contains(key) {
+                        result.insert(key);
+                        let entry = context.scores.entry((type_index, key)).or_insert(0.0);
+                        *entry = entry.max(score);
+                    }
+                }
+                result
+            }
+        })
+    }
+
+    /// Keys of `collection` whose reference `param` points at one of `targets`.
+    fn referencing_any(&self, collection: &Collection, param: usize, target_type: usize, targets: &RoaringBitmap) -> RoaringBitmap {
+        let target_type_tag = target_type as u16;
+        // Walking the reverse postings costs |targets| unions; scanning the forward column costs
+        // |live| lookups. Take the cheaper one.
+        if targets.len() * 4 < collection.live.len() {
+            let mut result = RoaringBitmap::new();
+            for target in targets {
+                if let Some(bitmap) = collection.referencing(param, (target_type_tag, target)) {
+                    result |= bitmap;
+                }
+            }
+            result & &collection.live
+        } else {
+            scan(&collection.live, |key| {
+                collection
+                    .references_of(param, key)
+                    .iter()
+                    .any(|(t, k)| *t == target_type_tag && targets.contains(*k))
+            })
+        }
+    }
+
+    /// `roots` plus every resource below them through the type's `partof` hierarchy.
+    pub fn descendants(&self, type_index: usize, roots: RoaringBitmap) -> Result<RoaringBitmap> {
+        let Some(partof) = self.hierarchy_param(type_index) else { return Ok(roots) };
+        let collection = self.collection(type_index)?;
+        let mut all = roots.clone();
+        let mut frontier = roots;
+        // Bounded: a cycle in partOf cannot loop forever since only new keys are followed.
+        while !frontier.is_empty() {
+            let mut next = RoaringBitmap::new();
+            for key in &frontier {
+                if let Some(children) = collection.referencing(partof, (type_index as u16, key)) {
+                    next |= children;
+                }
+            }
+            next -= &all;
+            all |= &next;
+            frontier = next;
+        }
+        Ok(all)
+    }
+
+    /// Ancestors-or-self of one key through `partof`, nearest first.
+    pub fn ancestors(&self, type_index: usize, key: DocKey) -> Vec<DocKey> {
+        let mut out = vec![key];
+        let (Some(partof), Some(collection)) = (self.hierarchy_param(type_index), self.state.collection(type_index)) else {
+            return out;
+        };
+        let mut current = key;
+        while out.len() < 32 {
+            let Some((_, parent)) = collection.references_of(partof, current).first() else { break };
+            if out.contains(parent) {
+                break;
+            }
+            out.push(*parent);
+            current = *parent;
+        }
+        out
+    }
+
+    pub fn hierarchy_param(&self, type_index: usize) -> Option<usize> {
+        let schema = self.state.registry.resources.get(type_index)?;
+        schema
+            .params
+            .iter()
+            .find(|p| {
+                p.code == "partof"
+                    && p.param_type == crate::schema::ParamType::Reference
+                    && p.targets.contains(&schema.resource_type)
+            })
+            .map(|p| p.id)
+    }
+}
+
+fn scan(live: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> RoaringBitmap {
+    let mut result = RoaringBitmap::new();
+    for key in live {
+        if accept(key) {
+            result.insert(key);
+        }
+    }
+    result
+}
+
+fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extract::QuantityValue) -> bool {
+    if let Some(code) = &criterion.code {
+        let unit_matches = stored.code.as_deref() == Some(code.as_str()) || stored.unit.as_deref() == Some(code.as_str());
+        if !unit_matches {
+            return false;
+        }
+    }
+    if let Some(system) = &criterion.system {
+        // SPEC §6.3: the UC3 request writes UCUM as https://unitsofmeasure.org while data use
+        // http:// (or the TRE_R247 NOS copy of UCUM): all three name UCUM.
+        if !same_unit_system(system, stored.system.as_deref()) {
+            return false;
+        }
+    }
+    number_matches(&criterion.number, stored.value)
+}
+
+fn is_ucum(system: &str) -> bool {
+    matches!(system, "http://unitsofmeasure.org" | "https://unitsofmeasure.org")
+        || system.contains("TRE_R247-UcumUniteMesure")
+}
+
+fn same_unit_system(query: &str, stored: Option<&str>) -> bool {
+    match stored {
+        None => is_ucum(query),
+        Some(stored) => stored == query || (is_ucum(stored) && is_ucum(query)),
+    }
+}

@@ -1,0 +1,6 @@
+//! Search execution: evaluation of criteria, ordering, paging, includes.
+
+pub mod execute;
+pub mod service;
+
+pub use service::{EntryMode, EntryRef, SearchPage, SearchService};

@@ -1,0 +1,459 @@
+//! The search service: one request = parse → evaluate on one consistent state → order → page →
+//! includes → entries. Deep paging past the first page reads a cursor that froze the ordered
+//! match list (keys and versions) of the first request: pages stay consistent while writes go on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use roaring::RoaringBitmap;
+
+use super::execute::{EvalContext, Executor};
+use crate::error::{Error, Result};
+use crate::index::collection::ParamIndex;
+use crate::index::text::TextIndex;
+use crate::index::{DocKey, SearchState};
+use crate::query::parse::{Include, SearchRequest, SortKey};
+use crate::schema::ParamType;
+
+/// How an entry is in the Bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryMode {
+    Match,
+    Include,
+}
+
+/// One resource of a result page, pinned to the version the search saw.
+#[derive(Debug, Clone)]
+pub struct EntryRef {
+    pub type_index: usize,
+    pub resource_type: String,
+    pub id: Arc<str>,
+    pub version: u64,
+    pub mode: EntryMode,
+    /// Relevance in 0–1 (full-text searches).
+    pub score: Option<f64>,
+    /// Distance in metres from the `near` point (Location entries).
+    pub distance_m: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub total: u64,
+    pub offset: u32,
+    pub count: u32,
+    pub entries: Vec<EntryRef>,
+    /// Cursor id and offset of the next page, when there is one.
+    pub next: Option<(String, u32)>,
+    pub cursor: Option<String>,
+}
+
+/// A frozen, ordered match list.
+struct Cursor {
+    type_index: usize,
+    matches: Vec<(DocKey, u64)>,
+    scores: HashMap<DocKey, f64>,
+    distances: HashMap<DocKey, f64>,
+    includes: Vec<Include>,
+    revincludes: Vec<Include>,
+    created: Instant,
+}
+
+const CURSOR_TTL: Duration = Duration::from_secs(600);
+const MAX_CURSORS: usize = 256;
+/// Upper bound of included resources per page (fan-out limit).
+pub const MAX_INCLUDES: usize = 10_000;
+
+#[derive(Default)]
+pub struct CursorCache {
+    cursors: Mutex<HashMap<String, Arc<Cursor>>>,
+}
+
+impl CursorCache {
+    fn insert(&self, cursor: Cursor) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut cursors = self.cursors.lock();
+        cursors.retain(|_, c| c.created.elapsed() < CURSOR_TTL);
+        if cursors.len() >= MAX_CURSORS {
+            if let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) {
+                cursors.remove(&oldest);
+            }
+        }
+        cursors.insert(id.clone(), Arc::new(cursor));
+        id
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Cursor>> {
+        let cursors = self.cursors.lock();
+        cursors.get(id).filter(|c| c.created.elapsed() < CURSOR_TTL).cloned()
+    }
+}
+
+pub struct SearchService {
+    pub state: Arc<RwLock<SearchState>>,
+    pub text: Arc<TextIndex>,
+    cursors: CursorCache,
+}
+
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortValue {
+    Number(f64),
+    Text(String),
+}
+
+impl SearchService {
+    pub fn new(state: Arc<RwLock<SearchState>>, text: Arc<TextIndex>) -> SearchService {
+        SearchService { state, text, cursors: CursorCache::default() }
+    }
+
+    /// Run a parsed search and return one page of entry references.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchPage> {
+        if let Some(cursor_id) = &request.page_cursor {
+            return self.continue_cursor(cursor_id, request);
+        }
+        let state = self.state.read();
+        let executor = Executor { state: &state, text: &self.text };
+        let mut context = EvalContext::default();
+        let type_index = request.resource_type;
+        let matched = executor.eval(type_index, &request.criterion, &mut context)?;
+        let total = matched.len();
+        if request.summary_count {
+            return Ok(SearchPage { total, offset: 0, count: 0, entries: Vec::new(), next: None, cursor: None });
+        }
+        let ordered = self.order(&executor, request, &matched, &context)?;
+        let scores = normalized_scores(type_index, &context, &matched);
+        let distances = self.match_distances(&executor, type_index, &matched, &context);
+        let collection = state.collection(type_index).ok_or_else(|| Error::internal("collection missing"))?;
+        let offset = request.offset as usize;
+        let count = request.count as usize;
+        let end = offset.saturating_add(count).min(ordered.len());
+        let page: Vec<DocKey> = ordered.get(offset..end).map(<[DocKey]>::to_vec).unwrap_or_default();
+        let mut next = None;
+        let mut cursor_id = None;
+        if end < ordered.len() {
+            let frozen: Vec<(DocKey, u64)> = ordered.iter().map(|k| (*k, collection.version(*k))).collect();
+            let id = self.cursors.insert(Cursor {
+                type_index,
+                matches: frozen,
+                scores: scores.clone(),
+                distances: distances.clone(),
+                includes: request.includes.clone(),
+                revincludes: request.revincludes.clone(),
+                created: Instant::now(),
+            });
+            next = Some((id.clone(), end as u32));
+            cursor_id = Some(id);
+        }
+        let pinned: Vec<(DocKey, u64)> = page.iter().map(|k| (*k, collection.version(*k))).collect();
+        let entries = self.entries(&executor, type_index, &pinned, &scores, &distances, &context, &request.includes, &request.revincludes)?;
+        Ok(SearchPage { total, offset: offset as u32, count: request.count, entries, next, cursor: cursor_id })
+    }
+
+    fn continue_cursor(&self, cursor_id: &str, request: &SearchRequest) -> Result<SearchPage> {
+        let cursor = self.cursors.get(cursor_id).ok_or_else(|| Error::Gone {
+            message: format!("paging cursor {cursor_id:?} is unknown or expired; run the search again"),
+        })?;
+        let state = self.state.read();
+        let executor = Executor { state: &state, text: &self.text };
+        let offset = request.offset as usize;
+        let end = offset.saturating_add(request.count as usize).min(cursor.matches.len());
+        let page = cursor.matches.get(offset..end).map(<[(DocKey, u64)]>::to_vec).unwrap_or_default();
+        let context = EvalContext { distances: cursor.distances.clone(), scores: HashMap::new() };
+        let entries = self.entries(
+            &executor,
+            cursor.type_index,
+            &page,
+            &cursor.scores,
+            &cursor.distances,
+            &context,
+            &cursor.includes,
+            &cursor.revincludes,
+        )?;
+        let next = (end < cursor.matches.len()).then(|| (cursor_id.to_owned(), end as u32));
+        Ok(SearchPage {
+            total: cursor.matches.len() as u64,
+            offset: offset as u32,
+            count: request.count,
+            entries,
+            next,
+            cursor: Some(cursor_id.to_owned()),
+        })
+    }
+
+    /// Distance of each match: its own (Location) or the nearest of its locations.
+    fn match_distances(&self, executor: &Executor, type_index: usize, matched: &RoaringBitmap, context: &EvalContext) -> HashMap<DocKey, f64> {
+        if context.distances.is_empty() {
+            return HashMap::new();
+        }
+        let state = executor.state;
+        if type_index == state.location_type {
+            return matched.iter().filter_map(|k| context.distances.get(&k).map(|d| (k, *d))).collect();
+        }
+        let Some(schema) = state.registry.resources.get(type_index) else { return HashMap::new() };
+        let Some(collection) = state.collection(type_index) else { return HashMap::new() };
+        let location_params: Vec<usize> =
+            schema.reference_params().filter(|p| p.targets.iter().any(|t| t == "Location")).map(|p| p.id).collect();
+        let location_tag = state.location_type as u16;
+        let mut out = HashMap::new();
+        for key in matched {
+            let mut best: Option<f64> = None;
+            for param in &location_params {
+                for (t, location) in collection.references_of(*param, key) {
+                    if *t == location_tag {
+                        if let Some(d) = context.distances.get(location) {
+                            best = Some(best.map_or(*d, |b| b.min(*d)));
+                        }
+                    }
+                }
+            }
+            if let Some(d) = best {
+                out.insert(key, d);
+            }
+        }
+        out
+    }
+
+    fn order(&self, executor: &Executor, request: &SearchRequest, matched: &RoaringBitmap, context: &EvalContext) -> Result<Vec<DocKey>> {
+        let type_index = request.resource_type;
+        let mut keys: Vec<DocKey> = matched.iter().collect();
+        if !request.sort.is_empty() {
+            let mut decorated: Vec<(Vec<Option<SortValue>>, DocKey)> = keys
+                .iter()
+                .map(|key| (request.sort.iter().map(|s| self.sort_value(executor, s, type_index, *key)).collect(), *key))
+                .collect();
+            decorated.sort_by(|a, b| {
+                for (index, sort) in request.sort.iter().enumerate() {
+                    let ordering = compare_sort_values(a.0.get(index), b.0.get(index), sort.descending);
+                    if ordering != std::cmp::Ordering::Equal {
+                        return ordering;
+                    }
+                }
+                a.1.cmp(&b.1)
+            });
+            return Ok(decorated.into_iter().map(|(_, k)| k).collect());
+        }
+        if request.criterion.has_near() {
+            let distances = self.match_distances(executor, type_index, matched, context);
+            keys.sort_by(|a, b| {
+                let da = distances.get(a).copied().unwrap_or(f64::INFINITY);
+                let db = distances.get(b).copied().unwrap_or(f64::INFINITY);
+                da.total_cmp(&db).then(a.cmp(b))
+            });
+        } else if request.criterion.has_content() {
+            keys.sort_by(|a, b| {
+                let sa = context.scores.get(&(type_index, *a)).copied().unwrap_or(0.0);
+                let sb = context.scores.get(&(type_index, *b)).copied().unwrap_or(0.0);
+                sb.total_cmp(&sa).then(a.cmp(b))
+            });
+        }
+        Ok(keys)
+    }
+
+    fn sort_value(&self, executor: &Executor, sort: &SortKey, type_index: usize, key: DocKey) -> Option<SortValue> {
+        let state = executor.state;
+        // Walk the chain to the resources holding the value.
+        let mut current: Vec<(usize, DocKey)> = vec![(type_index, key)];
+        for (chain_type, param) in &sort.chain {
+            let collection = state.collection(*chain_type)?;
+            let mut next = Vec::new();
+            for (_, k) in current.iter().filter(|(t, _)| t == chain_type) {
+                for (target_type, target_key) in collection.references_of(*param, *k) {
+                    next.push((usize::from(*target_type), *target_key));
+                }
+            }
+            current = next;
+        }
+        let collection = state.collection(sort.target_type)?;
+        let param_type = state.registry.resources.get(sort.target_type)?.params.get(sort.param)?.param_type;
+        let mut values = Vec::new();
+        for (_, k) in current.iter().filter(|(t, _)| *t == sort.target_type) {
+            // Through a hierarchy (an offer attached to an OI), the nearest ancestor with a value counts.
+            let candidates = if sort.chain.is_empty() { vec![*k] } else { executor.ancestors(sort.target_type, *k) };
+            for candidate in candidates {
+                let found = self.own_sort_values(collection, param_type, sort.param, candidate, sort.descending);
+                if !found.is_empty() {
+                    values.extend(found);
+                    break;
+                }
+            }
+        }
+        let best = values.into_iter().reduce(|a, b| {
+            let keep_a = if sort.descending { a >= b } else { a <= b };
+            if keep_a {
+                a
+            } else {
+                b
+            }
+        });
+        best
+    }
+
+    fn own_sort_values(
+        &self,
+        collection: &crate::index::collection::Collection,
+        param_type: ParamType,
+        param: usize,
+        key: DocKey,
+        descending: bool,
+    ) -> Vec<SortValue> {
+        match (param_type, collection.param(param)) {
+            (_, ParamIndex::Dates(column)) => column
+                .get(key as usize)
+                .map(|ranges| {
+                    ranges
+                        .iter()
+                        .map(|r| SortValue::Number(if descending { r.end_ms as f64 } else { r.start_ms as f64 }))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            (_, ParamIndex::Numbers(column)) => {
+                column.get(key as usize).map(|v| v.iter().map(|n| SortValue::Number(*n)).collect()).unwrap_or_default()
+            }
+            (_, ParamIndex::Quantities(column)) => column
+                .get(key as usize)
+                .map(|v| v.iter().map(|q| SortValue::Number(q.value)).collect())
+                .unwrap_or_default(),
+            (_, ParamIndex::Strings { .. }) => {
+                collection.sort_string(key, param).map(|s| vec![SortValue::Text(s.to_owned())]).unwrap_or_default()
+            }
+            (_, ParamIndex::Tokens(_)) => {
+                if param == 0 {
+                    // _id
+                    return collection.id(key).map(|id| vec![SortValue::Text(id.to_string())]).unwrap_or_default();
+                }
+                collection.sort_token(key, param).map(|s| vec![SortValue::Text(s)]).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn entries(
+        &self,
+        executor: &Executor,
+        type_index: usize,
+        page: &[(DocKey, u64)],
+        scores: &HashMap<DocKey, f64>,
+        distances: &HashMap<DocKey, f64>,
+        context: &EvalContext,
+        includes: &[Include],
+        revincludes: &[Include],
+    ) -> Result<Vec<EntryRef>> {
+        let state = executor.state;
+        let registry = &state.registry;
+        let mut entries = Vec::with_capacity(page.len());
+        let collection = state.collection(type_index).ok_or_else(|| Error::internal("collection missing"))?;
+        let type_name = registry.type_name(type_index).to_owned();
+        let mut seen: HashSet<(usize, DocKey)> = HashSet::new();
+        for (key, version) in page {
+            let Some(id) = collection.id(*key) else { continue };
+            seen.insert((type_index, *key));
+            let distance = if type_index == state.location_type { distances.get(key).copied() } else { None };
+            entries.push(EntryRef {
+                type_index,
+                resource_type: type_name.clone(),
+                id: id.clone(),
+                version: *version,
+                mode: EntryMode::Match,
+                score: scores.get(key).copied(),
+                distance_m: distance,
+            });
+        }
+        if includes.is_empty() && revincludes.is_empty() {
+            return Ok(entries);
+        }
+        // Includes are applied to the whole result set until nothing new appears, so that
+        // `_revinclude=PractitionerRole:service&_include=PractitionerRole:practitioner` brings
+        // the practitioners of the included roles (SPEC UC2 include block).
+        let mut frontier: Vec<(usize, DocKey)> = page.iter().map(|(k, _)| (type_index, *k)).collect();
+        let mut included: Vec<(usize, DocKey)> = Vec::new();
+        while !frontier.is_empty() && included.len() < MAX_INCLUDES {
+            let mut next = Vec::new();
+            for (resource_type, key) in &frontier {
+                for include in includes.iter().filter(|i| i.source_type == *resource_type) {
+                    let Some(source) = state.collection(include.source_type) else { continue };
+                    for (target_type, target_key) in source.references_of(include.param, *key) {
+                        let target_type = usize::from(*target_type);
+                        if include.target_type.is_some_and(|t| t != target_type) {
+                            continue;
+                        }
+                        let live = state.collection(target_type).is_some_and(|c| c.live.contains(*target_key));
+                        if live && seen.insert((target_type, *target_key)) {
+                            next.push((target_type, *target_key));
+                        }
+                    }
+                }
+                for include in revincludes {
+                    let Some(param) = registry.resources.get(include.source_type).and_then(|s| s.params.get(include.param)) else {
+                        continue;
+                    };
+                    if !param.targets.iter().any(|t| t == registry.type_name(*resource_type)) {
+                        continue;
+                    }
+                    let Some(source) = state.collection(include.source_type) else { continue };
+                    if let Some(bitmap) = source.referencing(include.param, (*resource_type as u16, *key)) {
+                        for source_key in bitmap & &source.live {
+                            if seen.insert((include.source_type, source_key)) {
+                                next.push((include.source_type, source_key));
+                            }
+                        }
+                    }
+                }
+            }
+            included.extend(next.iter().copied());
+            frontier = next;
+        }
+        included.truncate(MAX_INCLUDES);
+        for (resource_type, key) in included {
+            let Some(collection) = state.collection(resource_type) else { continue };
+            let Some(id) = collection.id(key) else { continue };
+            let distance = if resource_type == state.location_type { context.distances.get(&key).copied() } else { None };
+            entries.push(EntryRef {
+                type_index: resource_type,
+                resource_type: registry.type_name(resource_type).to_owned(),
+                id: id.clone(),
+                version: collection.version(key),
+                mode: EntryMode::Include,
+                score: None,
+                distance_m: distance,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+fn compare_sort_values(a: Option<&Option<SortValue>>, b: Option<&Option<SortValue>>, descending: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let a = a.and_then(Option::as_ref);
+    let b = b.and_then(Option::as_ref);
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        // Resources without a value sort last in both directions.
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => {
+            let ordering = a.partial_cmp(b).unwrap_or(Ordering::Equal);
+            if descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        }
+    }
+}
+
+/// Full-text scores scaled to 0–1 by the best score of the result (the best match scores 1).
+fn normalized_scores(type_index: usize, context: &EvalContext, matched: &RoaringBitmap) -> HashMap<DocKey, f64> {
+    let own: Vec<(DocKey, f32)> = context
+        .scores
+        .iter()
+        .filter(|((t, k), _)| *t == type_index && matched.contains(*k))
+        .map(|((_, k), s)| (*k, *s))
+        .collect();
+    let max = own.iter().map(|(_, s)| *s).fold(0.0f32, f32::max);
+    if max <= 0.0 {
+        return HashMap::new();
+    }
+    own.into_iter().map(|(k, s)| (k, (f64::from(s) / f64::from(max) * 10_000.0).round() / 10_000.0)).collect()
+}

@@ -1,0 +1,87 @@
+//! Store of record: every resource as received (after validation), each version kept, with a
+//! monotonically increasing change sequence. It is the only durable truth; the search state is
+//! derived from it and can always be rebuilt.
+//!
+//! The [`ResourceStore`] trait keeps everything above it independent of the backend (DESIGN.md
+//! "Scale": an embedded store now, PostgreSQL later). [`RedbStore`] is the embedded default.
+
+mod redb_store;
+
+use std::sync::Arc;
+
+pub use redb_store::RedbStore;
+use serde_json::Value;
+
+use crate::error::Result;
+
+/// One resource write inside a unit of work. A unit (a PUT, a POST, a transaction Bundle) commits
+/// all its operations or none.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Create or replace `resource` (its `resourceType` and `id` must be set).
+    Put {
+        resource: Value,
+        /// `If-Match`: the version the client last saw; the write fails with 412 when stale.
+        if_match: Option<u64>,
+        /// Fail with 409/412 if the resource already exists (POST with a server id never collides).
+        create_only: bool,
+        /// Keep an incoming `meta.lastUpdated` (ingest of source data); when false, now is set.
+        keep_last_updated: bool,
+    },
+    Delete { resource_type: String, id: String, if_match: Option<u64> },
+}
+
+/// The result of one committed operation.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    pub seq: u64,
+    pub last_updated: String,
+    /// The stored resource (with server meta); `None` for a delete.
+    pub resource: Option<Arc<Value>>,
+    /// True when the resource did not exist (or was deleted) before this write.
+    pub created: bool,
+    /// True when the operation changed nothing (DELETE of an absent resource).
+    pub noop: bool,
+}
+
+/// A stored version of a resource.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub version: u64,
+    pub deleted: bool,
+    pub json: Arc<[u8]>,
+}
+
+/// A change-sequence entry: what the search state, reindex replay and exports read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEntry {
+    pub seq: u64,
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+}
+
+pub trait ResourceStore: Send + Sync {
+    /// Commit several independent units in one durable transaction (group commit). Each unit gets
+    /// its own result; a failed unit leaves no trace, the others still commit.
+    fn commit_units(&self, units: Vec<Vec<WriteOp>>) -> Result<Vec<Result<Vec<Committed>>>>;
+    /// The current version of a resource, deleted ones included.
+    fn current(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>>;
+    /// One version of a resource.
+    fn version(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>>;
+    /// Several versions at once, in one read transaction (a Bundle page).
+    fn read_many(&self, keys: &[(&str, &str, u64)]) -> Result<Vec<Option<Arc<[u8]>>>>;
+    /// All versions of a resource, newest first.
+    fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredVersion>>;
+    /// Visit every live resource, in key order.
+    fn scan_current(&self, visit: &mut dyn FnMut(&str, &str, u64, &[u8]) -> Result<()>) -> Result<u64>;
+    /// The change entries with `seq > after`, at most `limit`.
+    fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<ChangeEntry>>;
+    /// The last committed change sequence number.
+    fn last_seq(&self) -> Result<u64>;
+    /// Count of live resources per type.
+    fn counts(&self) -> Result<Vec<(String, u64)>>;
+}
