@@ -65,9 +65,6 @@ pub const SYSTEM_AGE_UNIT: &str =
     "https://mos.esante.gouv.fr/NOS/TRE_R247-UcumUniteMesure/FHIR/TRE-R247-UcumUniteMesure";
 
 pub const TRE_R13: &str = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM";
-pub const TRE_R30: &str = "https://mos.esante.gouv.fr/NOS/TRE_R30-RegionOM/FHIR/TRE-R30-RegionOM";
-pub const TRE_R66: &str =
-    "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement";
 pub const TRE_R72: &str =
     "https://mos.esante.gouv.fr/NOS/TRE_R72-FinessStatutJuridique/FHIR/TRE-R72-FinessStatutJuridique";
 pub const TRE_R69: &str = "https://mos.esante.gouv.fr/NOS/TRE_R69-FinessAgregatStatutJuridiqueNiv2/FHIR/TRE-R69-FinessAgregatStatutJuridiqueNiv2";
@@ -268,12 +265,8 @@ impl Codes {
         })
     }
 
-    /// The CodeSystem URL of a list.
-    pub fn system(&self, list: List) -> Result<&'static str, GenerateError> {
-        Ok(self.list(list)?.system)
-    }
-
     /// The display of a code, or an error when the code is not in the list.
+    #[cfg(test)]
     pub fn display(&self, list: List, code: &str) -> Result<&str, GenerateError> {
         self.list(list)?
             .displays

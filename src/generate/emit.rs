@@ -183,7 +183,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
     fn plan_offers(
         &self,
         profile: &Profile,
-        anchors: &[&'static Anchor],
+        anchors: &[&Anchor],
         rng: &mut ChaCha8Rng,
     ) -> Result<Vec<Planned>, GenerateError> {
         let candidates: Vec<&'static OfferTpl> = match profile.pool {
@@ -567,7 +567,9 @@ impl<'a, 'c> Emitter<'a, 'c> {
             updated = updated.max(date);
         }
         extensions.extend(records);
-        for equip in template.equipment.iter().filter(|e| rng.random_bool(e.rate.clamp(0.0, 1.0))).chain(forced_equipment) {
+        let present: Vec<&Equip> =
+            template.equipment.iter().filter(|e| rng.random_bool(e.rate.clamp(0.0, 1.0))).chain(forced_equipment).collect();
+        for equip in present {
             extensions.push(self.equipment(equip, rng)?);
         }
         if let Cap::Housing(min, max) = template.cap {
@@ -908,7 +910,7 @@ fn tariffs(kind: Tariffs, social_help: bool, has_offer: &dyn Fn(&str) -> bool, r
             }
             if social_help {
                 let condition = if rng.random_bool(0.5) { "02" } else { "03" };
-                let agreed = round2(rng.random_range(55.0..72.0).min(base));
+                let agreed = round2(rng.random_range(55.0_f64..72.0).min(base));
                 out.push(ForcedTariff { amount: agreed, residential: Some("02"), special_price: Some(condition), ..T });
             }
             if has_offer("ehpad_temporary") {

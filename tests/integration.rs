@@ -1,0 +1,12 @@
+//! Integration tests through the public HTTP interface (one test binary, as meilisearch does).
+
+mod common;
+// Writes, reads, versions, Bundles and bad bodies.
+#[path = "integration/ingest_api.rs"]
+mod ingest_api;
+// SPEC.md §3 requests (UC1, UC2, UC3, UC6) against the generated demo corpus, checked by an oracle.
+#[path = "integration/search_api.rs"]
+mod search_api;
+// FHIR search semantics on small hand-made data (modifiers, prefixes, paging, errors).
+#[path = "integration/semantics.rs"]
+mod semantics;

@@ -1,0 +1,1 @@
+//! SPEC.md §3 requests against the generated demo corpus.
