@@ -1,6 +1,12 @@
 //! Integration tests through the public HTTP interface (one test binary, as meilisearch does).
 
 mod common;
+// Durability of acknowledged writes across kill -9 (runs the real binary).
+#[path = "integration/crash.rs"]
+mod crash;
+// Malformed requests never crash the service nor answer 5xx.
+#[path = "integration/robustness.rs"]
+mod robustness;
 // Writes, reads, versions, Bundles and bad bodies.
 #[path = "integration/ingest_api.rs"]
 mod ingest_api;
