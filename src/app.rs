@@ -67,7 +67,11 @@ impl App {
         let state = Arc::new(RwLock::new(SearchState::new(registry.clone(), text.searcher())));
         let started = std::time::Instant::now();
         let count = rebuild(store.as_ref(), &state, &text, None)?;
-        tracing::info!(resources = count, elapsed_ms = started.elapsed().as_millis() as u64, "search state rebuilt from the store");
+        tracing::info!(
+            resources = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "search state rebuilt from the store"
+        );
         let writer = Writer::spawn(store.clone(), state.clone(), text.clone())?;
         let search = SearchService::new(state.clone(), text.clone());
         Ok(App {
@@ -84,6 +88,11 @@ impl App {
     }
 
     pub fn parse_context(&self, handling: Handling) -> ParseContext<'_> {
-        ParseContext { registry: &self.registry, communes: &self.communes, handling, filter_limits: self.filter_limits.clone() }
+        ParseContext {
+            registry: &self.registry,
+            communes: &self.communes,
+            handling,
+            filter_limits: self.filter_limits,
+        }
     }
 }

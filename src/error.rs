@@ -146,7 +146,12 @@ impl Error {
 
     /// The error as a FHIR `OperationOutcome` resource.
     pub fn to_operation_outcome(&self) -> serde_json::Value {
-        crate::fhir::outcome::operation_outcome("error", self.issue_code(), &self.to_string(), self.expression())
+        crate::fhir::outcome::operation_outcome(
+            "error",
+            self.issue_code(),
+            &self.to_string(),
+            self.expression(),
+        )
     }
 }
 

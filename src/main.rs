@@ -9,7 +9,11 @@ use ror_search::app::{store_path, App};
 use ror_search::http::HttpState;
 
 #[derive(Parser)]
-#[command(name = "ror-search", version, about = "FHIR R4 search service for the ROR (Répertoire Opérationnel des Ressources)")]
+#[command(
+    name = "ror-search",
+    version,
+    about = "FHIR R4 search service for the ROR (Répertoire Opérationnel des Ressources)"
+)]
 struct Cli {
     /// Directory of the embedded store of record.
     #[arg(long, env = "ROR_SEARCH_DATA_DIR", default_value = "./data", global = true)]
@@ -62,7 +66,9 @@ struct ServeArgs {
 
 fn progress_bar(length: u64, message: &'static str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(length);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec})") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec})",
+    ) {
         bar.set_style(style);
     }
     bar.set_message(message);
@@ -111,8 +117,13 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let app = Arc::new(App::open(&data_dir).context("opening the store")?);
-    let state = actix_web::web::Data::new(HttpState { app, base_url: args.base_url.clone(), max_body_bytes: args.max_body_bytes });
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let state = actix_web::web::Data::new(HttpState {
+        app,
+        base_url: args.base_url.clone(),
+        max_body_bytes: args.max_body_bytes,
+    });
+    let workers =
+        args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let max_body = args.max_body_bytes;
     tracing::info!(listen = %args.listen, "serving the FHIR API");
     let system = actix_web::rt::System::new();
@@ -133,14 +144,22 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
         None => serve(
             cli.data_dir,
-            ServeArgs { listen: "127.0.0.1:8080".into(), base_url: None, demo: false, workers: None, max_body_bytes: 32 << 20 },
+            ServeArgs {
+                listen: "127.0.0.1:8080".into(),
+                base_url: None,
+                demo: false,
+                workers: None,
+                max_body_bytes: 32 << 20,
+            },
         ),
         Some(Command::Serve(args)) => serve(cli.data_dir, args),
         Some(Command::Load { files }) => load(&cli.data_dir, &files),
@@ -160,7 +179,10 @@ fn main() -> anyhow::Result<()> {
             }
             println!("rebuilt in {:.1} s", started.elapsed().as_secs_f64());
             let _ = progress_bar;
-            anyhow::ensure!(mismatches == 0, "{mismatches} resource types differ between the store and the search state");
+            anyhow::ensure!(
+                mismatches == 0,
+                "{mismatches} resource types differ between the store and the search state"
+            );
             Ok(())
         }
     }

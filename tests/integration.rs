@@ -1,6 +1,9 @@
 //! Integration tests through the public HTTP interface (one test binary, as meilisearch does).
 
 mod common;
+// The command line: generate, load, reindex; a rebuilt state answers the same.
+#[path = "integration/cli.rs"]
+mod cli;
 // Durability of acknowledged writes across kill -9 (runs the real binary).
 #[path = "integration/crash.rs"]
 mod crash;

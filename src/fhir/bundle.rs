@@ -52,11 +52,15 @@ pub fn render_searchset(
     let keys: Vec<(&str, &str, u64)> =
         page.entries.iter().map(|e| (e.resource_type.as_str(), &*e.id, e.version)).collect();
     let resources = store.read_many(&keys)?;
-    let mut out = String::with_capacity(4096 + resources.iter().flatten().map(|r| r.len() + 256).sum::<usize>());
+    let mut out =
+        String::with_capacity(4096 + resources.iter().flatten().map(|r| r.len() + 256).sum::<usize>());
     out.push_str("{\"resourceType\":\"Bundle\",\"id\":");
     push_json(&mut out, &Value::String(uuid::Uuid::new_v4().to_string()));
     out.push_str(",\"meta\":{\"lastUpdated\":");
-    push_json(&mut out, &Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+    push_json(
+        &mut out,
+        &Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    );
     out.push_str("},\"type\":\"searchset\",\"total\":");
     out.push_str(&page.total.to_string());
     out.push_str(",\"link\":[{\"relation\":\"self\",\"url\":");
@@ -79,7 +83,10 @@ pub fn render_searchset(
         }
         first = false;
         out.push_str("{\"fullUrl\":");
-        push_json(&mut out, &Value::String(format!("{}/{}/{}", links.base_url, entry.resource_type, entry.id)));
+        push_json(
+            &mut out,
+            &Value::String(format!("{}/{}/{}", links.base_url, entry.resource_type, entry.id)),
+        );
         out.push_str(",\"resource\":");
         match (elements, entry.mode) {
             (Some(elements), _) if !elements.is_empty() => {
@@ -117,7 +124,12 @@ pub fn render_searchset(
         let issues: Vec<Value> = ignored
             .iter()
             .map(|(name, reason)| {
-                crate::fhir::outcome::issue("warning", IssueCode::NotSupported, &format!("parameter {name:?} ignored: {reason}"), Some(name))
+                crate::fhir::outcome::issue(
+                    "warning",
+                    IssueCode::NotSupported,
+                    &format!("parameter {name:?} ignored: {reason}"),
+                    Some(name),
+                )
             })
             .collect();
         if !first {

@@ -4,7 +4,12 @@ use serde_json::{json, Value};
 
 use crate::error::IssueCode;
 
-pub fn operation_outcome(severity: &str, code: IssueCode, diagnostics: &str, expression: Option<&str>) -> Value {
+pub fn operation_outcome(
+    severity: &str,
+    code: IssueCode,
+    diagnostics: &str,
+    expression: Option<&str>,
+) -> Value {
     let mut issue = json!({
         "severity": severity,
         "code": code.as_str(),

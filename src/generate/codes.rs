@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::generate::error::GenerateError;
+use crate::generate::fhir::obj;
 
 /// Prefix of every ROR StructureDefinition (profiles and extensions).
 pub const SD: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/";
@@ -38,7 +39,8 @@ pub const EXT_PSY_SECTOR: &str =
 pub const EXT_TERRITORIAL_DIVISION: &str =
     "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-territorial-division";
 pub const EXT_ACT_TYPE: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-act-type";
-pub const EXT_PRICE: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price";
+pub const EXT_PRICE: &str =
+    "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price";
 pub const EXT_FINANCIAL_HELP: &str =
     "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-financial-help-type";
 pub const EXT_ACCOMODATION_FAMILY: &str =
@@ -81,7 +83,8 @@ pub const TRE_R200: &str =
     "https://mos.esante.gouv.fr/NOS/TRE_R200-CanalCommunication/FHIR/TRE-R200-CanalCommunication";
 pub const TRE_R283: &str =
     "https://mos.esante.gouv.fr/NOS/TRE_R283-NiveauConfidentialite/FHIR/TRE-R283-NiveauConfidentialite";
-pub const TRE_R241: &str = "https://mos.esante.gouv.fr/NOS/TRE_R241-AideFinanciere/FHIR/TRE-R241-AideFinanciere";
+pub const TRE_R241: &str =
+    "https://mos.esante.gouv.fr/NOS/TRE_R241-AideFinanciere/FHIR/TRE-R241-AideFinanciere";
 pub const TRE_R23: &str = "https://mos.esante.gouv.fr/NOS/TRE_R23-ModeExercice/FHIR/TRE-R23-ModeExercice";
 /// Identifier type system of the annuaire santé (as-practitioner `idNatPs` slice).
 pub const FR_V2_0203: &str = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203";
@@ -287,12 +290,12 @@ impl Codes {
             .displays
             .get(code)
             .ok_or_else(|| GenerateError::UnknownCode { list: list_name(list), code: code.to_owned() })?;
-        Ok(json!({ "system": loaded.system, "code": code, "display": display }))
+        Ok(obj! { "system": loaded.system, "code": code, "display": display.as_str() })
     }
 
     /// A `CodeableConcept` holding one coding.
     pub fn concept(&self, list: List, code: &str) -> Result<Value, GenerateError> {
-        Ok(json!({ "coding": [self.coding(list, code)?] }))
+        Ok(obj! { "coding": vec![self.coding(list, code)?] })
     }
 }
 
@@ -311,11 +314,11 @@ pub struct Fixed {
 
 impl Fixed {
     pub fn coding(&self) -> Value {
-        json!({ "system": self.system, "code": self.code, "display": self.display })
+        obj! { "system": self.system, "code": self.code, "display": self.display }
     }
 
     pub fn concept(&self) -> Value {
-        json!({ "coding": [self.coding()] })
+        obj! { "coding": vec![self.coding()] }
     }
 }
 
@@ -324,17 +327,26 @@ pub const ID_TYPE_IDNAT_STRUCT: Fixed =
 pub const ID_TYPE_FINESS: Fixed = Fixed { system: TRE_G07, code: "1", display: "FINESS" };
 pub const ID_TYPE_SIREN: Fixed = Fixed { system: TRE_G07, code: "2", display: "SIREN" };
 pub const ID_TYPE_SIRET: Fixed = Fixed { system: TRE_G07, code: "3", display: "SIRET" };
-pub const ID_TYPE_OI: Fixed =
-    Fixed { system: TRE_R345, code: "42", display: "Identifiant fonctionnel de l'OI connu par l'instance ROR" };
-pub const ID_TYPE_OFFER: Fixed =
-    Fixed { system: TRE_R355, code: "35", display: "Identifiant fonctionnel de l'offre connu par l'instance ROR" };
+pub const ID_TYPE_OI: Fixed = Fixed {
+    system: TRE_R345,
+    code: "42",
+    display: "Identifiant fonctionnel de l'OI connu par l'instance ROR",
+};
+pub const ID_TYPE_OFFER: Fixed = Fixed {
+    system: TRE_R355,
+    code: "35",
+    display: "Identifiant fonctionnel de l'offre connu par l'instance ROR",
+};
 pub const ID_TYPE_LOCATION: Fixed = Fixed {
     system: TRE_R354,
     code: "25",
     display: "Identifiant du lieu de réalisation de l'offre connu par l'instance ROR",
 };
-pub const ID_TYPE_LOCATION_SYNC: Fixed =
-    Fixed { system: TRE_R354, code: "26", display: "Identifiant de la zone d'hébergement connu par l'établissement" };
+pub const ID_TYPE_LOCATION_SYNC: Fixed = Fixed {
+    system: TRE_R354,
+    code: "26",
+    display: "Identifiant de la zone d'hébergement connu par l'établissement",
+};
 pub const ID_TYPE_SITUATION: Fixed = Fixed {
     system: TRE_G08,
     code: "30",
@@ -345,9 +357,11 @@ pub const ID_TYPE_IDNPS: Fixed =
 
 pub const TELECOM_LANDLINE: Fixed = Fixed { system: TRE_R200, code: "2", display: "Téléphone fixe" };
 pub const CONFIDENTIALITY_OPEN: Fixed = Fixed { system: TRE_R283, code: "1", display: "Accès libre" };
-pub const FINANCIAL_HELP_SOCIAL: Fixed = Fixed { system: TRE_R241, code: "02", display: "Habilité Aide Sociale" };
+pub const FINANCIAL_HELP_SOCIAL: Fixed =
+    Fixed { system: TRE_R241, code: "02", display: "Habilité Aide Sociale" };
 pub const EXERCISE_SALARIED: Fixed = Fixed { system: TRE_R23, code: "S", display: "Salarié" };
-pub const EXERCISE_LIBERAL: Fixed = Fixed { system: TRE_R23, code: "L", display: "Libéral, indépendant, artisan, commerçant" };
+pub const EXERCISE_LIBERAL: Fixed =
+    Fixed { system: TRE_R23, code: "L", display: "Libéral, indépendant, artisan, commerçant" };
 
 /// FINESS legal status (`TRE_R72`) with its level-2 aggregate (`TRE_R69`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -368,40 +382,70 @@ impl LegalStatus {
     }
 }
 
-pub const LEGAL_DEPARTMENT: LegalStatus = LegalStatus { code: "02", display: "Département", aggregate: "1100" };
+pub const LEGAL_DEPARTMENT: LegalStatus =
+    LegalStatus { code: "02", display: "Département", aggregate: "1100" };
 pub const LEGAL_COMMUNE: LegalStatus = LegalStatus { code: "03", display: "Commune", aggregate: "1100" };
 pub const LEGAL_CIAS: LegalStatus =
     LegalStatus { code: "08", display: "Centre Intercommunal d'Action Sociale", aggregate: "1200" };
-pub const LEGAL_EP_DEPARTEMENTAL_HOSP: LegalStatus =
-    LegalStatus { code: "11", display: "Etablissement Public Départemental d'Hospitalisation", aggregate: "1200" };
+pub const LEGAL_EP_DEPARTEMENTAL_HOSP: LegalStatus = LegalStatus {
+    code: "11",
+    display: "Etablissement Public Départemental d'Hospitalisation",
+    aggregate: "1200",
+};
 pub const LEGAL_EP_COMMUNAL_HOSP: LegalStatus =
     LegalStatus { code: "13", display: "Etablissement Public Communal d'Hospitalisation", aggregate: "1200" };
-pub const LEGAL_EP_INTERCOMMUNAL_HOSP: LegalStatus =
-    LegalStatus { code: "14", display: "Etablissement Public Intercommunal d'Hospitalisation", aggregate: "1200" };
+pub const LEGAL_EP_INTERCOMMUNAL_HOSP: LegalStatus = LegalStatus {
+    code: "14",
+    display: "Etablissement Public Intercommunal d'Hospitalisation",
+    aggregate: "1200",
+};
 pub const LEGAL_EP_REGIONAL_HOSP: LegalStatus =
-    LegalStatus { code: "15", display: "Etablissement Public Régional d'Hospitalisation", aggregate: "1200" };
+    LegalStatus {
+        code: "15", display: "Etablissement Public Régional d'Hospitalisation", aggregate: "1200"
+    };
 pub const LEGAL_CCAS: LegalStatus =
     LegalStatus { code: "17", display: "Centre Communal d'Action Sociale", aggregate: "1200" };
-pub const LEGAL_ESMS_DEPARTEMENTAL: LegalStatus =
-    LegalStatus { code: "19", display: "Etablissement Social et Médico-Social Départemental", aggregate: "1200" };
+pub const LEGAL_ESMS_DEPARTEMENTAL: LegalStatus = LegalStatus {
+    code: "19",
+    display: "Etablissement Social et Médico-Social Départemental",
+    aggregate: "1200",
+};
 pub const LEGAL_ESMS_COMMUNAL: LegalStatus =
     LegalStatus { code: "21", display: "Etablissement Social et Médico-Social Communal", aggregate: "1200" };
-pub const LEGAL_ESMS_INTERCOMMUNAL: LegalStatus =
-    LegalStatus { code: "22", display: "Etablissement Social et Médico-Social Intercommunal", aggregate: "1200" };
-pub const LEGAL_OTHER_EPA: LegalStatus =
-    LegalStatus { code: "26", display: "Autre Etablissement Public à Caractère Administratif", aggregate: "1200" };
-pub const LEGAL_MUTUALIST: LegalStatus = LegalStatus { code: "47", display: "Société Mutualiste", aggregate: "2100" };
-pub const LEGAL_ASSOCIATION: LegalStatus =
-    LegalStatus { code: "60", display: "Association Loi 1901 non Reconnue d'Utilité Publique", aggregate: "2100" };
-pub const LEGAL_ASSOCIATION_RUP: LegalStatus =
-    LegalStatus { code: "61", display: "Association Loi 1901 Reconnue d'Utilité Publique", aggregate: "2100" };
+pub const LEGAL_ESMS_INTERCOMMUNAL: LegalStatus = LegalStatus {
+    code: "22",
+    display: "Etablissement Social et Médico-Social Intercommunal",
+    aggregate: "1200",
+};
+pub const LEGAL_OTHER_EPA: LegalStatus = LegalStatus {
+    code: "26",
+    display: "Autre Etablissement Public à Caractère Administratif",
+    aggregate: "1200",
+};
+pub const LEGAL_MUTUALIST: LegalStatus =
+    LegalStatus { code: "47", display: "Société Mutualiste", aggregate: "2100" };
+pub const LEGAL_ASSOCIATION: LegalStatus = LegalStatus {
+    code: "60",
+    display: "Association Loi 1901 non Reconnue d'Utilité Publique",
+    aggregate: "2100",
+};
+pub const LEGAL_ASSOCIATION_RUP: LegalStatus = LegalStatus {
+    code: "61",
+    display: "Association Loi 1901 Reconnue d'Utilité Publique",
+    aggregate: "2100",
+};
 pub const LEGAL_FOUNDATION: LegalStatus = LegalStatus { code: "63", display: "Fondation", aggregate: "2100" };
-pub const LEGAL_NATURAL_PERSON: LegalStatus = LegalStatus { code: "70", display: "Personne Physique", aggregate: "2200" };
+pub const LEGAL_NATURAL_PERSON: LegalStatus =
+    LegalStatus { code: "70", display: "Personne Physique", aggregate: "2200" };
 pub const LEGAL_SARL: LegalStatus =
     LegalStatus { code: "72", display: "Société A Responsabilité Limitée (S.A.R.L.)", aggregate: "2200" };
-pub const LEGAL_SA: LegalStatus = LegalStatus { code: "73", display: "Société Anonyme (S.A.)", aggregate: "2200" };
-pub const LEGAL_SISA: LegalStatus =
-    LegalStatus { code: "80", display: "Société Interprofessionnelle Soins Ambulatoires (S.I.S.A.)", aggregate: "2200" };
+pub const LEGAL_SA: LegalStatus =
+    LegalStatus { code: "73", display: "Société Anonyme (S.A.)", aggregate: "2200" };
+pub const LEGAL_SISA: LegalStatus = LegalStatus {
+    code: "80",
+    display: "Société Interprofessionnelle Soins Ambulatoires (S.I.S.A.)",
+    aggregate: "2200",
+};
 pub const LEGAL_SELARL: LegalStatus = LegalStatus {
     code: "85",
     display: "Soc. Exercice Libéral Responsabilité Limitée (S.E.L.A.R.L.)",
@@ -426,10 +470,19 @@ mod tests {
             assert!(codes.lists.contains_key(&source.list), "{}", source.file);
         }
         assert_eq!(codes.display(List::Activity, "013")?, "Cardiologie générale");
-        assert_eq!(codes.display(List::OfferType, "50")?, "Institut thérapeutique éducatif et pédagogique (ITEP)");
+        assert_eq!(
+            codes.display(List::OfferType, "50")?,
+            "Institut thérapeutique éducatif et pédagogique (ITEP)"
+        );
         assert_eq!(codes.display(List::Act, "0626")?, "Bilan neuro-psychologique");
-        assert_eq!(codes.display(List::EstablishmentCategory, "189")?, "Centre médico-psycho-pédagogique (CMPP)");
-        assert!(!codes.contains(List::EstablishmentCategory, "SA05"), "TRE_R02 rows must not leak into TRE_R66");
+        assert_eq!(
+            codes.display(List::EstablishmentCategory, "189")?,
+            "Centre médico-psycho-pédagogique (CMPP)"
+        );
+        assert!(
+            !codes.contains(List::EstablishmentCategory, "SA05"),
+            "TRE_R02 rows must not leak into TRE_R66"
+        );
         assert!(codes.display(List::Activity, "999").is_err());
         Ok(())
     }

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::generate::catalog::{self, Cap, Equip, OfferTpl, OiMode, Pole, Pool, Profile, Sector, Tariffs};
 use crate::generate::codes::{self, Codes, List};
 use crate::generate::error::GenerateError;
-use crate::generate::fhir::{address, complex, extension, identifier, reference};
+use crate::generate::fhir::{address, complex, extension, identifier, obj, reference};
 use crate::generate::names;
 use crate::generate::reference::{Commune, Establishment};
 use crate::generate::scenarios::{Anchor, ForcedCapacity, ForcedOffer, ForcedTariff};
@@ -30,7 +30,7 @@ const CAPACITY_FROM: Instant = Instant::from_date(2026, 9, 1);
 const CAPACITY_TO: Instant = Instant::from_date(2026, 11, 21);
 
 /// Most home-care zones are cut to this many communes, nearest first.
-const MAX_ZONE_COMMUNES: usize = 50;
+const MAX_ZONE_COMMUNES: usize = 30;
 
 /// Everything shared by all establishments of a run.
 pub struct Context<'a> {
@@ -45,8 +45,9 @@ pub struct Context<'a> {
     pub legal_entities: HashMap<&'static str, (usize, usize)>,
     pub establishments: &'static [Establishment],
     pub anchors: HashMap<&'a str, Vec<&'a Anchor>>,
-    /// Demo scale: hospitals keep a quarter of their offers.
-    pub thin_hospitals: bool,
+    /// Demo scale: fewer offers per establishment and no service-level OIs, so that the
+    /// corpus stays small enough to generate and load at first start.
+    pub demo: bool,
 }
 
 impl Context<'_> {
@@ -115,11 +116,9 @@ impl<'a, 'c> Emitter<'a, 'c> {
     }
 
     fn meta(&self, profile: &str, updated: Instant, region: &str) -> Result<Value, GenerateError> {
-        Ok(json!({
-            "lastUpdated": updated.instant_millis(),
-            "profile": [format!("{}{profile}", codes::SD)],
-            "tag": [self.ctx.codes.coding(List::Region, ror_region(region))?],
-        }))
+        Ok(
+            obj! { "lastUpdated": updated.instant_millis(), "profile": vec![format!("{}{profile}", codes::SD)], "tag": vec![self.ctx.codes.coding(List::Region, ror_region(region))?] },
+        )
     }
 
     /// Writes every resource of one establishment (and of its legal entity the first time).
@@ -152,32 +151,14 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let name = names::legal_entity_name(first, sites, status, &commune.name, &eg.finess_ej);
         let stamps = stamps(&mut rng);
         let mut identifiers = vec![
-            json!({
-                "use": "official",
-                "type": codes::ID_TYPE_IDNAT_STRUCT.concept(),
-                "system": codes::SYSTEM_IDNAT_STRUCT,
-                "value": format!("1{}", eg.finess_ej),
-            }),
+            obj! { "use": "official", "type": codes::ID_TYPE_IDNAT_STRUCT.concept(), "system": codes::SYSTEM_IDNAT_STRUCT, "value": format!("1{}", eg.finess_ej) },
             identifier(codes::ID_TYPE_FINESS, Some(codes::SYSTEM_FINESS), &eg.finess_ej),
         ];
         if let Some(siren) = first.siret.as_deref().and_then(|siret| siret.get(..9)) {
             identifiers.push(identifier(codes::ID_TYPE_SIREN, Some(codes::SYSTEM_SIRENE_SIREN), siren));
         }
-        let resource = json!({
-            "resourceType": "Organization",
-            "id": format!("ej-{}", eg.finess_ej),
-            "meta": self.meta("ror-organization", stamps.updated, &first.region)?,
-            "extension": [extension(codes::EXT_CREATION_DATE, "valueDateTime", json!(stamps.created.date_time()))],
-            "identifier": identifiers,
-            "active": true,
-            "type": [
-                { "coding": [{ "system": codes::TRE_R72, "code": status.code, "display": status.display }] },
-                { "coding": [{ "system": codes::TRE_R69, "code": status.aggregate, "display": status.aggregate_display() }] },
-            ],
-            "name": name,
-            "address": [address(&first.address, &first.postal_code, &first.city)],
-        });
-        self.out.write(Kind::Organization, &resource)
+        let resource = obj! { "resourceType": "Organization", "id": format!("ej-{}", eg.finess_ej), "meta": self.meta("ror-organization", stamps.updated, &first.region)?, "extension": vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": identifiers, "active": true, "type": vec![obj! { "coding": vec![obj! { "system": codes::TRE_R72, "code": status.code, "display": status.display }] }, obj! { "coding": vec![obj! { "system": codes::TRE_R69, "code": status.aggregate, "display": status.aggregate_display() }] }], "name": name, "address": vec![address(&first.address, &first.postal_code, &first.city)] };
+        self.out.write(Kind::Organization, resource)
     }
 
     fn plan_offers(
@@ -195,8 +176,8 @@ impl<'a, 'c> Emitter<'a, 'c> {
         };
         let (min, max) = profile.count;
         let mut wanted = if max == 0 { 0 } else { rng.random_range(min..=max) };
-        if self.ctx.thin_hospitals && profile.hospital {
-            wanted = wanted.div_ceil(4).max(1);
+        if self.ctx.demo {
+            wanted = if profile.hospital { wanted.div_ceil(10).max(2) } else { wanted.div_ceil(2) };
         }
         let mut chosen: Vec<&'static OfferTpl> = Vec::with_capacity(wanted);
         for key in profile.always {
@@ -220,7 +201,8 @@ impl<'a, 'c> Emitter<'a, 'c> {
             }
             chosen.push(remaining.swap_remove(index));
         }
-        let mut planned: Vec<Planned> = chosen.into_iter().map(|template| Planned { template, forced: Vec::new() }).collect();
+        let mut planned: Vec<Planned> =
+            chosen.into_iter().map(|template| Planned { template, forced: Vec::new() }).collect();
         for anchor in anchors {
             for forced in anchor.offers {
                 let template = catalog::template(forced.template)
@@ -245,10 +227,17 @@ impl<'a, 'c> Emitter<'a, 'c> {
     ) -> Result<(), GenerateError> {
         let codes = self.ctx.codes;
         let stamps = stamps(rng);
-        let mut extensions =
-            vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", json!(stamps.created.date_time()))];
+        let mut extensions = vec![extension(
+            codes::EXT_CREATION_DATE,
+            "valueDateTime",
+            Value::from(stamps.created.date_time()),
+        )];
         if let Some(opened) = eg.date_open.as_deref().filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-') {
-            extensions.push(extension(codes::EXT_ORGANIZATION_PERIOD, "valuePeriod", json!({ "start": opened })));
+            extensions.push(extension(
+                codes::EXT_ORGANIZATION_PERIOD,
+                "valuePeriod",
+                obj! { "start": opened },
+            ));
         }
         let forced_tariffs: Vec<&ForcedTariff> = anchors.iter().flat_map(|a| a.tariffs.iter()).collect();
         let has_offer = |key: &str| planned.iter().any(|p| p.template.key == key);
@@ -261,61 +250,77 @@ impl<'a, 'c> Emitter<'a, 'c> {
         }
         if matches!(profile.tariffs, Tariffs::Ehpad | Tariffs::Residence) {
             if social_help {
-                extensions.push(extension(codes::EXT_FINANCIAL_HELP, "valueCodeableConcept", codes::FINANCIAL_HELP_SOCIAL.concept()));
+                extensions.push(extension(
+                    codes::EXT_FINANCIAL_HELP,
+                    "valueCodeableConcept",
+                    codes::FINANCIAL_HELP_SOCIAL.concept(),
+                ));
             }
-            extensions.push(extension(codes::EXT_ACCOMODATION_FAMILY, "valueBoolean", json!(rng.random_bool(0.2))));
+            extensions.push(extension(
+                codes::EXT_ACCOMODATION_FAMILY,
+                "valueBoolean",
+                Value::from(rng.random_bool(0.2)),
+            ));
         }
         let mut identifiers = vec![
-            json!({
-                "use": "official",
-                "type": codes::ID_TYPE_IDNAT_STRUCT.concept(),
-                "system": codes::SYSTEM_IDNAT_STRUCT,
-                "value": format!("1{}", eg.finess_et),
-            }),
+            obj! { "use": "official", "type": codes::ID_TYPE_IDNAT_STRUCT.concept(), "system": codes::SYSTEM_IDNAT_STRUCT, "value": format!("1{}", eg.finess_et) },
             identifier(codes::ID_TYPE_FINESS, Some(codes::SYSTEM_FINESS), &eg.finess_et),
         ];
         if let Some(siret) = &eg.siret {
             identifiers.push(identifier(codes::ID_TYPE_SIRET, Some(codes::SYSTEM_SIRENE_SIRET), siret));
         }
-        let mut resource = json!({
-            "resourceType": "Organization",
-            "id": eg_id,
-            "meta": self.meta("ror-organization", stamps.updated, &eg.region)?,
-            "extension": extensions,
-            "identifier": identifiers,
-            "active": true,
-        });
+        let mut resource = obj! { "resourceType": "Organization", "id": eg_id, "meta": self.meta("ror-organization", stamps.updated, &eg.region)?, "extension": extensions, "identifier": identifiers, "active": true };
         if codes.contains(List::EstablishmentCategory, &eg.category) {
-            resource["type"] = json!([codes.concept(List::EstablishmentCategory, &eg.category)?]);
+            resource["type"] = Value::from(vec![codes.concept(List::EstablishmentCategory, &eg.category)?]);
         }
-        resource["name"] = json!(eg.name);
+        resource["name"] = Value::from(eg.name.as_str());
         if let Some(phone) = &eg.phone {
-            resource["telecom"] = json!([telecom(phone)]);
+            resource["telecom"] = Value::from(vec![telecom(phone)]);
         }
-        resource["address"] = json!([address(&eg.address, &eg.postal_code, &eg.city)]);
+        resource["address"] = Value::from(vec![address(&eg.address, &eg.postal_code, &eg.city)]);
         resource["partOf"] = reference("Organization", &format!("ej-{}", eg.finess_ej));
-        self.out.write(Kind::Organization, &resource)
+        self.out.write(Kind::Organization, resource)
     }
 
     fn price(&self, tariff: &ForcedTariff) -> Result<Value, GenerateError> {
         let codes = self.ctx.codes;
         let mut parts = vec![
-            extension("priceType", "valueCodeableConcept", codes.concept(List::PriceType, tariff.price_type)?),
+            extension(
+                "priceType",
+                "valueCodeableConcept",
+                codes.concept(List::PriceType, tariff.price_type)?,
+            ),
             extension("priceUnit", "valueCodeableConcept", codes.concept(List::PriceUnit, tariff.unit)?),
-            extension("amount", "valueMoney", json!({ "value": tariff.amount, "currency": "EUR" })),
-            extension("startDate", "valueDateTime", json!("2026-01-01T00:00:00+01:00")),
+            extension("amount", "valueMoney", obj! { "value": tariff.amount, "currency": "EUR" }),
+            extension("startDate", "valueDateTime", Value::from("2026-01-01T00:00:00+01:00")),
         ];
         if let Some(code) = tariff.residential {
-            parts.push(extension("residentialType", "valueCodeableConcept", codes.concept(List::Housing, code)?));
+            parts.push(extension(
+                "residentialType",
+                "valueCodeableConcept",
+                codes.concept(List::Housing, code)?,
+            ));
         }
         if let Some(code) = tariff.special_price {
-            parts.push(extension("specialPrice", "valueCodeableConcept", codes.concept(List::PriceCondition, code)?));
+            parts.push(extension(
+                "specialPrice",
+                "valueCodeableConcept",
+                codes.concept(List::PriceCondition, code)?,
+            ));
         }
         if let Some(code) = tariff.welcome {
-            parts.push(extension("welcomeType", "valueCodeableConcept", codes.concept(List::ReceptionType, code)?));
+            parts.push(extension(
+                "welcomeType",
+                "valueCodeableConcept",
+                codes.concept(List::ReceptionType, code)?,
+            ));
         }
         if let Some(code) = tariff.dependency {
-            parts.push(extension("dependencyLevel", "valueCodeableConcept", codes.concept(List::Dependency, code)?));
+            parts.push(extension(
+                "dependencyLevel",
+                "valueCodeableConcept",
+                codes.concept(List::Dependency, code)?,
+            ));
         }
         Ok(complex(codes::EXT_PRICE, parts))
     }
@@ -334,8 +339,13 @@ impl<'a, 'c> Emitter<'a, 'c> {
         if profile.oi == OiMode::None || planned.len() < 3 {
             return Ok(vec![own; planned.len()]);
         }
-        let poles: Vec<Pole> =
-            planned.iter().map(|p| p.template.pole).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let mode = if self.ctx.demo { OiMode::Poles } else { profile.oi };
+        let poles: Vec<Pole> = planned
+            .iter()
+            .map(|p| p.template.pole)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut pole_ids: BTreeMap<Pole, String> = BTreeMap::new();
         let mut service_ids: BTreeMap<(Pole, &str), String> = BTreeMap::new();
         let mut next = 1;
@@ -345,10 +355,11 @@ impl<'a, 'c> Emitter<'a, 'c> {
             self.internal_organisation(eg, &id, pole.label(), eg_id, rng)?;
             pole_ids.insert(pole, id);
         }
-        if profile.oi == OiMode::PolesAndServices {
+        if mode == OiMode::PolesAndServices {
             for offer in planned {
                 let template = offer.template;
-                if template.service.is_empty() || service_ids.contains_key(&(template.pole, template.service)) {
+                if template.service.is_empty() || service_ids.contains_key(&(template.pole, template.service))
+                {
                     continue;
                 }
                 let Some(parent) = pole_ids.get(&template.pole).cloned() else { continue };
@@ -380,17 +391,8 @@ impl<'a, 'c> Emitter<'a, 'c> {
     ) -> Result<(), GenerateError> {
         let stamps = stamps(rng);
         let value = id.trim_start_matches("oi-");
-        let resource = json!({
-            "resourceType": "Organization",
-            "id": id,
-            "meta": self.meta("ror-organization", stamps.updated, &eg.region)?,
-            "extension": [extension(codes::EXT_CREATION_DATE, "valueDateTime", json!(stamps.created.date_time()))],
-            "identifier": [identifier(codes::ID_TYPE_OI, Some(codes::SYSTEM_OI), value)],
-            "active": true,
-            "name": name,
-            "partOf": reference("Organization", parent),
-        });
-        self.out.write(Kind::Organization, &resource)
+        let resource = obj! { "resourceType": "Organization", "id": id, "meta": self.meta("ror-organization", stamps.updated, &eg.region)?, "extension": vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": vec![identifier(codes::ID_TYPE_OI, Some(codes::SYSTEM_OI), value)], "active": true, "name": name, "partOf": reference("Organization", parent) };
+        self.out.write(Kind::Organization, resource)
     }
 
     fn offer(
@@ -413,7 +415,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let needs_own_place = planned.forced.iter().any(|f| f.capacity.is_some() || f.equipment.is_some());
         let forced_capacity: Vec<ForcedCapacity> = planned.forced.iter().filter_map(|f| f.capacity).collect();
         let forced_equipment: Vec<Equip> = planned.forced.iter().filter_map(|f| f.equipment).collect();
-        let share_rate = if template.field == "01" || template.field == "02" || template.field == "03" { 0.08 } else { 0.15 };
+        let share_rate = if matches!(template.field, "01" | "02" | "03") { 0.05 } else { 0.08 };
         let mut place_ids: Vec<String> = Vec::with_capacity(3);
         let shareable: Vec<&Place> = site.places.iter().filter(|p| p.function == template.place).collect();
         if !needs_own_place && !shareable.is_empty() && rng.random_bool(share_rate) {
@@ -422,10 +424,11 @@ impl<'a, 'c> Emitter<'a, 'c> {
             }
         }
         if place_ids.is_empty() {
-            let id = self.place(eg, eg_id, template, site, &forced_capacity, &forced_equipment, false, rng)?;
+            let id =
+                self.place(eg, eg_id, template, site, &forced_capacity, &forced_equipment, false, rng)?;
             place_ids.push(id);
         }
-        if template.cap != Cap::None && rng.random_bool(0.1) {
+        if template.cap != Cap::None && rng.random_bool(0.12) {
             let id = self.place(eg, eg_id, template, site, &[], &[], true, rng)?;
             place_ids.push(id);
         }
@@ -439,16 +442,20 @@ impl<'a, 'c> Emitter<'a, 'c> {
         if !template.reception_type.is_empty() {
             characteristic.push(codes.concept(List::ReceptionType, template.reception_type)?);
         }
-        let modalities = draw(rng, template.modalities, 0.5, planned.forced.iter().flat_map(|f| f.modalities));
+        let modalities =
+            draw(rng, template.modalities, 0.5, planned.forced.iter().flat_map(|f| f.modalities));
         for code in modalities {
             characteristic.push(codes.concept(List::Modality, code)?);
         }
         for code in draw(rng, template.acts, 0.4, planned.forced.iter().flat_map(|f| f.acts)) {
             let mut act = codes.concept(List::Act, code)?;
-            act["extension"] = json!([extension(codes::EXT_ACT_TYPE, "valueCode", json!("specificAct"))]);
+            act["extension"] =
+                Value::from(vec![extension(codes::EXT_ACT_TYPE, "valueCode", Value::from("specificAct"))]);
             characteristic.push(act);
         }
-        for code in draw(rng, template.specialisations, 0.4, planned.forced.iter().flat_map(|f| f.specialisations)) {
+        for code in
+            draw(rng, template.specialisations, 0.4, planned.forced.iter().flat_map(|f| f.specialisations))
+        {
             characteristic.push(codes.concept(List::Specialisation, code)?);
         }
         for code in draw(rng, template.competences, 0.3, planned.forced.iter().flat_map(|f| f.competences)) {
@@ -459,26 +466,34 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let sensitive = template.sensitive || rng.random_bool(0.01);
         let mut patient = Vec::with_capacity(template.publics.len() + 1);
         for public in template.publics {
-            patient.push(extension("supportedPatientInfo", "valueCodeableConcept", codes.concept(List::Public, public)?));
+            patient.push(extension(
+                "supportedPatientInfo",
+                "valueCodeableConcept",
+                codes.concept(List::Public, public)?,
+            ));
         }
-        let age = |value: u32| json!({ "value": value, "system": codes::SYSTEM_AGE_UNIT, "code": "a" });
-        patient.push(extension("ageRange", "valueRange", json!({ "low": age(template.age.0), "high": age(template.age.1) })));
+        let age = |value: u32| obj! { "value": value, "system": codes::SYSTEM_AGE_UNIT, "code": "a" };
+        patient.push(extension(
+            "ageRange",
+            "valueRange",
+            obj! { "low": age(template.age.0), "high": age(template.age.1) },
+        ));
         let mut extensions = vec![
-            extension(codes::EXT_SENSITIVE_UNIT, "valueBoolean", json!(sensitive)),
+            extension(codes::EXT_SENSITIVE_UNIT, "valueBoolean", Value::from(sensitive)),
             complex(codes::EXT_PATIENT_TYPE, patient),
-            extension(codes::EXT_CREATION_DATE, "valueDateTime", json!(stamps.created.date_time())),
+            extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time())),
         ];
         if matches!(template.key, "psy_adult_hc" | "psy_usip" | "umd" | "psy_clinic_hc") {
-            extensions.push(extension(codes::EXT_NO_CONSENT, "valueBoolean", json!(true)));
+            extensions.push(extension(codes::EXT_NO_CONSENT, "valueBoolean", Value::from(true)));
         }
         match template.sector {
             Sector::Adult if rng.random_bool(0.8) => {
                 let sector = format!("{}G{:02}", eg.department, rng.random_range(1..=20));
-                extensions.push(extension(codes::EXT_PSY_SECTOR, "valueString", json!(sector)));
+                extensions.push(extension(codes::EXT_PSY_SECTOR, "valueString", Value::from(sector)));
             }
             Sector::Child if rng.random_bool(0.8) => {
                 let sector = format!("{}I{:02}", eg.department, rng.random_range(1..=8));
-                extensions.push(extension(codes::EXT_PSY_SECTOR, "valueString", json!(sector)));
+                extensions.push(extension(codes::EXT_PSY_SECTOR, "valueString", Value::from(sector)));
             }
             _ => {}
         }
@@ -486,7 +501,11 @@ impl<'a, 'c> Emitter<'a, 'c> {
             let forced_communes: Vec<&str> = planned.forced.iter().filter_map(|f| f.zone_commune).collect();
             let zone = site.zone(self.ctx, rng, &forced_communes)?;
             for &index in zone.iter() {
-                let commune = self.ctx.communes.get(index).ok_or_else(|| GenerateError::UnknownCommune(index.to_string()))?;
+                let commune = self
+                    .ctx
+                    .communes
+                    .get(index)
+                    .ok_or_else(|| GenerateError::UnknownCommune(index.to_string()))?;
                 extensions.push(complex(
                     codes::EXT_TERRITORIAL_DIVISION,
                     vec![
@@ -494,7 +513,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
                         extension(
                             "codeTerritorialDivision",
                             "valueCodeableConcept",
-                            json!({ "coding": [{ "system": codes::TRE_R13, "code": commune.cog, "display": commune.name }] }),
+                            obj! { "coding": vec![obj! { "system": codes::TRE_R13, "code": commune.cog.as_str(), "display": commune.name.as_str() }] },
                         ),
                     ],
                 ));
@@ -506,37 +525,31 @@ impl<'a, 'c> Emitter<'a, 'c> {
             None if matches!(template.field, "01" | "02" | "03") => template.name.to_owned(),
             None => format!("{} - {}", eg.name, template.name),
         };
-        let mut resource = json!({
-            "resourceType": "HealthcareService",
-            "id": hs_id,
-            "meta": self.meta("ror-healthcareservice", stamps.updated, &eg.region)?,
-            "extension": extensions,
-            "identifier": [identifier(codes::ID_TYPE_OFFER, None, &format!("{region}/{:07}", self.next_offer))],
-            "active": true,
-            "providedBy": provider,
-        });
+        let mut resource = obj! { "resourceType": "HealthcareService", "id": hs_id.as_str(), "meta": self.meta("ror-healthcareservice", stamps.updated, &eg.region)?, "extension": extensions, "identifier": vec![identifier(codes::ID_TYPE_OFFER, None, &format!("{region}/{:07}", self.next_offer))], "active": true, "providedBy": provider.clone() };
         if !template.category.is_empty() {
-            resource["category"] = json!([codes.concept(List::OfferType, template.category)?]);
+            resource["category"] = Value::from(vec![codes.concept(List::OfferType, template.category)?]);
         }
-        resource["type"] = json!([codes.concept(List::Field, template.field)?]);
-        resource["specialty"] = json!([codes.concept(List::Activity, template.activity)?]);
+        resource["type"] = Value::from(vec![codes.concept(List::Field, template.field)?]);
+        resource["specialty"] = Value::from(vec![codes.concept(List::Activity, template.activity)?]);
         resource["location"] = Value::Array(place_ids.iter().map(|id| reference("Location", id)).collect());
-        resource["name"] = json!(name);
+        resource["name"] = Value::from(name);
         resource["characteristic"] = Value::Array(characteristic);
         if rng.random_bool(0.02) {
-            let start = Instant::random_between(rng, Instant::from_date(2026, 7, 1), Instant::from_date(2026, 11, 1));
-            let end = Instant::random_between(rng, Instant::from_date(2026, 12, 1), Instant::from_date(2027, 4, 1));
-            resource["notAvailable"] = json!([{
-                "id": "closingReopeningDate",
-                "description": "Fermeture temporaire",
-                "during": { "start": start.date(), "end": end.date() },
-            }]);
+            let start =
+                Instant::random_between(rng, Instant::from_date(2026, 7, 1), Instant::from_date(2026, 11, 1));
+            let end =
+                Instant::random_between(rng, Instant::from_date(2026, 12, 1), Instant::from_date(2027, 4, 1));
+            resource["notAvailable"] = Value::from(vec![
+                obj! { "id": "closingReopeningDate", "description": "Fermeture temporaire", "during": obj! { "start": start.date(), "end": end.date() } },
+            ]);
         }
-        self.out.write(Kind::HealthcareService, &resource)?;
+        self.out.write(Kind::HealthcareService, resource)?;
 
-        let wants_roles = !template.profession.is_empty() && rng.random_bool(template.practitioners.clamp(0.0, 1.0));
+        let wants_roles =
+            !template.profession.is_empty() && rng.random_bool(template.practitioners.clamp(0.0, 1.0));
         if wants_roles || planned.forced.iter().any(|f| f.practitioner) {
-            let count = if template.field == "05" { rng.random_range(1..=4) } else { rng.random_range(1..=3) };
+            let count =
+                if template.field == "05" { rng.random_range(1..=4) } else { rng.random_range(1..=3) };
             let profession = if template.profession.is_empty() { "10" } else { template.profession };
             for _ in 0..count {
                 self.role(eg, eg_id, &hs_id, &place_ids, profession, template.field == "05", site, rng)?;
@@ -560,15 +573,23 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let codes = self.ctx.codes;
         let mut extensions = vec![site.commune_cog.clone()];
         let stamps = stamps(rng);
-        extensions.push(extension(codes::EXT_CREATION_DATE, "valueDateTime", json!(stamps.created.date_time())));
+        extensions.push(extension(
+            codes::EXT_CREATION_DATE,
+            "valueDateTime",
+            Value::from(stamps.created.date_time()),
+        ));
         let mut updated = stamps.updated;
         let (records, capacity_date) = self.capacities(template.cap, forced_capacity, annex, rng)?;
         if let Some(date) = capacity_date {
             updated = updated.max(date);
         }
         extensions.extend(records);
-        let present: Vec<&Equip> =
-            template.equipment.iter().filter(|e| rng.random_bool(e.rate.clamp(0.0, 1.0))).chain(forced_equipment).collect();
+        let present: Vec<&Equip> = template
+            .equipment
+            .iter()
+            .filter(|e| rng.random_bool(e.rate.clamp(0.0, 1.0)))
+            .chain(forced_equipment)
+            .collect();
         for equip in present {
             extensions.push(self.equipment(equip, rng)?);
         }
@@ -584,8 +605,12 @@ impl<'a, 'c> Emitter<'a, 'c> {
                 extensions.push(complex(
                     codes::EXT_RESIDENTIAL_CAPACITY,
                     vec![
-                        extension("residentialType", "valueCodeableConcept", codes.concept(List::Housing, code)?),
-                        extension("residentialNumber", "valueInteger", json!(number)),
+                        extension(
+                            "residentialType",
+                            "valueCodeableConcept",
+                            codes.concept(List::Housing, code)?,
+                        ),
+                        extension("residentialNumber", "valueInteger", Value::from(number)),
                     ],
                 ));
             }
@@ -593,8 +618,11 @@ impl<'a, 'c> Emitter<'a, 'c> {
         self.next_place += 1;
         let id = format!("loc-{}", self.next_place);
         let region = ror_region(&eg.region);
-        let mut identifiers =
-            vec![identifier(codes::ID_TYPE_LOCATION, None, &format!("{region}/{}", 100_000 + self.next_place))];
+        let mut identifiers = vec![identifier(
+            codes::ID_TYPE_LOCATION,
+            None,
+            &format!("{region}/{}", 100_000 + self.next_place),
+        )];
         if matches!(template.cap, Cap::Beds(..)) && rng.random_bool(0.5) {
             identifiers.push(identifier(
                 codes::ID_TYPE_LOCATION_SYNC,
@@ -613,21 +641,8 @@ impl<'a, 'c> Emitter<'a, 'c> {
             _ if annex => format!("{short} - site annexe"),
             _ => format!("{short} - {}", names::building(rng)),
         };
-        let resource = json!({
-            "resourceType": "Location",
-            "id": id,
-            "meta": self.meta("ror-location", updated, &eg.region)?,
-            "extension": extensions,
-            "identifier": identifiers,
-            "status": status,
-            "operationalStatus": codes.coding(List::LocationStatus, operational)?,
-            "name": name,
-            "type": [codes.concept(List::LocationFunction, template.place)?],
-            "address": address(&eg.address, &eg.postal_code, &eg.city),
-            "position": site.position(rng),
-            "managingOrganization": reference("Organization", eg_id),
-        });
-        self.out.write(Kind::Location, &resource)?;
+        let resource = obj! { "resourceType": "Location", "id": id.as_str(), "meta": self.meta("ror-location", updated, &eg.region)?, "extension": extensions, "identifier": identifiers, "status": status, "operationalStatus": codes.coding(List::LocationStatus, operational)?, "name": name, "type": vec![codes.concept(List::LocationFunction, template.place)?], "address": address(&eg.address, &eg.postal_code, &eg.city), "position": site.position(rng), "managingOrganization": reference("Organization", eg_id) };
+        self.out.write(Kind::Location, resource)?;
         site.places.push(Place { id: id.clone(), function: template.place });
         Ok(id)
     }
@@ -682,7 +697,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let (low, high) = equip.in_service;
         let mut parts = vec![
             extension("equipmentType", "valueCodeableConcept", codes.concept(List::Equipment, equip.code)?),
-            extension("nbInService", "valueInteger", json!(rng.random_range(low..=high.max(low)))),
+            extension("nbInService", "valueInteger", Value::from(rng.random_range(low..=high.max(low)))),
         ];
         if let Some(limit) = equip.limit {
             parts.push(complex(
@@ -692,7 +707,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
                     extension(
                         "limitValue",
                         "valueQuantity",
-                        json!({ "value": limit.value, "unit": limit.unit, "system": codes::SYSTEM_UCUM, "code": limit.unit }),
+                        obj! { "value": limit.value, "unit": limit.unit, "system": codes::SYSTEM_UCUM, "code": limit.unit },
                     ),
                 ],
             ));
@@ -713,7 +728,8 @@ impl<'a, 'c> Emitter<'a, 'c> {
             Cap::Beds(min, max) => ("01", min, max),
             Cap::Places(min, max) | Cap::Housing(min, max) => ("02", min, max),
         };
-        let installed = if annex { rng.random_range(1..=min.max(2)) } else { rng.random_range(min..=max.max(min)) };
+        let installed =
+            if annex { rng.random_range(1..=min.max(2)) } else { rng.random_range(min..=max.max(min)) };
         let date = Instant::random_between(rng, CAPACITY_FROM, CAPACITY_TO);
         let managed = kind == "01" && rng.random_bool(0.6);
         let source = if managed { "02" } else { "01" };
@@ -726,7 +742,17 @@ impl<'a, 'c> Emitter<'a, 'c> {
             if wants_women && *gender == "01" {
                 available = available.max(2);
             }
-            records.push(self.capacity(kind, "02", "01", available, source, Some(gender), None, date, rng)?);
+            records.push(self.capacity(
+                kind,
+                "02",
+                "01",
+                available,
+                source,
+                Some(gender),
+                None,
+                date,
+                rng,
+            )?);
         }
         if kind == "01" && rng.random_bool(0.3) {
             let available = rng.random_range(0..=installed / 4 + 1);
@@ -769,19 +795,39 @@ impl<'a, 'c> Emitter<'a, 'c> {
             _ => "01",
         };
         let mut parts = vec![
-            extension("nbCapacity", "valueInteger", json!(number)),
-            extension("capacityUpdateDate", "valueDateTime", json!(date.date_time_z())),
+            extension("nbCapacity", "valueInteger", Value::from(number)),
+            extension("capacityUpdateDate", "valueDateTime", Value::from(date.date_time_z())),
             extension("capacityStatus", "valueCodeableConcept", codes.concept(List::CapacityStatus, status)?),
             extension("capacityType", "valueCodeableConcept", codes.concept(List::CapacityType, kind)?),
-            extension("temporalityCapacity", "valueCodeableConcept", codes.concept(List::CapacityTemporality, temporality)?),
-            extension("capacitySourceType", "valueCodeableConcept", codes.concept(List::CapacitySource, source)?),
+            extension(
+                "temporalityCapacity",
+                "valueCodeableConcept",
+                codes.concept(List::CapacityTemporality, temporality)?,
+            ),
+            extension(
+                "capacitySourceType",
+                "valueCodeableConcept",
+                codes.concept(List::CapacitySource, source)?,
+            ),
         ];
         if let Some(gender) = gender {
-            parts.push(extension("genderCapacityAvailable", "valueCodeableConcept", codes.concept(List::CapacityGender, gender)?));
+            parts.push(extension(
+                "genderCapacityAvailable",
+                "valueCodeableConcept",
+                codes.concept(List::CapacityGender, gender)?,
+            ));
         }
-        parts.push(extension("temporaryAssignement", "valueCodeableConcept", codes.concept(List::CapacityAssignment, assignment)?));
+        parts.push(extension(
+            "temporaryAssignement",
+            "valueCodeableConcept",
+            codes.concept(List::CapacityAssignment, assignment)?,
+        ));
         if let Some(closing) = closing {
-            parts.push(extension("capacityClosingType", "valueCodeableConcept", codes.concept(List::CapacityClosing, closing)?));
+            parts.push(extension(
+                "capacityClosingType",
+                "valueCodeableConcept",
+                codes.concept(List::CapacityClosing, closing)?,
+            ));
         }
         Ok(complex(codes::EXT_SUPPORTED_CAPACITY, parts))
     }
@@ -799,7 +845,12 @@ impl<'a, 'c> Emitter<'a, 'c> {
         rng: &mut ChaCha8Rng,
     ) -> Result<(), GenerateError> {
         let codes = self.ctx.codes;
-        let reuse = site.practitioners.iter().filter(|(_, p)| p == profession).map(|(id, _)| id.clone()).collect::<Vec<_>>();
+        let reuse = site
+            .practitioners
+            .iter()
+            .filter(|(_, p)| p == profession)
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>();
         let practitioner_id = match reuse.choose(rng) {
             Some(id) if rng.random_bool(0.25) => id.clone(),
             _ => {
@@ -811,51 +862,28 @@ impl<'a, 'c> Emitter<'a, 'c> {
         self.next_role += 1;
         let stamps = stamps(rng);
         let mode = if liberal { codes::EXERCISE_LIBERAL } else { codes::EXERCISE_SALARIED };
-        let resource = json!({
-            "resourceType": "PractitionerRole",
-            "id": format!("pr-{}", self.next_role),
-            "meta": self.meta("ror-practitionerrole", stamps.updated, &eg.region)?,
-            "extension": [
-                extension(codes::EXT_UNIT_EXERCISE_MODE, "valueCodeableConcept", mode.concept()),
-                extension(codes::EXT_CREATION_DATE, "valueDateTime", json!(stamps.created.date_time())),
-            ],
-            "identifier": [identifier(codes::ID_TYPE_SITUATION, None, &format!("{}/{:07}", ror_region(&eg.region), self.next_role))],
-            "active": true,
-            "practitioner": reference("Practitioner", &practitioner_id),
-            "organization": reference("Organization", eg_id),
-            "code": [codes.concept(List::Profession, profession)?],
-            "location": place_ids.iter().map(|id| reference("Location", id)).collect::<Vec<_>>(),
-            "healthcareService": [reference("HealthcareService", hs_id)],
-        });
-        self.out.write(Kind::PractitionerRole, &resource)
+        let resource = obj! { "resourceType": "PractitionerRole", "id": format!("pr-{}", self.next_role), "meta": self.meta("ror-practitionerrole", stamps.updated, &eg.region)?, "extension": vec![extension(codes::EXT_UNIT_EXERCISE_MODE, "valueCodeableConcept", mode.concept()), extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": vec![identifier(codes::ID_TYPE_SITUATION, None, &format!("{}/{:07}", ror_region(&eg.region), self.next_role))], "active": true, "practitioner": reference("Practitioner", &practitioner_id), "organization": reference("Organization", eg_id), "code": vec![codes.concept(List::Profession, profession)?], "location": place_ids.iter().map(|id| reference("Location", id)).collect::<Vec<_>>(), "healthcareService": vec![reference("HealthcareService", hs_id)] };
+        self.out.write(Kind::PractitionerRole, resource)
     }
 
-    fn practitioner(&mut self, eg: &Establishment, profession: &str, rng: &mut ChaCha8Rng) -> Result<String, GenerateError> {
+    fn practitioner(
+        &mut self,
+        eg: &Establishment,
+        profession: &str,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<String, GenerateError> {
         self.next_practitioner += 1;
         let id = format!("prac-{}", self.next_practitioner);
         // A bijection of the counter over 10 digits: unique, and not visibly sequential.
         let number = (self.next_practitioner * 7919 + 1_234_567) % 9_000_000_000 + 1_000_000_000;
         let (family, given, female) = names::person_name(rng);
         let stamps = stamps(rng);
-        let mut name = json!({ "use": "usual", "family": family, "given": [given] });
+        let mut name = obj! { "use": "usual", "family": family, "given": vec![given] };
         if matches!(profession, "10" | "40") {
-            name["prefix"] = json!(["Dr"]);
+            name["prefix"] = Value::from(vec!["Dr"]);
         }
-        let resource = json!({
-            "resourceType": "Practitioner",
-            "id": id,
-            "meta": self.meta("ror-practitioner", stamps.updated, &eg.region)?,
-            "identifier": [{
-                "use": "official",
-                "type": codes::ID_TYPE_IDNPS.concept(),
-                "system": codes::SYSTEM_IDNAT_PS,
-                "value": format!("8{number:010}"),
-            }],
-            "active": true,
-            "name": [name],
-            "gender": if female { "female" } else { "male" },
-        });
-        self.out.write(Kind::Practitioner, &resource)?;
+        let resource = obj! { "resourceType": "Practitioner", "id": id.as_str(), "meta": self.meta("ror-practitioner", stamps.updated, &eg.region)?, "extension": vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": vec![obj! { "use": "official", "type": codes::ID_TYPE_IDNPS.concept(), "system": codes::SYSTEM_IDNAT_PS, "value": format!("8{number:010}") }], "active": true, "name": vec![name], "gender": if female { "female" } else { "male" } };
+        self.out.write(Kind::Practitioner, resource)?;
         Ok(id)
     }
 }
@@ -867,7 +895,8 @@ fn draw(
     rate: f64,
     forced: impl Iterator<Item = &'static &'static str>,
 ) -> Vec<&'static str> {
-    let mut picked: Vec<&'static str> = candidates.iter().copied().filter(|_| rng.random_bool(rate)).collect();
+    let mut picked: Vec<&'static str> =
+        candidates.iter().copied().filter(|_| rng.random_bool(rate)).collect();
     for code in forced {
         if !picked.contains(code) {
             picked.push(code);
@@ -877,18 +906,16 @@ fn draw(
 }
 
 fn telecom(phone: &str) -> Value {
-    json!({
-        "extension": [
-            extension(codes::EXT_TELECOM_CHANNEL, "valueCodeableConcept", codes::TELECOM_LANDLINE.concept()),
-            extension(codes::EXT_TELECOM_CONFIDENTIALITY, "valueCodeableConcept", codes::CONFIDENTIALITY_OPEN.concept()),
-        ],
-        "system": "phone",
-        "value": phone,
-    })
+    obj! { "extension": vec![extension(codes::EXT_TELECOM_CHANNEL, "valueCodeableConcept", codes::TELECOM_LANDLINE.concept()), extension(codes::EXT_TELECOM_CONFIDENTIALITY, "valueCodeableConcept", codes::CONFIDENTIALITY_OPEN.concept())], "system": "phone", "value": phone }
 }
 
 /// Published tariffs of an establishment: (type, unit, amount, housing, condition, welcome, GIR).
-fn tariffs(kind: Tariffs, social_help: bool, has_offer: &dyn Fn(&str) -> bool, rng: &mut ChaCha8Rng) -> Vec<ForcedTariff> {
+fn tariffs(
+    kind: Tariffs,
+    social_help: bool,
+    has_offer: &dyn Fn(&str) -> bool,
+    rng: &mut ChaCha8Rng,
+) -> Vec<ForcedTariff> {
     const T: ForcedTariff = ForcedTariff {
         price_type: "02",
         unit: "2",
@@ -906,38 +933,81 @@ fn tariffs(kind: Tariffs, social_help: bool, has_offer: &dyn Fn(&str) -> bool, r
             out.push(ForcedTariff { amount: base, residential: Some("02"), special_price: Some("01"), ..T });
             if rng.random_bool(0.6) {
                 let double = round2(base - rng.random_range(4.0..12.0));
-                out.push(ForcedTariff { amount: double, residential: Some("01"), special_price: Some("01"), ..T });
+                out.push(ForcedTariff {
+                    amount: double,
+                    residential: Some("01"),
+                    special_price: Some("01"),
+                    ..T
+                });
             }
             if social_help {
                 let condition = if rng.random_bool(0.5) { "02" } else { "03" };
                 let agreed = round2(rng.random_range(55.0_f64..72.0).min(base));
-                out.push(ForcedTariff { amount: agreed, residential: Some("02"), special_price: Some(condition), ..T });
+                out.push(ForcedTariff {
+                    amount: agreed,
+                    residential: Some("02"),
+                    special_price: Some(condition),
+                    ..T
+                });
             }
             if has_offer("ehpad_temporary") {
                 let temporary = round2(base + rng.random_range(0.0..10.0));
-                out.push(ForcedTariff { amount: temporary, residential: Some("02"), welcome: Some("01"), ..T });
+                out.push(ForcedTariff {
+                    amount: temporary,
+                    residential: Some("02"),
+                    welcome: Some("01"),
+                    ..T
+                });
             }
             for (gir, range) in [("01", 18.0..25.0), ("02", 11.0..17.0), ("03", 5.0..8.0)] {
                 let amount = round2(rng.random_range(range));
                 out.push(ForcedTariff { price_type: "03", amount, dependency: Some(gir), ..T });
             }
             if has_offer("ehpad_day") {
-                out.push(ForcedTariff { price_type: "05", amount: round2(rng.random_range(25.0..60.0)), welcome: None, ..T });
+                out.push(ForcedTariff {
+                    price_type: "05",
+                    amount: round2(rng.random_range(25.0..60.0)),
+                    welcome: None,
+                    ..T
+                });
             }
         }
         Tariffs::Residence => {
             let f1 = round2(rng.random_range(550.0..950.0));
-            out.push(ForcedTariff { unit: "3", amount: f1, residential: Some("03"), special_price: Some("01"), ..T });
+            out.push(ForcedTariff {
+                unit: "3",
+                amount: f1,
+                residential: Some("03"),
+                special_price: Some("01"),
+                ..T
+            });
             let f2 = round2(f1 + rng.random_range(150.0..350.0));
-            out.push(ForcedTariff { unit: "3", amount: f2, residential: Some("04"), special_price: Some("01"), ..T });
+            out.push(ForcedTariff {
+                unit: "3",
+                amount: f2,
+                residential: Some("04"),
+                special_price: Some("01"),
+                ..T
+            });
             if social_help {
                 let agreed = round2(f1 * rng.random_range(0.8..0.95));
                 let condition = if rng.random_bool(0.5) { "02" } else { "03" };
-                out.push(ForcedTariff { unit: "3", amount: agreed, residential: Some("03"), special_price: Some(condition), ..T });
+                out.push(ForcedTariff {
+                    unit: "3",
+                    amount: agreed,
+                    residential: Some("03"),
+                    special_price: Some(condition),
+                    ..T
+                });
             }
         }
         Tariffs::DayCare => {
-            out.push(ForcedTariff { price_type: "05", amount: round2(rng.random_range(25.0..60.0)), welcome: None, ..T });
+            out.push(ForcedTariff {
+                price_type: "05",
+                amount: round2(rng.random_range(25.0..60.0)),
+                welcome: None,
+                ..T
+            });
         }
     }
     out
@@ -968,7 +1038,7 @@ impl Site {
         let commune_cog = extension(
             codes::EXT_COMMUNE_COG,
             "valueCodeableConcept",
-            json!({ "coding": [{ "system": codes::TRE_R13, "code": commune.cog, "display": commune.name }] }),
+            obj! { "coding": vec![obj! { "system": codes::TRE_R13, "code": commune.cog.as_str(), "display": commune.name.as_str() }] },
         );
         Ok(Site {
             lat,
@@ -986,15 +1056,16 @@ impl Site {
 
     fn position(&self, rng: &mut ChaCha8Rng) -> Value {
         let (lat, lon) = jitter(rng, self.lat, self.lon, 200.0);
-        json!({
-            "extension": [extension(codes::EXT_COORDINATE_RELIABILITY, "valueBoolean", json!(self.reliable))],
-            "longitude": lon,
-            "latitude": lat,
-        })
+        obj! { "extension": vec![extension(codes::EXT_COORDINATE_RELIABILITY, "valueBoolean", Value::from(self.reliable))], "longitude": lon, "latitude": lat }
     }
 
     /// Communes of the establishment's department within 15–30 km, nearest first.
-    fn zone(&mut self, ctx: &Context, rng: &mut ChaCha8Rng, forced: &[&str]) -> Result<Vec<usize>, GenerateError> {
+    fn zone(
+        &mut self,
+        ctx: &Context,
+        rng: &mut ChaCha8Rng,
+        forced: &[&str],
+    ) -> Result<Vec<usize>, GenerateError> {
         if self.zone.is_none() {
             let radius = rng.random_range(15.0..30.0);
             let mut near: Vec<(f64, usize)> = ctx
@@ -1003,7 +1074,9 @@ impl Site {
                 .map(|indexes| {
                     indexes
                         .iter()
-                        .filter_map(|&i| ctx.communes.get(i).map(|c| (haversine_km(self.lat, self.lon, c.lat, c.lon), i)))
+                        .filter_map(|&i| {
+                            ctx.communes.get(i).map(|c| (haversine_km(self.lat, self.lon, c.lat, c.lon), i))
+                        })
                         .filter(|(km, _)| *km <= radius)
                         .collect()
                 })
@@ -1020,7 +1093,10 @@ impl Site {
         }
         let mut zone = self.zone.clone().unwrap_or_default();
         for cog in forced {
-            let index = *ctx.commune_index.get(cog).ok_or_else(|| GenerateError::UnknownCommune((*cog).to_owned()))?;
+            let index = *ctx
+                .commune_index
+                .get(cog)
+                .ok_or_else(|| GenerateError::UnknownCommune((*cog).to_owned()))?;
             if !zone.contains(&index) {
                 zone.push(index);
             }

@@ -1,17 +1,30 @@
 //! Builders for the recurring FHIR JSON fragments.
 
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
 
 use crate::generate::codes::Fixed;
 
+/// Builds a JSON object from `"key": value` pairs, moving each value in.
+///
+/// `serde_json::json!` re-serialises every interpolated `Value` into a fresh tree; with
+/// nested builders that deep copy dominated the generation time, hence this macro.
+macro_rules! obj {
+    ($($key:literal : $value:expr),* $(,)?) => {{
+        let mut map = serde_json::Map::new();
+        $( map.insert($key.to_owned(), serde_json::Value::from($value)); )*
+        serde_json::Value::Object(map)
+    }};
+}
+pub(crate) use obj;
+
 /// `{"reference": "<Type>/<id>"}`, always relative.
 pub fn reference(resource_type: &str, id: &str) -> Value {
-    json!({ "reference": format!("{resource_type}/{id}") })
+    obj! { "reference": format!("{resource_type}/{id}") }
 }
 
 /// A simple extension: `{"url": …, "value<Type>": …}`.
 pub fn extension(url: &str, value_key: &str, value: Value) -> Value {
-    let mut map = serde_json::Map::with_capacity(2);
+    let mut map = Map::with_capacity(2);
     map.insert("url".to_owned(), Value::String(url.to_owned()));
     map.insert(value_key.to_owned(), value);
     Value::Object(map)
@@ -19,14 +32,14 @@ pub fn extension(url: &str, value_key: &str, value: Value) -> Value {
 
 /// A complex extension made of sub-extensions.
 pub fn complex(url: &str, parts: Vec<Value>) -> Value {
-    json!({ "url": url, "extension": parts })
+    obj! { "url": url, "extension": parts }
 }
 
 /// An identifier with a typed `type`, an optional system and a value.
 pub fn identifier(kind: Fixed, system: Option<&str>, value: &str) -> Value {
     match system {
-        Some(system) => json!({ "type": kind.concept(), "system": system, "value": value }),
-        None => json!({ "type": kind.concept(), "value": value }),
+        Some(system) => obj! { "type": kind.concept(), "system": system, "value": value },
+        None => obj! { "type": kind.concept(), "value": value },
     }
 }
 
@@ -34,14 +47,16 @@ pub fn identifier(kind: Fixed, system: Option<&str>, value: &str) -> Value {
 pub fn address(lines: &str, postal_code: &str, city: &str) -> Value {
     let lines: Vec<&str> = lines.split(", ").map(str::trim).filter(|line| !line.is_empty()).collect();
     if lines.is_empty() {
-        json!({ "postalCode": postal_code, "city": city })
+        obj! { "postalCode": postal_code, "city": city }
     } else {
-        json!({ "line": lines, "postalCode": postal_code, "city": city })
+        obj! { "line": lines, "postalCode": postal_code, "city": city }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

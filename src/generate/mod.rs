@@ -86,7 +86,8 @@ pub struct GenerateSummary {
 
 /// Departments of the demo corpus: the ones named by the use-case requests, plus Paris
 /// and its neighbours.
-const DEMO_DEPARTMENTS: &[&str] = &["44", "71", "60", "76", "18", "13", "29", "35", "22", "56", "75", "92", "78"];
+const DEMO_DEPARTMENTS: &[&str] =
+    &["44", "71", "60", "76", "18", "13", "29", "35", "22", "56", "75", "92", "78"];
 /// Establishments wanted in the demo corpus.
 const DEMO_TARGET: usize = 1_500;
 /// Region of the region scale (Pays de la Loire).
@@ -125,7 +126,7 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
         legal_entities,
         establishments,
         anchors: anchors_by_establishment,
-        thin_hospitals: options.scale == Scale::Demo,
+        demo: options.scale == Scale::Demo,
     };
 
     let bar = if options.progress {
@@ -152,7 +153,11 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateSummary, GenerateEr
             }
         }
     }
-    bar.finish_with_message(format!("{} ({} organizations)", options.scale, output.count(writer::Kind::Organization)));
+    bar.finish_with_message(format!(
+        "{} ({} organizations)",
+        options.scale,
+        output.count(writer::Kind::Organization)
+    ));
     let (counts, files) = output.finish()?;
     Ok(GenerateSummary { counts, files })
 }
@@ -175,11 +180,13 @@ fn select(
             let in_scope: Vec<&'static Establishment> =
                 establishments.iter().filter(|e| DEMO_DEPARTMENTS.contains(&e.department.as_str())).collect();
             let always = |e: &Establishment| {
-                catalog::DEMO_KEPT_CATEGORIES.contains(&e.category.as_str()) || anchored.contains(e.finess_et.as_str())
+                catalog::DEMO_KEPT_CATEGORIES.contains(&e.category.as_str())
+                    || anchored.contains(e.finess_et.as_str())
             };
             let kept = in_scope.iter().filter(|e| always(e)).count();
             let others = in_scope.len() - kept;
-            let rate = if others == 0 { 0.0 } else { DEMO_TARGET.saturating_sub(kept) as f64 / others as f64 };
+            let rate =
+                if others == 0 { 0.0 } else { DEMO_TARGET.saturating_sub(kept) as f64 / others as f64 };
             in_scope
                 .into_iter()
                 .filter(|e| always(e) || util::unit_hash(seed, "demo", &e.finess_et) < rate)
@@ -201,31 +208,42 @@ mod tests {
     use super::*;
     use crate::generate::util::haversine_km;
 
-    const R211: &str = "https://mos.esante.gouv.fr/NOS/TRE_R211-ActiviteOperationnelle/FHIR/TRE-R211-ActiviteOperationnelle";
-    const R244: &str = "https://mos.esante.gouv.fr/NOS/TRE_R244-CategorieOrganisation/FHIR/TRE-R244-CategorieOrganisation";
-    const R338: &str = "https://mos.esante.gouv.fr/NOS/TRE_R338-ModaliteAccueil/FHIR/TRE-R338-ModaliteAccueil";
-    const R66: &str = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement";
+    const R211: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R211-ActiviteOperationnelle/FHIR/TRE-R211-ActiviteOperationnelle";
+    const R244: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R244-CategorieOrganisation/FHIR/TRE-R244-CategorieOrganisation";
+    const R338: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R338-ModaliteAccueil/FHIR/TRE-R338-ModaliteAccueil";
+    const R66: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement";
     const R210: &str = "https://mos.esante.gouv.fr/NOS/TRE_R210-ActeSpecifique/FHIR/TRE-R210-ActeSpecifique";
-    const R213: &str = "https://mos.esante.gouv.fr/NOS/TRE_R213-ModePriseEnCharge/FHIR/TRE-R213-ModePriseEnCharge";
+    const R213: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R213-ModePriseEnCharge/FHIR/TRE-R213-ModePriseEnCharge";
     const R245: &str =
         "https://mos.esante.gouv.fr/NOS/TRE_R245-SpecialisationDePriseEnCharge/FHIR/TRE-R245-SpecialisationDePriseEnCharge";
     const R13: &str = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM";
-    const R243: &str = "https://mos.esante.gouv.fr/NOS/TRE_R243-CompetenceSpecifique/FHIR/TRE-R243-CompetenceSpecifique";
+    const R243: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R243-CompetenceSpecifique/FHIR/TRE-R243-CompetenceSpecifique";
     const R30: &str = "https://mos.esante.gouv.fr/NOS/TRE_R30-RegionOM/FHIR/TRE-R30-RegionOM";
     const R329: &str = "https://mos.esante.gouv.fr/NOS/TRE_R329-NatureCapacite/FHIR/TRE-R329-NatureCapacite";
-    const R330: &str = "https://mos.esante.gouv.fr/NOS/TRE_R330-TypeStatutCapacite/FHIR/TRE-R330-TypeStatutCapacite";
-    const R331: &str = "https://mos.esante.gouv.fr/NOS/TRE_R331-TemporaliteCapacite/FHIR/TRE-R331-TemporaliteCapacite";
+    const R330: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R330-TypeStatutCapacite/FHIR/TRE-R330-TypeStatutCapacite";
+    const R331: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R331-TemporaliteCapacite/FHIR/TRE-R331-TemporaliteCapacite";
     const R332: &str = "https://mos.esante.gouv.fr/NOS/TRE_R332-GenreCapacite/FHIR/TRE-R332-GenreCapacite";
-    const R333: &str = "https://mos.esante.gouv.fr/NOS/TRE_R333-TypeFermetureCapacite/FHIR/TRE-R333-TypeFermetureCapacite";
+    const R333: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R333-TypeFermetureCapacite/FHIR/TRE-R333-TypeFermetureCapacite";
     const R212: &str = "https://mos.esante.gouv.fr/NOS/TRE_R212-Equipement/FHIR/TRE-R212-Equipement";
     const R340: &str =
         "https://mos.esante.gouv.fr/NOS/TRE_R340-TypeCaracteristiqueEquipement/FHIR/TRE-R340-TypeCaracteristiqueEquipement";
     const R246: &str = "https://mos.esante.gouv.fr/NOS/TRE_R246-TypeTarif/FHIR/TRE-R246-TypeTarif";
     const R242: &str = "https://mos.esante.gouv.fr/NOS/TRE_R242-TypeHabitation/FHIR/TRE-R242-TypeHabitation";
-    const R250: &str = "https://mos.esante.gouv.fr/NOS/TRE_R250-ConditionTarifaire/FHIR/TRE-R250-ConditionTarifaire";
+    const R250: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R250-ConditionTarifaire/FHIR/TRE-R250-ConditionTarifaire";
     const R237: &str =
         "https://mos.esante.gouv.fr/NOS/TRE_R237-GroupeTarifaireDependance/FHIR/TRE-R237-GroupeTarifaireDependance";
-    const R240: &str = "https://mos.esante.gouv.fr/NOS/TRE_R240-TemporaliteAccueil/FHIR/TRE-R240-TemporaliteAccueil";
+    const R240: &str =
+        "https://mos.esante.gouv.fr/NOS/TRE_R240-TemporaliteAccueil/FHIR/TRE-R240-TemporaliteAccueil";
     const EXT: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/";
 
     static RUN: AtomicUsize = AtomicUsize::new(0);
@@ -274,7 +292,10 @@ mod tests {
         }
 
         fn locations<'a>(&'a self, hs: &'a Value) -> Vec<&'a Value> {
-            hs["location"].as_array().map(|refs| refs.iter().filter_map(|r| self.get(r)).collect()).unwrap_or_default()
+            hs["location"]
+                .as_array()
+                .map(|refs| refs.iter().filter_map(|r| self.get(r)).collect())
+                .unwrap_or_default()
         }
 
         /// The providing organisation and all its ancestors (`organization.X:above`).
@@ -292,16 +313,19 @@ mod tests {
     fn has_coding(concepts: &Value, system: &str, code: &str) -> bool {
         concepts.as_array().is_some_and(|list| {
             list.iter().any(|concept| {
-                concept["coding"].as_array().is_some_and(|codings| {
-                    codings.iter().any(|c| c["system"] == system && c["code"] == code)
-                })
+                concept["coding"]
+                    .as_array()
+                    .is_some_and(|codings| codings.iter().any(|c| c["system"] == system && c["code"] == code))
             })
         })
     }
 
     fn extensions<'a>(resource: &'a Value, name: &str) -> Vec<&'a Value> {
         let url = format!("{EXT}{name}");
-        resource["extension"].as_array().map(|list| list.iter().filter(|e| e["url"] == url).collect()).unwrap_or_default()
+        resource["extension"]
+            .as_array()
+            .map(|list| list.iter().filter(|e| e["url"] == url).collect())
+            .unwrap_or_default()
     }
 
     fn sub<'a>(extension: &'a Value, url: &str) -> Option<&'a Value> {
@@ -314,7 +338,9 @@ mod tests {
     }
 
     fn commune_cog(location: &Value) -> Option<&str> {
-        extensions(location, "ror-commune-cog").first().and_then(|e| e["valueCodeableConcept"]["coding"][0]["code"].as_str())
+        extensions(location, "ror-commune-cog")
+            .first()
+            .and_then(|e| e["valueCodeableConcept"]["coding"][0]["code"].as_str())
     }
 
     fn postal_code(location: &Value) -> &str {
@@ -344,8 +370,10 @@ mod tests {
             assert!(bytes_a == bytes_b, "{} differs between two runs", a.display());
         }
         let (other_dir, other) = run(Scale::Demo, 43, "det-c")?;
-        let hs_a = std::fs::read(&first.files[2]).map_err(|source| GenerateError::Io { path: first.files[2].clone(), source })?;
-        let hs_c = std::fs::read(&other.files[2]).map_err(|source| GenerateError::Io { path: other.files[2].clone(), source })?;
+        let hs_a = std::fs::read(&first.files[2])
+            .map_err(|source| GenerateError::Io { path: first.files[2].clone(), source })?;
+        let hs_c = std::fs::read(&other.files[2])
+            .map_err(|source| GenerateError::Io { path: other.files[2].clone(), source })?;
         assert!(hs_a != hs_c, "another seed must give another corpus");
         for dir in [first_dir, second_dir, other_dir] {
             let _ = std::fs::remove_dir_all(dir);
@@ -365,7 +393,11 @@ mod tests {
             summary.counts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             ["Organization", "Location", "HealthcareService", "PractitionerRole", "Practitioner"]
         );
-        let egs = corpus.all("Organization").iter().filter(|o| o["id"].as_str().is_some_and(|id| id.starts_with("eg-"))).count();
+        let egs = corpus
+            .all("Organization")
+            .iter()
+            .filter(|o| o["id"].as_str().is_some_and(|id| id.starts_with("eg-")))
+            .count();
         assert!((1_300..=1_700).contains(&egs), "{egs} establishments");
         assert!((3_000..=12_000).contains(&count("HealthcareService")), "{:?}", summary.counts);
         assert!((3_000..=12_000).contains(&count("Location")), "{:?}", summary.counts);
@@ -382,22 +414,36 @@ mod tests {
         for location in corpus.all("Location") {
             let cog = commune_cog(location).unwrap_or("");
             assert!(cogs.contains(cog), "{}: commune-cog {cog:?}", location["id"]);
-            assert!(location["position"]["latitude"].is_f64() && location["position"]["longitude"].is_f64(), "{}", location["id"]);
+            assert!(
+                location["position"]["latitude"].is_f64() && location["position"]["longitude"].is_f64(),
+                "{}",
+                location["id"]
+            );
             assert!(corpus.get(&location["managingOrganization"]).is_some(), "{}", location["id"]);
             assert!(location["identifier"][0]["value"].as_str().is_some_and(|v| v.contains('/')));
         }
         for resource in corpus.by_ref.values() {
             let tag = &resource["meta"]["tag"][0];
             assert_eq!(tag["system"], R30, "{}", resource["id"]);
-            assert!(resource["meta"]["lastUpdated"].as_str().is_some_and(|t| t.len() == 29), "{}", resource["id"]);
+            assert!(
+                resource["meta"]["lastUpdated"].as_str().is_some_and(|t| t.len() == 29),
+                "{}",
+                resource["id"]
+            );
             check_references(&corpus, resource);
         }
         for hs in corpus.all("HealthcareService") {
             assert!(!extensions(hs, "ror-healthcareservice-sensitive-unit").is_empty(), "{}", hs["id"]);
             assert!(!extensions(hs, "ror-healthcareservice-patient-type").is_empty(), "{}", hs["id"]);
             assert!(!extensions(hs, "ror-meta-creation-date").is_empty(), "{}", hs["id"]);
-            assert!(has_coding(&hs["specialty"], R211, hs["specialty"][0]["coding"][0]["code"].as_str().unwrap_or("")));
-            assert!(hs["characteristic"].as_array().is_some_and(|c| c.iter().any(|c| c["coding"][0]["system"] == R213)));
+            assert!(has_coding(
+                &hs["specialty"],
+                R211,
+                hs["specialty"][0]["coding"][0]["code"].as_str().unwrap_or("")
+            ));
+            assert!(hs["characteristic"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["coding"][0]["system"] == R213)));
             assert!(!corpus.locations(hs).is_empty(), "{}", hs["id"]);
             assert!(hs["identifier"][0]["value"].as_str().is_some_and(|v| v.contains('/')));
         }
@@ -449,15 +495,24 @@ mod tests {
             ("UC1 _tag=52", locations.iter().filter(|l| l["meta"]["tag"][0]["code"] == "52").count()),
             (
                 "UC1 address-postalcode=35,22,29,56",
-                locations.iter().filter(|l| ["35", "22", "29", "56"].iter().any(|d| postal_code(l).starts_with(d))).count(),
+                locations
+                    .iter()
+                    .filter(|l| ["35", "22", "29", "56"].iter().any(|d| postal_code(l).starts_with(d)))
+                    .count(),
             ),
             (
                 "UC1 identifier=52/…",
-                locations.iter().filter(|l| l["identifier"][0]["value"].as_str().is_some_and(|v| v.starts_with("52/"))).count(),
+                locations
+                    .iter()
+                    .filter(|l| l["identifier"][0]["value"].as_str().is_some_and(|v| v.starts_with("52/")))
+                    .count(),
             ),
             (
                 "UC1 _lastUpdated=ge2023-08-02",
-                locations.iter().filter(|l| l["meta"]["lastUpdated"].as_str().is_some_and(|t| t >= "2023-08-02")).count(),
+                locations
+                    .iter()
+                    .filter(|l| l["meta"]["lastUpdated"].as_str().is_some_and(|t| t >= "2023-08-02"))
+                    .count(),
             ),
             ("UC3 S1 specialty 227", count_matching(corpus, |hs| spec(hs, "227"))),
             ("UC3 S2 specialty 005 or 481", count_matching(corpus, |hs| spec(hs, "005") || spec(hs, "481"))),
@@ -468,7 +523,12 @@ mod tests {
                     let range = extensions(hs, "ror-healthcareservice-patient-type")
                         .first()
                         .and_then(|e| sub(e, "ageRange"))
-                        .map(|r| (r["valueRange"]["low"]["value"].as_i64(), r["valueRange"]["high"]["value"].as_i64()));
+                        .map(|r| {
+                            (
+                                r["valueRange"]["low"]["value"].as_i64(),
+                                r["valueRange"]["high"]["value"].as_i64(),
+                            )
+                        });
                     (cat(hs, "102") || spec(hs, "233"))
                         && matches!(range, Some((Some(low), Some(high))) if low <= 35 && high >= 35)
                 }),
@@ -476,7 +536,8 @@ mod tests {
             (
                 "UC3 S5 (EG 189 above or 62) + R210|0626",
                 count_matching(corpus, |hs| {
-                    (corpus.organisations(hs).iter().any(|o| has_coding(&o["type"], R66, "189")) || cat(hs, "62"))
+                    (corpus.organisations(hs).iter().any(|o| has_coding(&o["type"], R66, "189"))
+                        || cat(hs, "62"))
                         && chr(hs, R210, "0626")
                 }),
             ),
@@ -485,8 +546,10 @@ mod tests {
                 count_matching(corpus, |hs| {
                     spec(hs, "013")
                         && corpus.locations(hs).iter().any(|l| {
-                            let (lat, lon) =
-                                (l["position"]["latitude"].as_f64().unwrap_or(0.0), l["position"]["longitude"].as_f64().unwrap_or(0.0));
+                            let (lat, lon) = (
+                                l["position"]["latitude"].as_f64().unwrap_or(0.0),
+                                l["position"]["longitude"].as_f64().unwrap_or(0.0),
+                            );
                             haversine_km(lat, lon, saint_herblain.lat, saint_herblain.lon) <= 15.0
                                 && haversine_km(lat, lon, 47.21827323906432, -1.6369631507460436) <= 15.0
                         })
@@ -537,7 +600,9 @@ mod tests {
                         corpus.get(&role["healthcareService"][0]).is_some()
                             && corpus.get(&role["practitioner"]).is_some_and(|p| {
                                 p["identifier"][0]["system"] == "urn:oid:1.2.250.1.71.4.2.1"
-                                    && p["identifier"][0]["value"].as_str().is_some_and(|v| v.len() == 11 && v.starts_with('8'))
+                                    && p["identifier"][0]["value"]
+                                        .as_str()
+                                        .is_some_and(|v| v.len() == 11 && v.starts_with('8'))
                             })
                     })
                     .count(),
@@ -578,14 +643,19 @@ mod tests {
                         && corpus.locations(hs).iter().any(|l| {
                             extensions(l, "ror-location-equipment").iter().any(|e| {
                                 sub_code(e, "equipmentType", R212).as_deref() == Some("088")
-                                    && sub(e, &format!("{EXT}ror-location-equipment-limit")).is_some_and(|limit| {
-                                        sub_code(limit, "equipmentFeature", R340).as_deref() == Some("001")
-                                            && sub(limit, "limitValue").is_some_and(|q| {
-                                                q["valueQuantity"]["value"].as_f64().unwrap_or(0.0) >= 200.0
-                                                    && q["valueQuantity"]["system"] == "http://unitsofmeasure.org"
-                                                    && q["valueQuantity"]["code"] == "kg"
-                                            })
-                                    })
+                                    && sub(e, &format!("{EXT}ror-location-equipment-limit")).is_some_and(
+                                        |limit| {
+                                            sub_code(limit, "equipmentFeature", R340).as_deref()
+                                                == Some("001")
+                                                && sub(limit, "limitValue").is_some_and(|q| {
+                                                    q["valueQuantity"]["value"].as_f64().unwrap_or(0.0)
+                                                        >= 200.0
+                                                        && q["valueQuantity"]["system"]
+                                                            == "http://unitsofmeasure.org"
+                                                        && q["valueQuantity"]["code"] == "kg"
+                                                })
+                                        },
+                                    )
                             })
                         })
                 }),
@@ -596,7 +666,9 @@ mod tests {
                     corpus.organisations(hs).iter().any(|o| {
                         prices(o).iter().any(|p| {
                             sub_code(p, "priceType", R246).as_deref() == Some("02")
-                                && sub(p, "amount").is_some_and(|a| a["valueMoney"]["value"].is_f64() && a["valueMoney"]["currency"] == "EUR")
+                                && sub(p, "amount").is_some_and(|a| {
+                                    a["valueMoney"]["value"].is_f64() && a["valueMoney"]["currency"] == "EUR"
+                                })
                         })
                     })
                 }),
@@ -627,7 +699,9 @@ mod tests {
             ),
         ];
         for word in ["cardiologie", "cardiologique", "cardio-vasculaire"] {
-            let n = count_matching(corpus, |hs| hs["name"].as_str().is_some_and(|n| n.to_lowercase().contains(word)));
+            let n = count_matching(corpus, |hs| {
+                hs["name"].as_str().is_some_and(|n| n.to_lowercase().contains(word))
+            });
             scenarios.push((word, n));
         }
         let empty: Vec<&str> = scenarios.iter().filter(|(_, n)| *n == 0).map(|(name, _)| *name).collect();

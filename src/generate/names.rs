@@ -32,7 +32,9 @@ pub fn legal_status(first: &Establishment, rng: &mut impl Rng) -> LegalStatus {
         if siret.starts_with("21") {
             return codes::LEGAL_COMMUNE;
         }
-        if PUBLIC_HOSPITAL_CATEGORIES.contains(&first.category.as_str()) || first.sph_code.as_deref() == Some("1") {
+        if PUBLIC_HOSPITAL_CATEGORIES.contains(&first.category.as_str())
+            || first.sph_code.as_deref() == Some("1")
+        {
             return match first.category.as_str() {
                 "101" => codes::LEGAL_EP_REGIONAL_HOSP,
                 "292" => codes::LEGAL_EP_DEPARTEMENTAL_HOSP,
@@ -40,9 +42,14 @@ pub fn legal_status(first: &Establishment, rng: &mut impl Rng) -> LegalStatus {
                 _ => codes::LEGAL_EP_INTERCOMMUNAL_HOSP,
             };
         }
-        return *[codes::LEGAL_ESMS_COMMUNAL, codes::LEGAL_ESMS_INTERCOMMUNAL, codes::LEGAL_ESMS_DEPARTEMENTAL, codes::LEGAL_OTHER_EPA]
-            .choose(rng)
-            .unwrap_or(&codes::LEGAL_ESMS_COMMUNAL);
+        return *[
+            codes::LEGAL_ESMS_COMMUNAL,
+            codes::LEGAL_ESMS_INTERCOMMUNAL,
+            codes::LEGAL_ESMS_DEPARTEMENTAL,
+            codes::LEGAL_OTHER_EPA,
+        ]
+        .choose(rng)
+        .unwrap_or(&codes::LEGAL_ESMS_COMMUNAL);
     }
     if has_word(&name, &["FONDATION"]) {
         return codes::LEGAL_FOUNDATION;
@@ -78,7 +85,9 @@ pub fn legal_status(first: &Establishment, rng: &mut impl Rng) -> LegalStatus {
         }
         "611" | "610" | "612" => codes::LEGAL_SELAS,
         "603" => codes::LEGAL_SISA,
-        "128" | "129" | "122" | "109" | "365" | "630" if matches!(first.sph_code.as_deref(), Some("0" | "9") | None) => {
+        "128" | "129" | "122" | "109" | "365" | "630"
+            if matches!(first.sph_code.as_deref(), Some("0" | "9") | None) =>
+        {
             if roll < 0.75 {
                 codes::LEGAL_SAS
             } else {
@@ -117,32 +126,88 @@ pub fn legal_status(first: &Establishment, rng: &mut impl Rng) -> LegalStatus {
 
 /// Words that name the kind of establishment rather than the organisation behind it.
 const KIND_WORDS: &[&str] = &[
-    "EHPAD", "EHPA", "SSIAD", "SAAD", "SPASAD", "SAD", "SAVS", "SAMSAH", "SESSAD", "IME", "ITEP", "IEM", "MAS", "FAM",
-    "ESAT", "CMPP", "CMP", "CATTP", "CAMSP", "CSAPA", "CAARUD", "CHRS", "CADA", "MECS", "FOYER", "RESIDENCE", "RES",
-    "PHARMACIE", "PHIE", "LBM", "LABORATOIRE", "CENTRE", "CDS", "MSP", "SERVICE", "SCE", "ACCUEIL", "DE", "DU", "DES",
+    "EHPAD",
+    "EHPA",
+    "SSIAD",
+    "SAAD",
+    "SPASAD",
+    "SAD",
+    "SAVS",
+    "SAMSAH",
+    "SESSAD",
+    "IME",
+    "ITEP",
+    "IEM",
+    "MAS",
+    "FAM",
+    "ESAT",
+    "CMPP",
+    "CMP",
+    "CATTP",
+    "CAMSP",
+    "CSAPA",
+    "CAARUD",
+    "CHRS",
+    "CADA",
+    "MECS",
+    "FOYER",
+    "RESIDENCE",
+    "RES",
+    "PHARMACIE",
+    "PHIE",
+    "LBM",
+    "LABORATOIRE",
+    "CENTRE",
+    "CDS",
+    "MSP",
+    "SERVICE",
+    "SCE",
+    "ACCUEIL",
+    "DE",
+    "DU",
+    "DES",
     "D",
 ];
 
 fn organisation_part(name: &str) -> String {
     let words: Vec<&str> = name.split_whitespace().collect();
-    let start = words.iter().position(|w| !KIND_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))).unwrap_or(words.len());
+    let start = words
+        .iter()
+        .position(|w| !KIND_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric())))
+        .unwrap_or(words.len());
     words[start..].join(" ")
+}
+
+/// `DE NANTES`, `D'ANGERS`: French elision before a vowel or a mute h.
+fn of(commune: &str) -> String {
+    let upper = commune.to_uppercase();
+    match upper.chars().next() {
+        Some('A' | 'E' | 'I' | 'O' | 'U' | 'Y' | 'H' | 'É' | 'È' | 'Ê' | 'Â' | 'Î' | 'Ô') => {
+            format!("D'{upper}")
+        }
+        _ => format!("DE {upper}"),
+    }
 }
 
 /// Name of a legal entity (FINESS EJ names are not in the extract): a single-site entity
 /// takes the name of its establishment, a multi-site one the organisation part of its
 /// first establishment's name with its legal form.
-pub fn legal_entity_name(first: &Establishment, sites: usize, status: LegalStatus, commune: &str, finess_ej: &str) -> String {
+pub fn legal_entity_name(
+    first: &Establishment,
+    sites: usize,
+    status: LegalStatus,
+    commune: &str,
+    finess_ej: &str,
+) -> String {
     let name = first.name.trim();
-    let upper_commune = commune.to_uppercase();
     if status == codes::LEGAL_CCAS {
-        return format!("CCAS DE {upper_commune}");
+        return format!("CCAS {}", of(commune));
     }
     if status == codes::LEGAL_CIAS {
-        return format!("CIAS DE {upper_commune}");
+        return format!("CIAS {}", of(commune));
     }
     if status == codes::LEGAL_COMMUNE {
-        return format!("COMMUNE DE {upper_commune}");
+        return format!("COMMUNE {}", of(commune));
     }
     if status == codes::LEGAL_DEPARTMENT {
         return format!("DEPARTEMENT - {}", first.department);
@@ -160,7 +225,7 @@ pub fn legal_entity_name(first: &Establishment, sites: usize, status: LegalStatu
         if name.contains("CENTRE HOSPITALIER") || name.starts_with("CHS") || name.starts_with("EPSM") {
             return name.to_owned();
         }
-        return format!("CENTRE HOSPITALIER DE {upper_commune}");
+        return format!("CENTRE HOSPITALIER {}", of(commune));
     }
     if sites <= 1 && !name.is_empty() {
         return name.to_owned();
@@ -186,27 +251,165 @@ pub fn legal_entity_name(first: &Establishment, sites: usize, status: LegalStatu
 }
 
 const FAMILY_NAMES: &[&str] = &[
-    "MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS", "MOREAU", "LAURENT", "SIMON",
-    "MICHEL", "LEFEBVRE", "LEROY", "ROUX", "DAVID", "BERTRAND", "MOREL", "FOURNIER", "GIRARD", "BONNET", "DUPONT",
-    "LAMBERT", "FONTAINE", "ROUSSEAU", "VINCENT", "MULLER", "LEFEVRE", "FAURE", "ANDRE", "MERCIER", "BLANC", "GUERIN",
-    "BOYER", "GARNIER", "CHEVALIER", "FRANCOIS", "LEGRAND", "GAUTHIER", "GARCIA", "PERRIN", "ROBIN", "CLEMENT",
-    "MORIN", "NICOLAS", "HENRY", "ROUSSEL", "MATHIEU", "GAUTIER", "MASSON", "MARCHAND", "DUVAL", "DENIS", "DUMONT",
-    "MARIE", "LEMAIRE", "NOEL", "MEYER", "DUFOUR", "MEUNIER", "BRUN", "BLANCHARD", "GIRAUD", "JOLY", "RIVIERE",
-    "LUCAS", "BRUNET", "GAILLARD", "BARBIER", "ARNAUD", "MARTINEZ", "GERARD", "ROCHE", "RENARD", "SCHMITT", "ROY",
-    "LEROUX", "COLIN", "VIDAL", "CARON", "PICARD", "ROGER", "FABRE", "AUBERT", "LEMOINE", "RENAUD", "DUMAS", "LACROIX",
-    "OLIVIER", "PHILIPPE", "BOURGEOIS", "PIERRE", "BENOIT", "REY", "LECLERC", "PAYET", "ROLLAND", "LE GALL", "LE ROUX",
-    "GUILLOU", "TANGUY", "KERBRAT", "LE BIHAN", "HAMON", "PERON", "NGUYEN", "BENALI", "HADDAD", "TRAORE", "DIALLO",
+    "MARTIN",
+    "BERNARD",
+    "THOMAS",
+    "PETIT",
+    "ROBERT",
+    "RICHARD",
+    "DURAND",
+    "DUBOIS",
+    "MOREAU",
+    "LAURENT",
+    "SIMON",
+    "MICHEL",
+    "LEFEBVRE",
+    "LEROY",
+    "ROUX",
+    "DAVID",
+    "BERTRAND",
+    "MOREL",
+    "FOURNIER",
+    "GIRARD",
+    "BONNET",
+    "DUPONT",
+    "LAMBERT",
+    "FONTAINE",
+    "ROUSSEAU",
+    "VINCENT",
+    "MULLER",
+    "LEFEVRE",
+    "FAURE",
+    "ANDRE",
+    "MERCIER",
+    "BLANC",
+    "GUERIN",
+    "BOYER",
+    "GARNIER",
+    "CHEVALIER",
+    "FRANCOIS",
+    "LEGRAND",
+    "GAUTHIER",
+    "GARCIA",
+    "PERRIN",
+    "ROBIN",
+    "CLEMENT",
+    "MORIN",
+    "NICOLAS",
+    "HENRY",
+    "ROUSSEL",
+    "MATHIEU",
+    "GAUTIER",
+    "MASSON",
+    "MARCHAND",
+    "DUVAL",
+    "DENIS",
+    "DUMONT",
+    "MARIE",
+    "LEMAIRE",
+    "NOEL",
+    "MEYER",
+    "DUFOUR",
+    "MEUNIER",
+    "BRUN",
+    "BLANCHARD",
+    "GIRAUD",
+    "JOLY",
+    "RIVIERE",
+    "LUCAS",
+    "BRUNET",
+    "GAILLARD",
+    "BARBIER",
+    "ARNAUD",
+    "MARTINEZ",
+    "GERARD",
+    "ROCHE",
+    "RENARD",
+    "SCHMITT",
+    "ROY",
+    "LEROUX",
+    "COLIN",
+    "VIDAL",
+    "CARON",
+    "PICARD",
+    "ROGER",
+    "FABRE",
+    "AUBERT",
+    "LEMOINE",
+    "RENAUD",
+    "DUMAS",
+    "LACROIX",
+    "OLIVIER",
+    "PHILIPPE",
+    "BOURGEOIS",
+    "PIERRE",
+    "BENOIT",
+    "REY",
+    "LECLERC",
+    "PAYET",
+    "ROLLAND",
+    "LE GALL",
+    "LE ROUX",
+    "GUILLOU",
+    "TANGUY",
+    "KERBRAT",
+    "LE BIHAN",
+    "HAMON",
+    "PERON",
+    "NGUYEN",
+    "BENALI",
+    "HADDAD",
+    "TRAORE",
+    "DIALLO",
 ];
 
 const GIVEN_NAMES: &[(&str, bool)] = &[
-    ("Marie", true), ("Nathalie", true), ("Isabelle", true), ("Sylvie", true), ("Catherine", true), ("Anne", true),
-    ("Christine", true), ("Sophie", true), ("Claire", true), ("Julie", true), ("Camille", true), ("Emilie", true),
-    ("Aurélie", true), ("Céline", true), ("Léa", true), ("Chloé", true), ("Manon", true), ("Sarah", true),
-    ("Hélène", true), ("Laure", true), ("Pauline", true), ("Inès", true), ("Amina", true), ("Louise", true),
-    ("Jean", false), ("Pierre", false), ("Michel", false), ("Philippe", false), ("Alain", false), ("Nicolas", false),
-    ("François", false), ("Laurent", false), ("Christophe", false), ("Stéphane", false), ("Julien", false),
-    ("Thomas", false), ("Antoine", false), ("Mathieu", false), ("Maxime", false), ("Guillaume", false),
-    ("Yann", false), ("Karim", false), ("Hugo", false), ("Lucas", false), ("Olivier", false), ("Eric", false),
+    ("Marie", true),
+    ("Nathalie", true),
+    ("Isabelle", true),
+    ("Sylvie", true),
+    ("Catherine", true),
+    ("Anne", true),
+    ("Christine", true),
+    ("Sophie", true),
+    ("Claire", true),
+    ("Julie", true),
+    ("Camille", true),
+    ("Emilie", true),
+    ("Aurélie", true),
+    ("Céline", true),
+    ("Léa", true),
+    ("Chloé", true),
+    ("Manon", true),
+    ("Sarah", true),
+    ("Hélène", true),
+    ("Laure", true),
+    ("Pauline", true),
+    ("Inès", true),
+    ("Amina", true),
+    ("Louise", true),
+    ("Jean", false),
+    ("Pierre", false),
+    ("Michel", false),
+    ("Philippe", false),
+    ("Alain", false),
+    ("Nicolas", false),
+    ("François", false),
+    ("Laurent", false),
+    ("Christophe", false),
+    ("Stéphane", false),
+    ("Julien", false),
+    ("Thomas", false),
+    ("Antoine", false),
+    ("Mathieu", false),
+    ("Maxime", false),
+    ("Guillaume", false),
+    ("Yann", false),
+    ("Karim", false),
+    ("Hugo", false),
+    ("Lucas", false),
+    ("Olivier", false),
+    ("Eric", false),
 ];
 
 /// Family name, given name, and whether the person is a woman.
@@ -217,8 +420,18 @@ pub fn person_name(rng: &mut impl Rng) -> (&'static str, &'static str, bool) {
 }
 
 const BUILDINGS: &[&str] = &[
-    "Bâtiment A", "Bâtiment B", "Bâtiment C", "Bâtiment principal", "Pavillon Pasteur", "Pavillon Laennec",
-    "Pavillon des Tilleuls", "Aile Est", "Aile Ouest", "Aile Nord", "Site annexe", "Rez-de-jardin",
+    "Bâtiment A",
+    "Bâtiment B",
+    "Bâtiment C",
+    "Bâtiment principal",
+    "Pavillon Pasteur",
+    "Pavillon Laennec",
+    "Pavillon des Tilleuls",
+    "Aile Est",
+    "Aile Ouest",
+    "Aile Nord",
+    "Site annexe",
+    "Rez-de-jardin",
 ];
 
 /// Where in the site a place is, e.g. `Bâtiment B, niveau 2`.
@@ -263,7 +476,17 @@ mod tests {
         let first = establishment("CH DE FLEYRIAT", "355", Some("26010004500012"));
         let status = legal_status(&first, &mut rng);
         assert_eq!(status.aggregate, "1200");
-        assert_eq!(legal_entity_name(&first, 3, status, "Viriat", "010780054"), "CENTRE HOSPITALIER DE FLEYRIAT");
+        assert_eq!(
+            legal_entity_name(&first, 3, status, "Viriat", "010780054"),
+            "CENTRE HOSPITALIER DE FLEYRIAT"
+        );
+    }
+
+    #[test]
+    fn test_elision() {
+        assert_eq!(of("Aix-en-Provence"), "D'AIX-EN-PROVENCE");
+        assert_eq!(of("Nantes"), "DE NANTES");
+        assert_eq!(of("Évreux"), "D'ÉVREUX");
     }
 
     #[test]

@@ -96,12 +96,19 @@ const UNIVERSITY_HOSPITAL_OFFERS: &[ForcedOffer] = &[
 
 const ITEP_OFFERS: &[ForcedOffer] = &[ForcedOffer { template: "itep_semi", modalities: &["01"], ..OFFER }];
 
-const CMPP_OFFERS: &[ForcedOffer] =
-    &[ForcedOffer { template: "cmpp_consult", acts: &["0626"], competences: &["05"], practitioner: true, ..OFFER }];
+const CMPP_OFFERS: &[ForcedOffer] = &[ForcedOffer {
+    template: "cmpp_consult",
+    acts: &["0626"],
+    competences: &["05"],
+    practitioner: true,
+    ..OFFER
+}];
 
-const HOME_HELP_OFFERS: &[ForcedOffer] = &[ForcedOffer { template: "saad_avq", zone_commune: Some("29151"), ..OFFER }];
+const HOME_HELP_OFFERS: &[ForcedOffer] =
+    &[ForcedOffer { template: "saad_avq", zone_commune: Some("29151"), ..OFFER }];
 
-const EHPAD_OFFERS: &[ForcedOffer] = &[ForcedOffer { template: "ehpad_permanent", specialisations: &["24"], ..OFFER }];
+const EHPAD_OFFERS: &[ForcedOffer] =
+    &[ForcedOffer { template: "ehpad_permanent", specialisations: &["24"], ..OFFER }];
 
 const EHPAD_TARIFFS: &[ForcedTariff] = &[
     ForcedTariff {
@@ -180,7 +187,7 @@ fn nearest<'a>(
 }
 
 /// The first establishment (in FINESS order) satisfying `keep`.
-fn first<'a>(establishments: &'a [Establishment], keep: impl Fn(&Establishment) -> bool) -> Option<&'a Establishment> {
+fn first(establishments: &[Establishment], keep: impl Fn(&Establishment) -> bool) -> Option<&Establishment> {
     establishments.iter().filter(|e| keep(e)).min_by(|a, b| a.finess_et.cmp(&b.finess_et))
 }
 
@@ -198,21 +205,69 @@ fn anchor(
 pub fn anchors(establishments: &[Establishment], communes: &[Commune]) -> Result<Vec<Anchor>, GenerateError> {
     let saint_herblain = commune(communes, SAINT_HERBLAIN)?;
     let morlaix = commune(communes, MORLAIX)?;
-    let university_hospital = nearest(establishments, saint_herblain, 15.0, |e| e.category == "101")
-        .or_else(|| {
-            nearest(establishments, saint_herblain, 15.0, |e| matches!(e.category.as_str(), "355" | "365" | "128"))
+    let university_hospital =
+        nearest(establishments, saint_herblain, 15.0, |e| e.category == "101").or_else(|| {
+            nearest(establishments, saint_herblain, 15.0, |e| {
+                matches!(e.category.as_str(), "355" | "365" | "128")
+            })
         });
-    let is_hospital = |e: &Establishment| matches!(e.category.as_str(), "101" | "355" | "365" | "128" | "129");
+    let is_hospital =
+        |e: &Establishment| matches!(e.category.as_str(), "101" | "355" | "365" | "128" | "129");
     Ok(vec![
-        anchor("UC3-S6 cardiology near Saint-Herblain; UC3 S1 S2 S4 S11 S13; UC4 S1-S3; UC6", university_hospital, UNIVERSITY_HOSPITAL_OFFERS, &[])?,
-        anchor("UC3-S3 ITEP with sequential reception", first(establishments, |e| e.category == "186" && e.department == "44"), ITEP_OFFERS, &[])?,
-        anchor("UC3-S5 CMPP with neuropsychological assessment", first(establishments, |e| e.category == "189" && e.department == "44"), CMPP_OFFERS, &[])?,
-        anchor("UC3-S7 home help serving Morlaix", nearest(establishments, morlaix, 30.0, |e| e.category == "460" && e.department == "29"), HOME_HELP_OFFERS, &[])?,
-        anchor("UC3-S8 EHPAD in department 71; UC5 S1 S3", first(establishments, |e| e.category == "500" && e.postal_code.starts_with("71")), EHPAD_OFFERS, EHPAD_TARIFFS)?,
-        anchor("UC5-S2 residence with F1 at the ASH rate", first(establishments, |e| e.category == "202" && e.department == "44"), RESIDENCE_OFFERS, RESIDENCE_TARIFFS)?,
-        anchor("UC3-S9 bariatric surgery in 60000", first(establishments, |e| is_hospital(e) && e.postal_code == "60000"), BARIATRIC_OFFERS, &[])?,
-        anchor("UC3-S9 bariatric surgery in 76620", first(establishments, |e| is_hospital(e) && e.postal_code == "76620"), BARIATRIC_OFFERS, &[])?,
-        anchor("UC3-S10 general medicine in commune 13013", first(establishments, |e| e.cog == BELCODENE), GP_OFFERS, &[])?,
+        anchor(
+            "UC3-S6 cardiology near Saint-Herblain; UC3 S1 S2 S4 S11 S13; UC4 S1-S3; UC6",
+            university_hospital,
+            UNIVERSITY_HOSPITAL_OFFERS,
+            &[],
+        )?,
+        anchor(
+            "UC3-S3 ITEP with sequential reception",
+            first(establishments, |e| e.category == "186" && e.department == "44"),
+            ITEP_OFFERS,
+            &[],
+        )?,
+        anchor(
+            "UC3-S5 CMPP with neuropsychological assessment",
+            first(establishments, |e| e.category == "189" && e.department == "44"),
+            CMPP_OFFERS,
+            &[],
+        )?,
+        anchor(
+            "UC3-S7 home help serving Morlaix",
+            nearest(establishments, morlaix, 30.0, |e| e.category == "460" && e.department == "29"),
+            HOME_HELP_OFFERS,
+            &[],
+        )?,
+        anchor(
+            "UC3-S8 EHPAD in department 71; UC5 S1 S3",
+            first(establishments, |e| e.category == "500" && e.postal_code.starts_with("71")),
+            EHPAD_OFFERS,
+            EHPAD_TARIFFS,
+        )?,
+        anchor(
+            "UC5-S2 residence with F1 at the ASH rate",
+            first(establishments, |e| e.category == "202" && e.department == "44"),
+            RESIDENCE_OFFERS,
+            RESIDENCE_TARIFFS,
+        )?,
+        anchor(
+            "UC3-S9 bariatric surgery in 60000",
+            first(establishments, |e| is_hospital(e) && e.postal_code == "60000"),
+            BARIATRIC_OFFERS,
+            &[],
+        )?,
+        anchor(
+            "UC3-S9 bariatric surgery in 76620",
+            first(establishments, |e| is_hospital(e) && e.postal_code == "76620"),
+            BARIATRIC_OFFERS,
+            &[],
+        )?,
+        anchor(
+            "UC3-S10 general medicine in commune 13013",
+            first(establishments, |e| e.cog == BELCODENE),
+            GP_OFFERS,
+            &[],
+        )?,
     ])
 }
 
@@ -229,7 +284,8 @@ mod tests {
         assert_eq!(anchors.len(), 9);
         let find = |finess: &str| all.iter().find(|e| e.finess_et == finess);
         for anchor in &anchors {
-            let establishment = find(&anchor.finess_et).ok_or(GenerateError::MissingAnchor(anchor.scenario))?;
+            let establishment =
+                find(&anchor.finess_et).ok_or(GenerateError::MissingAnchor(anchor.scenario))?;
             for offer in anchor.offers {
                 assert!(template(offer.template).is_some(), "{}", offer.template);
             }

@@ -27,7 +27,9 @@ fn splitmix(mut x: u64) -> u64 {
 
 /// A random stream for one entity (`domain` separates e.g. establishments from legal entities).
 pub fn entity_rng(seed: u64, domain: &str, key: &str) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(splitmix(seed ^ splitmix(stable_hash(domain) ^ stable_hash(key).rotate_left(17))))
+    ChaCha8Rng::seed_from_u64(splitmix(
+        seed ^ splitmix(stable_hash(domain) ^ stable_hash(key).rotate_left(17)),
+    ))
 }
 
 /// A uniform number in [0, 1) derived from the seed and a key, without a stream.
@@ -153,7 +155,10 @@ mod tests {
         }
         assert_eq!(days_from_civil(2019, 1, 1), 17_897);
         assert_eq!(Instant::from_date(2025, 2, 26).date(), "2025-02-26");
-        assert_eq!(Instant(Instant::from_date(2025, 4, 8).0 + 47_127).instant_millis(), "2025-04-08T13:05:27.000+00:00");
+        assert_eq!(
+            Instant(Instant::from_date(2025, 4, 8).0 + 47_127).instant_millis(),
+            "2025-04-08T13:05:27.000+00:00"
+        );
     }
 
     #[test]

@@ -106,16 +106,28 @@ async fn metadata(state: Data<HttpState>, request: HttpRequest) -> HttpResponse 
     )
 }
 
-async fn search_get(state: Data<HttpState>, path: web::Path<String>, request: HttpRequest) -> Result<HttpResponse> {
+async fn search_get(
+    state: Data<HttpState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let resource_type = path.into_inner();
-    let params = parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
+    let params =
+        parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
     run_search(state, resource_type, params, &request).await
 }
 
-async fn search_post(state: Data<HttpState>, path: web::Path<String>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+async fn search_post(
+    state: Data<HttpState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse> {
     let resource_type = path.into_inner();
-    let body = std::str::from_utf8(&body).map_err(|_| Error::body(None, "the _search body must be UTF-8 form data"))?;
-    let mut params = parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
+    let body = std::str::from_utf8(&body)
+        .map_err(|_| Error::body(None, "the _search body must be UTF-8 form data"))?;
+    let mut params =
+        parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
     params.extend(parse_query_string(body).map_err(|e| Error::param(param_of(&e), e.to_string()))?);
     run_search(state, resource_type, params, &request).await
 }
@@ -125,7 +137,12 @@ fn param_of(error: &crate::query::params::ParamError) -> String {
     text.split('"').nth(1).unwrap_or("query").to_owned()
 }
 
-async fn run_search(state: Data<HttpState>, resource_type: String, params: Vec<RawParam>, request: &HttpRequest) -> Result<HttpResponse> {
+async fn run_search(
+    state: Data<HttpState>,
+    resource_type: String,
+    params: Vec<RawParam>,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
     check_type(&state, &resource_type)?;
     let handling = handling(request);
     let base = base_url(&state, request);
@@ -146,13 +163,25 @@ async fn run_search(state: Data<HttpState>, resource_type: String, params: Vec<R
             )
         });
         let links = BundleLinks { base_url: base.clone(), self_url, next_url };
-        render_searchset(app.store.as_ref(), &page, &links, search_request.elements.as_deref(), &search_request.ignored)
+        render_searchset(
+            app.store.as_ref(),
+            &page,
+            &links,
+            search_request.elements.as_deref(),
+            &search_request.ignored,
+        )
     })
     .await?;
     Ok(fhir_json(actix_web::http::StatusCode::OK, body))
 }
 
-fn resource_response(status: actix_web::http::StatusCode, resource_type: &str, id: &str, version: u64, json: &[u8]) -> Result<HttpResponse> {
+fn resource_response(
+    status: actix_web::http::StatusCode,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    json: &[u8],
+) -> Result<HttpResponse> {
     let body = std::str::from_utf8(json).map_err(Error::internal)?.to_owned();
     let last_modified = serde_json::from_str::<Value>(&body)
         .ok()
@@ -176,26 +205,43 @@ async fn read(state: Data<HttpState>, path: web::Path<(String, String)>) -> Resu
     let stored = blocking(move || app.store.current(&rt, &i)).await?;
     match stored {
         None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
-        Some(version) if version.deleted => Err(Error::Gone { message: format!("{resource_type}/{id} was deleted") }),
-        Some(version) => resource_response(actix_web::http::StatusCode::OK, &resource_type, &id, version.version, &version.json),
+        Some(version) if version.deleted => {
+            Err(Error::Gone { message: format!("{resource_type}/{id} was deleted") })
+        }
+        Some(version) => resource_response(
+            actix_web::http::StatusCode::OK,
+            &resource_type,
+            &id,
+            version.version,
+            &version.json,
+        ),
     }
 }
 
 async fn vread(state: Data<HttpState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse> {
     let (resource_type, id, version) = path.into_inner();
     check_type(&state, &resource_type)?;
-    let version: u64 = version.parse().map_err(|_| Error::param("_history", format!("invalid version id {version:?}")))?;
+    let version: u64 =
+        version.parse().map_err(|_| Error::param("_history", format!("invalid version id {version:?}")))?;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
     let stored = blocking(move || app.store.version(&rt, &i, version)).await?;
     match stored {
         None => Err(Error::not_found(format!("{resource_type}/{id}/_history/{version} is not known"))),
-        Some(v) if v.deleted => Err(Error::Gone { message: format!("{resource_type}/{id} version {version} is a deletion") }),
-        Some(v) => resource_response(actix_web::http::StatusCode::OK, &resource_type, &id, v.version, &v.json),
+        Some(v) if v.deleted => {
+            Err(Error::Gone { message: format!("{resource_type}/{id} version {version} is a deletion") })
+        }
+        Some(v) => {
+            resource_response(actix_web::http::StatusCode::OK, &resource_type, &id, v.version, &v.json)
+        }
     }
 }
 
-async fn history(state: Data<HttpState>, path: web::Path<(String, String)>, request: HttpRequest) -> Result<HttpResponse> {
+async fn history(
+    state: Data<HttpState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let (resource_type, id) = path.into_inner();
     check_type(&state, &resource_type)?;
     let base = base_url(&state, &request);
@@ -217,7 +263,8 @@ async fn history(state: Data<HttpState>, path: web::Path<(String, String)>, requ
             }
         })
         .collect();
-    let bundle = json!({"resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries});
+    let bundle =
+        json!({"resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries});
     Ok(fhir_json(actix_web::http::StatusCode::OK, bundle.to_string()))
 }
 
@@ -232,10 +279,16 @@ fn if_match(request: &HttpRequest) -> Result<Option<u64>> {
     let Some(value) = request.headers().get(header::IF_MATCH) else { return Ok(None) };
     let text = value.to_str().map_err(|_| Error::body(Some("If-Match"), "If-Match is not ASCII"))?;
     let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
-    trimmed.parse().map(Some).map_err(|_| Error::body(Some("If-Match"), format!("invalid If-Match {text:?}: expected W/\"<version>\"")))
+    trimmed.parse().map(Some).map_err(|_| {
+        Error::body(Some("If-Match"), format!("invalid If-Match {text:?}: expected W/\"<version>\""))
+    })
 }
 
-fn write_response(status: actix_web::http::StatusCode, base: &str, committed: &Committed) -> Result<HttpResponse> {
+fn write_response(
+    status: actix_web::http::StatusCode,
+    base: &str,
+    committed: &Committed,
+) -> Result<HttpResponse> {
     let mut builder = HttpResponse::build(status);
     builder.content_type(FHIR_JSON).insert_header((header::ETAG, format!("W/\"{}\"", committed.version)));
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(&committed.last_updated) {
@@ -258,7 +311,12 @@ async fn submit_one(state: &HttpState, op: WriteOp) -> Result<Committed> {
     committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))
 }
 
-async fn create(state: Data<HttpState>, path: web::Path<String>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+async fn create(
+    state: Data<HttpState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse> {
     let resource_type = path.into_inner();
     check_type(&state, &resource_type)?;
     let mut resource = parse_body(&body)?;
@@ -267,12 +325,20 @@ async fn create(state: Data<HttpState>, path: web::Path<String>, request: HttpRe
         object.insert("id".into(), Value::String(new_id()));
     }
     let base = base_url(&state, &request);
-    let committed =
-        submit_one(&state, WriteOp::Put { resource, if_match: None, create_only: true, keep_last_updated: true }).await?;
+    let committed = submit_one(
+        &state,
+        WriteOp::Put { resource, if_match: None, create_only: true, keep_last_updated: true },
+    )
+    .await?;
     write_response(actix_web::http::StatusCode::CREATED, &base, &committed)
 }
 
-async fn update(state: Data<HttpState>, path: web::Path<(String, String)>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+async fn update(
+    state: Data<HttpState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse> {
     let (resource_type, id) = path.into_inner();
     check_type(&state, &resource_type)?;
     if !is_valid_id(&id) {
@@ -282,7 +348,10 @@ async fn update(state: Data<HttpState>, path: web::Path<(String, String)>, reque
     let (_, body_id) = validate_resource(&state.app.registry, &resource, Some(&resource_type))?;
     match body_id {
         Some(body_id) if body_id != id => {
-            return Err(Error::body(Some(&format!("{resource_type}.id")), format!("resource id {body_id:?} does not match the URL id {id:?}")))
+            return Err(Error::body(
+                Some(&format!("{resource_type}.id")),
+                format!("resource id {body_id:?} does not match the URL id {id:?}"),
+            ))
         }
         Some(_) => {}
         None => {
@@ -293,12 +362,22 @@ async fn update(state: Data<HttpState>, path: web::Path<(String, String)>, reque
     }
     let if_match = if_match(&request)?;
     let base = base_url(&state, &request);
-    let committed = submit_one(&state, WriteOp::Put { resource, if_match, create_only: false, keep_last_updated: true }).await?;
-    let status = if committed.created { actix_web::http::StatusCode::CREATED } else { actix_web::http::StatusCode::OK };
+    let committed =
+        submit_one(&state, WriteOp::Put { resource, if_match, create_only: false, keep_last_updated: true })
+            .await?;
+    let status = if committed.created {
+        actix_web::http::StatusCode::CREATED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
     write_response(status, &base, &committed)
 }
 
-async fn delete(state: Data<HttpState>, path: web::Path<(String, String)>, request: HttpRequest) -> Result<HttpResponse> {
+async fn delete(
+    state: Data<HttpState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let (resource_type, id) = path.into_inner();
     check_type(&state, &resource_type)?;
     let if_match = if_match(&request)?;
@@ -331,7 +410,10 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
             .map(|(c, method)| {
                 let mut entry = json!({"response": entry_response(method, c)});
                 if let (Some(resource), Some(object)) = (&c.resource, entry.as_object_mut()) {
-                    object.insert("fullUrl".into(), Value::String(format!("{base}/{}/{}", c.resource_type, c.id)));
+                    object.insert(
+                        "fullUrl".into(),
+                        Value::String(format!("{base}/{}/{}", c.resource_type, c.id)),
+                    );
                     object.insert("resource".into(), (**resource).clone());
                 }
                 entry
@@ -342,16 +424,33 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
     }
     // Batch: each entry is its own unit; one failing entry does not stop the others.
     let results = blocking(move || {
-        let mut results = Vec::with_capacity(planned.len());
+        let mut methods = Vec::with_capacity(planned.len());
+        let mut units = Vec::new();
+        let mut slots = Vec::with_capacity(planned.len());
         for entry in planned {
             match entry {
-                Err(error) => results.push(Err(error)),
+                Err(error) => slots.push(Err(error)),
                 Ok(entry) => {
-                    let method = entry.method.clone();
-                    results.push(app.writer.submit(vec![entry.op]).map(|mut c| (method, c.pop())));
+                    slots.push(Ok(units.len()));
+                    methods.push(entry.method);
+                    units.push(vec![entry.op]);
                 }
             }
         }
+        let mut committed: Vec<Option<Result<Vec<Committed>>>> =
+            app.writer.submit_many(units).into_iter().map(Some).collect();
+        let results = slots
+            .into_iter()
+            .map(|slot| {
+                let index = slot?;
+                let method = methods.get(index).cloned().unwrap_or_default();
+                let result = committed
+                    .get_mut(index)
+                    .and_then(Option::take)
+                    .unwrap_or_else(|| Err(Error::internal("missing batch result")));
+                result.map(|mut c| (method, c.pop()))
+            })
+            .collect::<Vec<_>>();
         Ok(results)
     })
     .await?;

@@ -16,6 +16,8 @@ impl ResponseError for Error {
         if self.http_status() >= 500 {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(self.status_code()).content_type(FHIR_JSON).body(self.to_operation_outcome().to_string())
+        HttpResponse::build(self.status_code())
+            .content_type(FHIR_JSON)
+            .body(self.to_operation_outcome().to_string())
     }
 }

@@ -41,7 +41,9 @@ impl Terms {
     /// Union of the postings of every term starting with `prefix`.
     pub fn prefix(&self, prefix: &str) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
-        for (term, id) in self.sorted.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded)) {
+        for (term, id) in
+            self.sorted.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+        {
             if !term.starts_with(prefix) {
                 break;
             }
@@ -81,11 +83,18 @@ pub enum ParamIndex {
     Unindexed,
 }
 
+/// Term ids of one parameter for one key.
+type ParamTerms = (usize, Box<[u32]>);
+/// (normalized, exact) term id pairs of one string parameter for one key.
+type ParamStringTerms = (usize, Box<[(u32, u32)]>);
+/// Maps a reference target (type, id) to its (type index, key).
+pub type ResolveTarget<'a> = dyn FnMut(&str, &str) -> Option<(u16, DocKey)> + 'a;
+
 /// What a key held, so an update can take its old postings out.
 #[derive(Default, Clone)]
 struct KeyTerms {
-    tokens: Vec<(usize, Box<[u32]>)>,
-    strings: Vec<(usize, Box<[(u32, u32)]>)>,
+    tokens: Vec<ParamTerms>,
+    strings: Vec<ParamStringTerms>,
     /// First normalized string per string param, for `_sort`.
     sort_strings: Vec<(usize, Box<str>)>,
 }
@@ -111,11 +120,15 @@ impl Collection {
             .iter()
             .map(|p| match p.param_type {
                 ParamType::Token | ParamType::Uri => ParamIndex::Tokens(Terms::default()),
-                ParamType::String => ParamIndex::Strings { normalized: Terms::default(), exact: Terms::default() },
+                ParamType::String => {
+                    ParamIndex::Strings { normalized: Terms::default(), exact: Terms::default() }
+                }
                 ParamType::Date => ParamIndex::Dates(Vec::new()),
                 ParamType::Number => ParamIndex::Numbers(Vec::new()),
                 ParamType::Quantity => ParamIndex::Quantities(Vec::new()),
-                ParamType::Reference => ParamIndex::References { forward: Vec::new(), reverse: HashMap::new() },
+                ParamType::Reference => {
+                    ParamIndex::References { forward: Vec::new(), reverse: HashMap::new() }
+                }
                 ParamType::Special => ParamIndex::Unindexed,
             })
             .collect();
@@ -177,12 +190,7 @@ impl Collection {
 
     /// The first normalized string value of a string param (sort key).
     pub fn sort_string(&self, key: DocKey, param: usize) -> Option<&str> {
-        self.key_terms
-            .get(key as usize)?
-            .sort_strings
-            .iter()
-            .find(|(p, _)| *p == param)
-            .map(|(_, s)| &**s)
+        self.key_terms.get(key as usize)?.sort_strings.iter().find(|(p, _)| *p == param).map(|(_, s)| &**s)
     }
 
     /// The smallest token code of a token param (sort key); slow path, used only for `_sort`.
@@ -251,7 +259,7 @@ impl Collection {
 
     /// Index `doc` under `key`, replacing what the key held. `resolve` maps a reference target
     /// (type, id) to (type index, key) in its collection.
-    pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut dyn FnMut(&str, &str) -> Option<(u16, DocKey)>) {
+    pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut ResolveTarget<'_>) {
         self.remove(key);
         let index = key as usize;
         let mut terms_of_key = KeyTerms::default();

@@ -66,17 +66,33 @@ pub fn key_any_system(code: &str) -> String {
     format!("{TOKEN_ANY_SYSTEM}{code}")
 }
 pub fn key_system_code(system: &str, code: &str) -> String {
-    format!("{TOKEN_SYSTEM_CODE}{system}|{code}")
+    format!("{TOKEN_SYSTEM_CODE}{}|{code}", canonical_system(system))
 }
 pub fn key_system_only(system: &str) -> String {
-    format!("{TOKEN_SYSTEM_ONLY}{system}")
+    format!("{TOKEN_SYSTEM_ONLY}{}", canonical_system(system))
 }
 pub fn key_of_type(type_system: &str, type_code: &str, value: &str) -> String {
     format!("{TOKEN_OF_TYPE}{type_system}|{type_code}|{value}")
 }
 
+/// NOS CodeSystem URLs are `…/NOS/TRE_Rnn-Name/FHIR/TRE-Rnn-Name`; some ROR documents write the
+/// last segment with an underscore (SPEC §6.3, UC2 S5). Both spellings index and search alike.
+pub fn canonical_system(system: &str) -> std::borrow::Cow<'_, str> {
+    const NOS: &str = "https://mos.esante.gouv.fr/NOS/";
+    let trimmed = system.trim();
+    if let Some(rest) = trimmed.strip_prefix(NOS) {
+        if let Some((folder, last)) = rest.split_once("/FHIR/") {
+            if let Some(code_system) = last.strip_prefix("TRE_") {
+                return std::borrow::Cow::Owned(format!("{NOS}{folder}/FHIR/TRE-{code_system}"));
+            }
+        }
+    }
+    std::borrow::Cow::Borrowed(trimmed)
+}
+
 fn push_coding(keys: &mut Vec<String>, system: Option<&str>, code: Option<&str>) {
-    let system = system.unwrap_or("");
+    let system = canonical_system(system.unwrap_or(""));
+    let system = system.as_ref();
     if let Some(code) = code {
         keys.push(key_any_system(code));
         keys.push(key_system_code(system, code));
@@ -133,8 +149,19 @@ fn string_values(node: &Value, out: &mut Vec<(String, String)>) {
         Value::Array(items) => items.iter().for_each(|item| string_values(item, out)),
         Value::Object(object) => {
             // HumanName and Address: every textual part.
-            for key in ["text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country"]
-            {
+            for key in [
+                "text",
+                "family",
+                "given",
+                "prefix",
+                "suffix",
+                "line",
+                "city",
+                "district",
+                "state",
+                "postalCode",
+                "country",
+            ] {
                 if let Some(value) = object.get(key) {
                     string_values(value, out);
                 }
@@ -145,9 +172,8 @@ fn string_values(node: &Value, out: &mut Vec<(String, String)>) {
 }
 
 fn date_values(node: &Value, expression: &str, out: &mut Vec<DateRange>) -> Result<()> {
-    let parse = |text: &str| {
-        parse_date_range(text).map_err(|e| Error::unprocessable(expression, format!("invalid date {text:?}: {e}")))
-    };
+    let parse =
+        |text: &str| parse_date_range(text).map_err(|e| Error::unprocessable(expression, e.to_string()));
     match node {
         Value::String(text) => out.push(parse(text)?),
         Value::Object(object) => {
@@ -239,8 +265,20 @@ fn collect_text(value: &Value, key: &str, out: &mut String) {
         Value::String(text) => {
             let skip = matches!(
                 key,
-                "url" | "system" | "reference" | "id" | "resourceType" | "profile" | "versionId" | "lastUpdated"
-                    | "code" | "valueCanonical" | "use" | "status" | "intent" | "currency"
+                "url"
+                    | "system"
+                    | "reference"
+                    | "id"
+                    | "resourceType"
+                    | "profile"
+                    | "versionId"
+                    | "lastUpdated"
+                    | "code"
+                    | "valueCanonical"
+                    | "use"
+                    | "status"
+                    | "intent"
+                    | "currency"
             ) || text.starts_with("http://")
                 || text.starts_with("https://")
                 || text.starts_with("urn:");
@@ -296,7 +334,9 @@ pub fn extract(schema: &ResourceSchema, resource: &Value, version: u64) -> Resul
                 Values::Dates(dates)
             }
             ParamType::Number => Values::Numbers(nodes.iter().filter_map(|n| number_value(n)).collect()),
-            ParamType::Quantity => Values::Quantities(nodes.iter().filter_map(|n| quantity_value(n)).collect()),
+            ParamType::Quantity => {
+                Values::Quantities(nodes.iter().filter_map(|n| quantity_value(n)).collect())
+            }
             ParamType::Reference => {
                 let mut references = Vec::new();
                 nodes.iter().for_each(|node| reference_values(node, &param.targets, &mut references));
@@ -312,7 +352,9 @@ pub fn extract(schema: &ResourceSchema, resource: &Value, version: u64) -> Resul
             let lat = position.get("latitude").and_then(Value::as_f64);
             let lon = position.get("longitude").and_then(Value::as_f64);
             match (lat, lon) {
-                (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => {
+                (Some(lat), Some(lon))
+                    if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+                {
                     Some((lat, lon))
                 }
                 _ => {
@@ -334,9 +376,9 @@ pub fn extract(schema: &ResourceSchema, resource: &Value, version: u64) -> Resul
 /// Extract with the registry, failing on unknown types.
 pub fn extract_resource(registry: &Registry, resource: &Value, version: u64) -> Result<IndexDoc> {
     let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
-    let schema = registry
-        .resource(resource_type)
-        .ok_or_else(|| Error::body(Some("resourceType"), format!("unsupported resource type {resource_type:?}")))?;
+    let schema = registry.resource(resource_type).ok_or_else(|| {
+        Error::body(Some("resourceType"), format!("unsupported resource type {resource_type:?}"))
+    })?;
     extract(schema, resource, version)
 }
 
@@ -345,6 +387,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn test_canonical_nos_system() {
+        let underscore = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE_R66-CategorieEtablissement";
+        let canonical = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement";
+        assert_eq!(canonical_system(underscore), canonical);
+        assert_eq!(canonical_system(&format!(" {canonical}")), canonical);
+        assert_eq!(key_system_code(underscore, "189"), key_system_code(canonical, "189"));
+    }
 
     #[test]
     fn test_parse_reference_forms() {
@@ -362,7 +413,10 @@ mod tests {
         let schema = registry.resource("Location").unwrap();
         let cog = doc.get(schema.param("commune-cog").unwrap().id).unwrap();
         let Values::Tokens(keys) = cog else { panic!() };
-        assert!(keys.contains(&key_system_code("https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM", "78646")));
+        assert!(keys.contains(&key_system_code(
+            "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM",
+            "78646"
+        )));
         assert!(doc.text.contains("Versailles"));
         let postal = doc.get(schema.param("address-postalcode").unwrap().id).unwrap();
         assert_eq!(postal, &Values::Strings(vec![("78000".into(), "78000".into())]));

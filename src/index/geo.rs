@@ -23,7 +23,8 @@ pub fn lat_lon_to_xyz(lat: f64, lon: f64) -> [f64; 3] {
 pub fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
     let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    let h =
+        ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
@@ -37,7 +38,10 @@ impl GeoIndex {
     pub fn bulk_load(points: Vec<(DocKey, (f64, f64))>) -> GeoIndex {
         let positions = points.iter().copied().collect();
         let tree = RTree::bulk_load(
-            points.into_iter().map(|(key, (lat, lon))| GeoPoint::new(lat_lon_to_xyz(lat, lon), key)).collect(),
+            points
+                .into_iter()
+                .map(|(key, (lat, lon))| GeoPoint::new(lat_lon_to_xyz(lat, lon), key))
+                .collect(),
         );
         GeoIndex { tree, positions }
     }
@@ -69,7 +73,8 @@ impl GeoIndex {
         let query = lat_lon_to_xyz(center.0, center.1);
         // Chord length of the radius, padded slightly so float error never drops a boundary point;
         // the exact haversine test below decides.
-        let max_chord = 2.0 * (radius_m / (2.0 * EARTH_RADIUS_M)).min(std::f64::consts::FRAC_PI_2).sin() + 1e-9;
+        let max_chord =
+            2.0 * (radius_m / (2.0 * EARTH_RADIUS_M)).min(std::f64::consts::FRAC_PI_2).sin() + 1e-9;
         let mut out = Vec::new();
         for (point, distance_2) in self.tree.nearest_neighbor_iter_with_distance_2(query) {
             if distance_2.sqrt() > max_chord {

@@ -10,6 +10,9 @@ use super::geo::GeoIndex;
 use super::DocKey;
 use crate::schema::Registry;
 
+/// A reference target (type, id) and its (type index, key), once keys are allocated.
+type ResolvedTarget = ((String, String), Option<(u16, DocKey)>);
+
 /// One change to apply to the search state.
 #[derive(Debug, Clone)]
 pub enum IndexChange {
@@ -113,7 +116,7 @@ impl SearchState {
         let Some(type_index) = self.registry.type_index(&doc.resource_type) else { return };
         let registry = self.registry.clone();
         // Resolve reference targets first (allocating keys in other collections), then index.
-        let mut targets: Vec<((String, String), Option<(u16, DocKey)>)> = Vec::new();
+        let mut targets: Vec<ResolvedTarget> = Vec::new();
         for (_, values) in &doc.values {
             if let super::extract::Values::References(references) = values {
                 for reference in references {

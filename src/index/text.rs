@@ -54,14 +54,15 @@ impl TextIndex {
         let mut schema_builder = Schema::builder();
         let key_field = schema_builder.add_u64_field("key", INDEXED | FAST);
         let type_field = schema_builder.add_u64_field("rtype", INDEXED);
-        let indexing = TextFieldIndexing::default()
-            .set_tokenizer(FRENCH)
-            .set_index_option(IndexRecordOption::WithFreqs);
-        let content_field = schema_builder.add_text_field("content", TextOptions::default().set_indexing_options(indexing));
+        let indexing =
+            TextFieldIndexing::default().set_tokenizer(FRENCH).set_index_option(IndexRecordOption::WithFreqs);
+        let content_field =
+            schema_builder.add_text_field("content", TextOptions::default().set_indexing_options(indexing));
         let index = Index::create_in_ram(schema_builder.build());
         index.tokenizers().register(FRENCH, french_analyzer());
         let writer = index.writer_with_num_threads(1, 64_000_000).map_err(text_error)?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(text_error)?;
+        let reader =
+            index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(text_error)?;
         Ok(TextIndex {
             index,
             writer: parking_lot::Mutex::new(writer),

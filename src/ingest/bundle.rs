@@ -25,10 +25,9 @@ pub fn new_id() -> String {
 fn parse_if_match(value: Option<&str>, expression: &str) -> Result<Option<u64>> {
     let Some(value) = value else { return Ok(None) };
     let trimmed = value.trim().trim_start_matches("W/").trim_matches('"');
-    trimmed
-        .parse()
-        .map(Some)
-        .map_err(|_| Error::body(Some(expression), format!("invalid If-Match {value:?}: expected W/\"<version>\"")))
+    trimmed.parse().map(Some).map_err(|_| {
+        Error::body(Some(expression), format!("invalid If-Match {value:?}: expected W/\"<version>\""))
+    })
 }
 
 /// Parse and validate the entries of a transaction or batch Bundle.
@@ -39,7 +38,10 @@ pub fn plan_bundle(registry: &Registry, bundle: &Value) -> Result<(String, Vec<R
     }
     let bundle_type = bundle.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
     if bundle_type != "transaction" && bundle_type != "batch" {
-        return Err(Error::unprocessable("Bundle.type", format!("Bundle.type must be transaction or batch, got {bundle_type:?}")));
+        return Err(Error::unprocessable(
+            "Bundle.type",
+            format!("Bundle.type must be transaction or batch, got {bundle_type:?}"),
+        ));
     }
     let entries = match bundle.get("entry") {
         None => return Ok((bundle_type, Vec::new())),
@@ -112,34 +114,45 @@ fn plan_entry(
     let mut segments = path.split('/');
     let url_type = segments.next().unwrap_or_default().to_owned();
     let url_id = segments.next().map(str::to_owned);
-    let if_match = parse_if_match(entry.pointer("/request/ifMatch").and_then(Value::as_str), &at("request.ifMatch"))?;
+    let if_match =
+        parse_if_match(entry.pointer("/request/ifMatch").and_then(Value::as_str), &at("request.ifMatch"))?;
     let relabel = |error: Error| match error {
         Error::Unprocessable { expression, message } => Error::Unprocessable {
-            expression: Some(at(&format!("resource{}", expression.map(|e| format!(" ({e})")).unwrap_or_default()))),
+            expression: Some(at(&format!(
+                "resource{}",
+                expression.map(|e| format!(" ({e})")).unwrap_or_default()
+            ))),
             message,
         },
         Error::InvalidBody { expression, message } => Error::Unprocessable {
-            expression: Some(at(&format!("resource{}", expression.map(|e| format!(" ({e})")).unwrap_or_default()))),
+            expression: Some(at(&format!(
+                "resource{}",
+                expression.map(|e| format!(" ({e})")).unwrap_or_default()
+            ))),
             message,
         },
         other => other,
     };
     match method.as_str() {
         "PUT" | "POST" => {
-            let mut resource = entry
-                .get("resource")
-                .cloned()
-                .ok_or_else(|| Error::unprocessable(at("resource"), format!("{method} entry has no resource")))?;
+            let mut resource = entry.get("resource").cloned().ok_or_else(|| {
+                Error::unprocessable(at("resource"), format!("{method} entry has no resource"))
+            })?;
             rewrite_references(&mut resource, assigned);
-            let (resource_type, body_id) = validate_resource(registry, &resource, Some(&url_type)).map_err(relabel)?;
+            let (resource_type, body_id) =
+                validate_resource(registry, &resource, Some(&url_type)).map_err(relabel)?;
             let id = if method == "POST" {
-                assigned_id.ok_or_else(|| Error::unprocessable(at("resource"), "POST entry has no resourceType"))?
+                assigned_id
+                    .ok_or_else(|| Error::unprocessable(at("resource"), "POST entry has no resourceType"))?
             } else {
-                let url_id = url_id
-                    .filter(|id| is_valid_id(id))
-                    .ok_or_else(|| Error::unprocessable(at("request.url"), format!("PUT needs Type/id, got {url:?}")))?;
+                let url_id = url_id.filter(|id| is_valid_id(id)).ok_or_else(|| {
+                    Error::unprocessable(at("request.url"), format!("PUT needs Type/id, got {url:?}"))
+                })?;
                 if body_id.as_deref().is_some_and(|b| b != url_id) {
-                    return Err(Error::unprocessable(at("resource.id"), "resource.id does not match the id of request.url"));
+                    return Err(Error::unprocessable(
+                        at("resource.id"),
+                        "resource.id does not match the id of request.url",
+                    ));
                 }
                 url_id
             };
@@ -148,28 +161,37 @@ fn plan_entry(
             }
             let _ = resource_type;
             Ok(PlannedEntry {
-                op: WriteOp::Put { resource, if_match, create_only: method == "POST", keep_last_updated: true },
+                op: WriteOp::Put {
+                    resource,
+                    if_match,
+                    create_only: method == "POST",
+                    keep_last_updated: true,
+                },
                 method,
             })
         }
         "DELETE" => {
-            let id = url_id
-                .filter(|id| is_valid_id(id))
-                .ok_or_else(|| Error::unprocessable(at("request.url"), format!("DELETE needs Type/id, got {url:?}")))?;
+            let id = url_id.filter(|id| is_valid_id(id)).ok_or_else(|| {
+                Error::unprocessable(at("request.url"), format!("DELETE needs Type/id, got {url:?}"))
+            })?;
             if registry.resource(&url_type).is_none() {
-                return Err(Error::unprocessable(at("request.url"), format!("unknown resource type {url_type:?}")));
+                return Err(Error::unprocessable(
+                    at("request.url"),
+                    format!("unknown resource type {url_type:?}"),
+                ));
             }
             Ok(PlannedEntry { op: WriteOp::Delete { resource_type: url_type, id, if_match }, method })
         }
-        other => Err(Error::unprocessable(at("request.method"), format!("method {other:?} is not supported in a Bundle (PUT, POST, DELETE)"))),
+        other => Err(Error::unprocessable(
+            at("request.method"),
+            format!("method {other:?} is not supported in a Bundle (PUT, POST, DELETE)"),
+        )),
     }
 }
 
 /// The `response` element of a Bundle entry for a committed write.
 pub fn entry_response(method: &str, committed: &Committed) -> Value {
-    let status = if committed.noop {
-        "204 No Content"
-    } else if method == "DELETE" {
+    let status = if committed.noop || method == "DELETE" {
         "204 No Content"
     } else if committed.created {
         "201 Created"
@@ -185,7 +207,10 @@ pub fn entry_response(method: &str, committed: &Committed) -> Value {
         if let Some(object) = response.as_object_mut() {
             object.insert(
                 "location".into(),
-                Value::String(format!("{}/{}/_history/{}", committed.resource_type, committed.id, committed.version)),
+                Value::String(format!(
+                    "{}/{}/_history/{}",
+                    committed.resource_type, committed.id, committed.version
+                )),
             );
         }
     }

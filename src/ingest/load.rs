@@ -61,7 +61,8 @@ pub fn load_files(
         // A file is NDJSON when its first line is a whole JSON value; otherwise it is one
         // (pretty-printed) JSON document: a Bundle or a single resource.
         let mut documents: Vec<(usize, Value)> = Vec::new();
-        let first_value = if first_line.trim().is_empty() { None } else { serde_json::from_str::<Value>(&first_line).ok() };
+        let first_value =
+            if first_line.trim().is_empty() { None } else { serde_json::from_str::<Value>(&first_line).ok() };
         let ndjson = first_value.is_some();
         if let Some(value) = first_value {
             documents.push((1, value));
@@ -69,14 +70,17 @@ pub fn load_files(
             let mut text = first_line;
             reader.read_to_string(&mut text).map_err(|e| Error::internal(format!("{name}: {e}")))?;
             if !text.trim().is_empty() {
-                let value: Value = serde_json::from_str(&text).map_err(|e| Error::body(None, format!("{name}: not JSON: {e}")))?;
+                let value: Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::body(None, format!("{name}: not JSON: {e}")))?;
                 documents.push((1, value));
             }
         }
         let mut lines = ndjson.then(|| reader.lines().enumerate());
         loop {
             for (line_number, document) in documents.drain(..) {
-                let resources: Vec<Value> = if document.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+                let resources: Vec<Value> = if document.get("resourceType").and_then(Value::as_str)
+                    == Some("Bundle")
+                {
                     document
                         .get("entry")
                         .and_then(Value::as_array)
@@ -86,10 +90,14 @@ pub fn load_files(
                     vec![document]
                 };
                 for resource in resources {
-                    let (_, id) = validate_resource(registry, &resource, None)
-                        .map_err(|e| Error::body(e.expression(), format!("{name} line {line_number}: {e}")))?;
+                    let (_, id) = validate_resource(registry, &resource, None).map_err(|e| {
+                        Error::body(e.expression(), format!("{name} line {line_number}: {e}"))
+                    })?;
                     if id.is_none() {
-                        return Err(Error::body(Some("id"), format!("{name} line {line_number}: the resource has no id")));
+                        return Err(Error::body(
+                            Some("id"),
+                            format!("{name} line {line_number}: the resource has no id"),
+                        ));
                     }
                     chunk.push(put(resource));
                     summary.resources += 1;

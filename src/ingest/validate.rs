@@ -8,7 +8,9 @@ use crate::schema::Registry;
 
 /// FHIR `id`: 1–64 characters of `[A-Za-z0-9-.]`.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Elements whose R4 cardinality is 0..*, which must therefore be JSON arrays when present.
@@ -17,13 +19,37 @@ fn must_be_array(resource_type: &str, element: &str) -> bool {
     let per_type: &[&str] = match resource_type {
         "Location" => &["alias", "type", "telecom", "endpoint", "hoursOfOperation"],
         "HealthcareService" => &[
-            "category", "type", "specialty", "location", "telecom", "coverageArea", "characteristic", "communication",
-            "availableTime", "notAvailable", "endpoint", "eligibility", "program", "serviceProvisionCode", "referralMethod",
+            "category",
+            "type",
+            "specialty",
+            "location",
+            "telecom",
+            "coverageArea",
+            "characteristic",
+            "communication",
+            "availableTime",
+            "notAvailable",
+            "endpoint",
+            "eligibility",
+            "program",
+            "serviceProvisionCode",
+            "referralMethod",
         ],
         "Organization" => &["type", "alias", "telecom", "address", "contact", "endpoint"],
         "Practitioner" => &["name", "telecom", "address", "qualification", "communication"],
-        "PractitionerRole" => &["code", "specialty", "location", "healthcareService", "telecom", "availableTime", "notAvailable", "endpoint"],
-        "Task" => &["basedOn", "partOf", "input", "output", "note", "performerType", "insurance", "relevantHistory"],
+        "PractitionerRole" => &[
+            "code",
+            "specialty",
+            "location",
+            "healthcareService",
+            "telecom",
+            "availableTime",
+            "notAvailable",
+            "endpoint",
+        ],
+        "Task" => {
+            &["basedOn", "partOf", "input", "output", "note", "performerType", "insurance", "relevantHistory"]
+        }
         "Measure" => &["group", "topic", "contact", "useContext", "jurisdiction", "library"],
         "MeasureReport" => &["group"],
         _ => &[],
@@ -33,8 +59,14 @@ fn must_be_array(resource_type: &str, element: &str) -> bool {
 
 /// Check `resource` structurally and through the indexer (dates, positions, references); return
 /// its type and id on success.
-pub fn validate_resource(registry: &Registry, resource: &Value, expected_type: Option<&str>) -> Result<(String, Option<String>)> {
-    let object = resource.as_object().ok_or_else(|| Error::body(None, "the body must be a FHIR resource (a JSON object)"))?;
+pub fn validate_resource(
+    registry: &Registry,
+    resource: &Value,
+    expected_type: Option<&str>,
+) -> Result<(String, Option<String>)> {
+    let object = resource
+        .as_object()
+        .ok_or_else(|| Error::body(None, "the body must be a FHIR resource (a JSON object)"))?;
     let resource_type = object
         .get("resourceType")
         .and_then(Value::as_str)
@@ -48,7 +80,10 @@ pub fn validate_resource(registry: &Registry, resource: &Value, expected_type: O
         }
     }
     if registry.resource(resource_type).is_none() {
-        return Err(Error::unprocessable("resourceType", format!("resource type {resource_type:?} is not served here")));
+        return Err(Error::unprocessable(
+            "resourceType",
+            format!("resource type {resource_type:?} is not served here"),
+        ));
     }
     let id = match object.get("id") {
         None => None,
@@ -62,7 +97,10 @@ pub fn validate_resource(registry: &Registry, resource: &Value, expected_type: O
     };
     for (key, value) in object {
         if must_be_array(resource_type, key) && !value.is_array() {
-            return Err(Error::unprocessable(format!("{resource_type}.{key}"), format!("{resource_type}.{key} must be an array")));
+            return Err(Error::unprocessable(
+                format!("{resource_type}.{key}"),
+                format!("{resource_type}.{key} must be an array"),
+            ));
         }
     }
     if let Some(meta) = object.get("meta") {
@@ -88,13 +126,25 @@ mod tests {
     #[test]
     fn test_validation_names_element() {
         let registry = Registry::embedded().unwrap();
-        let error = validate_resource(&registry, &json!({"resourceType": "Location", "id": "a b"}), None).unwrap_err();
-        assert_eq!(error.expression(), Some("Location.id"));
-        let error = validate_resource(&registry, &json!({"resourceType": "Location", "identifier": {}}), None).unwrap_err();
-        assert_eq!(error.expression(), Some("Location.identifier"));
-        let error = validate_resource(&registry, &json!({"resourceType": "Location", "position": {"latitude": 95, "longitude": 1}}), None)
+        let error = validate_resource(&registry, &json!({"resourceType": "Location", "id": "a b"}), None)
             .unwrap_err();
+        assert_eq!(error.expression(), Some("Location.id"));
+        let error =
+            validate_resource(&registry, &json!({"resourceType": "Location", "identifier": {}}), None)
+                .unwrap_err();
+        assert_eq!(error.expression(), Some("Location.identifier"));
+        let error = validate_resource(
+            &registry,
+            &json!({"resourceType": "Location", "position": {"latitude": 95, "longitude": 1}}),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(error.expression(), Some("Location.position"));
-        assert!(validate_resource(&registry, &json!({"resourceType": "Location", "id": "ok", "type": [{"text": "x"}]}), Some("Location")).is_ok());
+        assert!(validate_resource(
+            &registry,
+            &json!({"resourceType": "Location", "id": "ok", "type": [{"text": "x"}]}),
+            Some("Location")
+        )
+        .is_ok());
     }
 }

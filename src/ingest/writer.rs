@@ -37,7 +37,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(store: Arc<dyn ResourceStore>, state: Arc<RwLock<SearchState>>, text: Arc<TextIndex>) -> Result<Writer> {
+    pub fn spawn(
+        store: Arc<dyn ResourceStore>,
+        state: Arc<RwLock<SearchState>>,
+        text: Arc<TextIndex>,
+    ) -> Result<Writer> {
         let (sender, receiver) = mpsc::sync_channel::<WriteRequest>(4096);
         let stats = Arc::new(parking_lot::Mutex::new(WriterStats::default()));
         let thread_stats = stats.clone();
@@ -55,6 +59,26 @@ impl Writer {
             .send(WriteRequest { ops, reply })
             .map_err(|_| Error::internal("the writer thread has stopped"))?;
         answer.recv().map_err(|_| Error::internal("the writer thread dropped the request"))?
+    }
+
+    /// Commit several independent units; they share group commits, each gets its own result.
+    pub fn submit_many(&self, units: Vec<Vec<WriteOp>>) -> Vec<Result<Vec<Committed>>> {
+        let mut answers = Vec::with_capacity(units.len());
+        for ops in units {
+            let (reply, answer) = mpsc::sync_channel(1);
+            match self.sender.send(WriteRequest { ops, reply }) {
+                Ok(()) => answers.push(Ok(answer)),
+                Err(_) => answers.push(Err(Error::internal("the writer thread has stopped"))),
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.and_then(|a| {
+                    a.recv().map_err(|_| Error::internal("the writer thread dropped the request"))?
+                })
+            })
+            .collect()
     }
 }
 
@@ -121,14 +145,22 @@ pub fn publish(state: &RwLock<SearchState>, text: &TextIndex, committed: &[&Comm
                 Ok(doc) => changes.push(IndexChange::Upsert(doc)),
                 Err(error) => tracing::warn!(%error, id = %entry.id, "stored resource could not be indexed"),
             },
-            None => changes.push(IndexChange::Delete { resource_type: entry.resource_type.clone(), id: entry.id.clone() }),
+            None => changes.push(IndexChange::Delete {
+                resource_type: entry.resource_type.clone(),
+                id: entry.id.clone(),
+            }),
         }
     }
     apply_changes(state, text, changes, max_seq)
 }
 
 /// Stage text, commit the text index, then apply all engines under one short write lock.
-pub fn apply_changes(state: &RwLock<SearchState>, text: &TextIndex, changes: Vec<IndexChange>, max_seq: u64) -> Result<()> {
+pub fn apply_changes(
+    state: &RwLock<SearchState>,
+    text: &TextIndex,
+    changes: Vec<IndexChange>,
+    max_seq: u64,
+) -> Result<()> {
     let texts = state.write().prepare(&changes);
     let searcher = if texts.is_empty() {
         None

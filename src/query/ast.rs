@@ -26,27 +26,70 @@ pub struct ReferenceTarget {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Criterion {
     All,
-    And { all: Vec<Criterion> },
-    Or { any: Vec<Criterion> },
-    Not { inner: Box<Criterion> },
+    And {
+        all: Vec<Criterion>,
+    },
+    Or {
+        any: Vec<Criterion>,
+    },
+    Not {
+        inner: Box<Criterion>,
+    },
     /// Any of the token keys (see `index::extract::token_keys`).
-    Token { param: ParamId, keys: Vec<String> },
-    String { param: ParamId, mode: StringMode, values: Vec<String> },
-    Date { param: ParamId, values: Vec<DateCriterion> },
-    Number { param: ParamId, values: Vec<NumberCriterion> },
-    Quantity { param: ParamId, values: Vec<QuantityCriterion> },
-    Reference { param: ParamId, targets: Vec<ReferenceTarget> },
-    Missing { param: ParamId, missing: bool },
+    Token {
+        param: ParamId,
+        keys: Vec<String>,
+    },
+    String {
+        param: ParamId,
+        mode: StringMode,
+        values: Vec<String>,
+    },
+    Date {
+        param: ParamId,
+        values: Vec<DateCriterion>,
+    },
+    Number {
+        param: ParamId,
+        values: Vec<NumberCriterion>,
+    },
+    Quantity {
+        param: ParamId,
+        values: Vec<QuantityCriterion>,
+    },
+    Reference {
+        param: ParamId,
+        targets: Vec<ReferenceTarget>,
+    },
+    Missing {
+        param: ParamId,
+        missing: bool,
+    },
     /// `param.inner`: resources whose reference `param` points at a `target_type` resource
     /// matching `inner`; with `above`, at one whose `partof` ancestor-or-self matches.
-    Chain { param: ParamId, target_type: usize, above: bool, inner: Box<Criterion> },
+    Chain {
+        param: ParamId,
+        target_type: usize,
+        above: bool,
+        inner: Box<Criterion>,
+    },
     /// `_has:source:param:inner`: resources referenced through `param` by a `source_type`
     /// resource matching `inner`.
-    Has { source_type: usize, param: ParamId, inner: Box<Criterion> },
+    Has {
+        source_type: usize,
+        param: ParamId,
+        inner: Box<Criterion>,
+    },
     /// Locations within `radius_m` of (lat, lon).
-    Near { lat: f64, lon: f64, radius_m: f64 },
+    Near {
+        lat: f64,
+        lon: f64,
+        radius_m: f64,
+    },
     /// Full text.
-    Content { text: String },
+    Content {
+        text: String,
+    },
 }
 
 impl Criterion {
@@ -66,7 +109,7 @@ impl Criterion {
         Criterion::Or { any }
     }
 
-    pub fn not(inner: Criterion) -> Criterion {
+    pub fn negate(inner: Criterion) -> Criterion {
         Criterion::Not { inner: Box::new(inner) }
     }
 

@@ -86,8 +86,20 @@ pub struct ParseContext<'a> {
 
 /// Parameters that control the result rather than select resources.
 const RESULT_PARAMS: &[&str] = &[
-    "_count", "_sort", "_include", "_revinclude", "_elements", "_summary", "_total", "_format", "_pretty",
-    "_offset", "_getpages", "_getpagesoffset", "_contained", "_containedType",
+    "_count",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_elements",
+    "_summary",
+    "_total",
+    "_format",
+    "_pretty",
+    "_offset",
+    "_getpages",
+    "_getpagesoffset",
+    "_contained",
+    "_containedType",
 ];
 
 impl<'a> ParseContext<'a> {
@@ -122,7 +134,10 @@ impl<'a> ParseContext<'a> {
         for raw in params {
             let joined = raw.values.iter().map(|v| escape_commas(v)).collect::<Vec<_>>().join(",");
             if raw.values.len() > MAX_OR_VALUES {
-                return Err(Error::param(&raw.name, format!("too many values for {:?} (max {MAX_OR_VALUES})", raw.name)));
+                return Err(Error::param(
+                    &raw.name,
+                    format!("too many values for {:?} (max {MAX_OR_VALUES})", raw.name),
+                ));
             }
             let base_name = raw.name.split(':').next().unwrap_or_default();
             if RESULT_PARAMS.contains(&base_name) {
@@ -166,16 +181,21 @@ impl<'a> ParseContext<'a> {
                 request.count = parse_count(first, MAX_COUNT).map_err(|e| invalid(e.to_string()))?;
             }
             "_offset" | "_getpagesoffset" => {
-                request.offset = first.parse().map_err(|_| invalid(format!("{name} must be a whole number, got {first:?}")))?;
+                request.offset = first
+                    .parse()
+                    .map_err(|_| invalid(format!("{name} must be a whole number, got {first:?}")))?;
             }
             "_getpages" => request.page_cursor = Some(first.to_owned()),
             "_summary" => match first {
                 "count" => request.summary_count = true,
                 "false" => {}
-                other => return Err(unsupported(format!("_summary={other} is not supported (count, false)"))),
+                other => {
+                    return Err(unsupported(format!("_summary={other} is not supported (count, false)")))
+                }
             },
             "_elements" => {
-                let elements: Vec<String> = raw.values.iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
+                let elements: Vec<String> =
+                    raw.values.iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
                 request.elements = Some(elements);
             }
             "_total" | "_format" | "_pretty" => {}
@@ -189,7 +209,9 @@ impl<'a> ParseContext<'a> {
                 let iterate = name.ends_with(":iterate");
                 let reverse = name.starts_with("_revinclude");
                 for value in &raw.values {
-                    let includes = self.parse_include(request.resource_type, value, iterate, reverse).map_err(unsupported)?;
+                    let includes = self
+                        .parse_include(request.resource_type, value, iterate, reverse)
+                        .map_err(unsupported)?;
                     if reverse {
                         request.revincludes.extend(includes);
                     } else {
@@ -214,10 +236,10 @@ impl<'a> ParseContext<'a> {
         for segment in segments {
             let schema = self.schema(current).map_err(|e| e.to_string())?;
             let code = segment.split(':').next().unwrap_or_default();
-            let param = schema
-                .param(code)
-                .filter(|p| p.param_type == ParamType::Reference)
-                .ok_or_else(|| format!("_sort: {code:?} is not a reference parameter of {}", schema.resource_type))?;
+            let param =
+                schema.param(code).filter(|p| p.param_type == ParamType::Reference).ok_or_else(|| {
+                    format!("_sort: {code:?} is not a reference parameter of {}", schema.resource_type)
+                })?;
             let target = param
                 .targets
                 .first()
@@ -237,7 +259,13 @@ impl<'a> ParseContext<'a> {
         Ok(SortKey { descending, chain, target_type: current, param: param.id })
     }
 
-    fn parse_include(&self, searched: usize, value: &str, iterate: bool, reverse: bool) -> Result<Vec<Include>, String> {
+    fn parse_include(
+        &self,
+        searched: usize,
+        value: &str,
+        iterate: bool,
+        reverse: bool,
+    ) -> Result<Vec<Include>, String> {
         if value == "*" {
             // Every reference of the searched type (forward) / every reference to it (reverse).
             let mut out = Vec::new();
@@ -245,7 +273,12 @@ impl<'a> ParseContext<'a> {
                 let searched_name = self.registry.type_name(searched).to_owned();
                 for schema in &self.registry.resources {
                     for param in schema.reference_params().filter(|p| p.targets.contains(&searched_name)) {
-                        out.push(Include { source_type: schema.type_index, param: param.id, target_type: Some(searched), iterate });
+                        out.push(Include {
+                            source_type: schema.type_index,
+                            param: param.id,
+                            target_type: Some(searched),
+                            iterate,
+                        });
                     }
                 }
             } else {
@@ -258,7 +291,8 @@ impl<'a> ParseContext<'a> {
         }
         let mut parts = value.split(':');
         let source_name = parts.next().unwrap_or_default();
-        let param_code = parts.next().ok_or_else(|| format!("include {value:?} must be Type:parameter[:targetType]"))?;
+        let param_code =
+            parts.next().ok_or_else(|| format!("include {value:?} must be Type:parameter[:targetType]"))?;
         let target_name = parts.next();
         // SPEC §6.3: UC5 writes `Healthcareservice:location`; resource type names are matched
         // case-insensitively in include values (documented decision).
@@ -270,12 +304,18 @@ impl<'a> ParseContext<'a> {
             .map(|r| r.type_index)
             .ok_or_else(|| format!("include {value:?}: unknown resource type {source_name:?}"))?;
         let schema = self.schema(source_type).map_err(|e| e.to_string())?;
-        let param = schema
-            .param(param_code)
-            .filter(|p| p.param_type == ParamType::Reference)
-            .ok_or_else(|| format!("include {value:?}: {param_code:?} is not a reference parameter of {}", schema.resource_type))?;
+        let param =
+            schema.param(param_code).filter(|p| p.param_type == ParamType::Reference).ok_or_else(|| {
+                format!(
+                    "include {value:?}: {param_code:?} is not a reference parameter of {}",
+                    schema.resource_type
+                )
+            })?;
         let target_type = match target_name {
-            Some(name) => Some(self.type_by_name(name).ok_or_else(|| format!("include {value:?}: unknown target type {name:?}"))?),
+            Some(name) => Some(
+                self.type_by_name(name)
+                    .ok_or_else(|| format!("include {value:?}: unknown target type {name:?}"))?,
+            ),
             None => None,
         };
         Ok(vec![Include { source_type, param: param.id, target_type, iterate }])
@@ -286,27 +326,51 @@ impl<'a> ParseContext<'a> {
         self.build_op(type_index, name, values, FilterOp::ParamEquals, 0)
     }
 
-    fn build_op(&self, type_index: usize, name: &str, values: &[String], op: FilterOp, depth: usize) -> Result<Criterion, BuildError> {
+    fn build_op(
+        &self,
+        type_index: usize,
+        name: &str,
+        values: &[String],
+        op: FilterOp,
+        depth: usize,
+    ) -> Result<Criterion, BuildError> {
         if depth > 8 {
-            return Err(BuildError::Invalid(Error::param(name, format!("parameter {name:?} chains too deep (max 8)"))));
+            return Err(BuildError::Invalid(Error::param(
+                name,
+                format!("parameter {name:?} chains too deep (max 8)"),
+            )));
         }
         let schema = self.schema(type_index).map_err(BuildError::Invalid)?;
         if let Some(rest) = name.strip_prefix("_has:") {
             let mut parts = rest.splitn(3, ':');
-            let (Some(source_name), Some(ref_code), Some(inner_name)) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(BuildError::Invalid(Error::param(name, format!("{name:?}: _has needs _has:Type:reference:parameter"))));
+            let (Some(source_name), Some(ref_code), Some(inner_name)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(BuildError::Invalid(Error::param(
+                    name,
+                    format!("{name:?}: _has needs _has:Type:reference:parameter"),
+                )));
             };
             let source_type = self.type_by_name(source_name).ok_or_else(|| {
-                BuildError::Invalid(Error::param(name, format!("{name:?}: unknown resource type {source_name:?}")))
+                BuildError::Invalid(Error::param(
+                    name,
+                    format!("{name:?}: unknown resource type {source_name:?}"),
+                ))
             })?;
             let source_schema = self.schema(source_type).map_err(BuildError::Invalid)?;
             let param = source_schema
                 .param(ref_code)
-                .filter(|p| p.param_type == ParamType::Reference && p.targets.iter().any(|t| t == &schema.resource_type))
+                .filter(|p| {
+                    p.param_type == ParamType::Reference
+                        && p.targets.iter().any(|t| t == &schema.resource_type)
+                })
                 .ok_or_else(|| {
                     BuildError::Invalid(Error::param(
                         name,
-                        format!("{name:?}: {source_name}.{ref_code} is not a reference to {}", schema.resource_type),
+                        format!(
+                            "{name:?}: {source_name}.{ref_code} is not a reference to {}",
+                            schema.resource_type
+                        ),
                     ))
                 })?;
             let inner = self.build_op(source_type, inner_name, values, op, depth + 1)?;
@@ -341,7 +405,10 @@ impl<'a> ParseContext<'a> {
         match code {
             "_content" | "_text" => {
                 if !schema.content {
-                    return Err(BuildError::Unknown(format!("_content is not supported on {}", schema.resource_type)));
+                    return Err(BuildError::Unknown(format!(
+                        "_content is not supported on {}",
+                        schema.resource_type
+                    )));
                 }
                 let text = values.iter().map(|v| unescape(v)).collect::<Vec<_>>().join(" ");
                 if values.len() > 1 {
@@ -353,12 +420,18 @@ impl<'a> ParseContext<'a> {
                 return Ok(Criterion::Content { text });
             }
             "_has" => {
-                return Err(BuildError::Invalid(Error::param(name, "_has needs _has:Type:reference:parameter")));
+                return Err(BuildError::Invalid(Error::param(
+                    name,
+                    "_has needs _has:Type:reference:parameter",
+                )));
             }
             _ => {}
         }
         let Some(param) = schema.param(code) else {
-            return Err(BuildError::Unknown(format!("unknown search parameter {code:?} for {}", schema.resource_type)));
+            return Err(BuildError::Unknown(format!(
+                "unknown search parameter {code:?} for {}",
+                schema.resource_type
+            )));
         };
         self.build_leaf(schema, param, name, modifier, values, op)
     }
@@ -418,13 +491,19 @@ impl<'a> ParseContext<'a> {
             match self.build_op(target_type, &tail, values, op, depth + 1) {
                 Ok(inner) => {
                     let above_here = above && self.hierarchy_param(target_type).is_some();
-                    any.push(Criterion::Chain { param: param.id, target_type, above: above_here, inner: Box::new(inner) })
+                    any.push(Criterion::Chain {
+                        param: param.id,
+                        target_type,
+                        above: above_here,
+                        inner: Box::new(inner),
+                    })
                 }
                 Err(error) => last_error = Some(error),
             }
         }
         if any.is_empty() {
-            return Err(last_error.unwrap_or_else(|| BuildError::Unknown(format!("{full_name:?} has no target type"))));
+            return Err(last_error
+                .unwrap_or_else(|| BuildError::Unknown(format!("{full_name:?} has no target type"))));
         }
         Ok(Criterion::or(any))
     }
@@ -435,7 +514,11 @@ impl<'a> ParseContext<'a> {
         schema
             .params
             .iter()
-            .find(|p| p.code == "partof" && p.param_type == ParamType::Reference && p.targets.contains(&schema.resource_type))
+            .find(|p| {
+                p.code == "partof"
+                    && p.param_type == ParamType::Reference
+                    && p.targets.contains(&schema.resource_type)
+            })
             .map(|p| p.id)
     }
 
@@ -456,7 +539,12 @@ impl<'a> ParseContext<'a> {
             let missing = match values.first().map(String::as_str) {
                 Some("true") => true,
                 Some("false") => false,
-                other => return Err(invalid(format!("{name}: expected true or false, got {:?}", other.unwrap_or("")))),
+                other => {
+                    return Err(invalid(format!(
+                        "{name}: expected true or false, got {:?}",
+                        other.unwrap_or("")
+                    )))
+                }
             };
             return Ok(Criterion::Missing { param: param.id, missing });
         }
@@ -464,7 +552,8 @@ impl<'a> ParseContext<'a> {
             let present = values.first().map(String::as_str) != Some("false");
             return Ok(Criterion::Missing { param: param.id, missing: !present });
         }
-        let negate_op = matches!(op, FilterOp::Ne) && !matches!(param.param_type, ParamType::Date | ParamType::Number | ParamType::Quantity);
+        let negate_op = matches!(op, FilterOp::Ne)
+            && !matches!(param.param_type, ParamType::Date | ParamType::Number | ParamType::Quantity);
         let criterion = match param.param_type {
             ParamType::Token | ParamType::Uri => {
                 let (negate, of_type) = match modifier {
@@ -472,19 +561,27 @@ impl<'a> ParseContext<'a> {
                     Some("not") => (true, false),
                     Some("of-type") => (false, true),
                     Some("exact") | Some("below") if param.param_type == ParamType::Uri => (false, false),
-                    Some(other) => return Err(invalid(format!("modifier :{other} is not supported on token parameter {:?}", param.code))),
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "modifier :{other} is not supported on token parameter {:?}",
+                            param.code
+                        )))
+                    }
                 };
                 let mut keys = Vec::new();
                 for value in values {
                     if of_type {
                         let parts = split_unescaped(value, '|');
                         let [type_system, type_code, identifier] = parts.as_slice() else {
-                            return Err(invalid(format!("{name}: expected system|code|value, got {value:?}")));
+                            return Err(invalid(format!(
+                                "{name}: expected system|code|value, got {value:?}"
+                            )));
                         };
                         keys.push(crate::index::extract::key_of_type(type_system, type_code, identifier));
                         continue;
                     }
-                    let token = parse_token(value).map_err(|e| invalid(format!("{name}: {e}")))?;
+                    // Spaces are never part of a system or code; UC2 S5 writes `organization.type= https://…`.
+                    let token = parse_token(value.trim()).map_err(|e| invalid(format!("{name}: {e}")))?;
                     use crate::index::extract::{key_any_system, key_system_code, key_system_only};
                     keys.push(match (token.system.as_deref(), token.code.as_deref()) {
                         (None, Some(code)) => key_any_system(code),
@@ -495,7 +592,7 @@ impl<'a> ParseContext<'a> {
                 }
                 let leaf = Criterion::Token { param: param.id, keys };
                 if negate {
-                    Criterion::not(leaf)
+                    Criterion::negate(leaf)
                 } else {
                     leaf
                 }
@@ -506,7 +603,12 @@ impl<'a> ParseContext<'a> {
                     (Some("contains"), _) | (None, FilterOp::Co) => StringMode::Contains,
                     (None, FilterOp::Ew) => StringMode::EndsWith,
                     (None, _) => StringMode::StartsWith,
-                    (Some(other), _) => return Err(invalid(format!("modifier :{other} is not supported on string parameter {:?}", param.code))),
+                    (Some(other), _) => {
+                        return Err(invalid(format!(
+                            "modifier :{other} is not supported on string parameter {:?}",
+                            param.code
+                        )))
+                    }
                 };
                 let values = values.iter().map(|v| unescape(v)).collect();
                 Criterion::String { param: param.id, mode, values }
@@ -534,7 +636,8 @@ impl<'a> ParseContext<'a> {
                 let mut parsed = Vec::new();
                 for value in values {
                     let value = with_filter_prefix(op, value);
-                    parsed.push(parse_quantity_criterion(&value).map_err(|e| invalid(format!("{name}: {e}")))?);
+                    parsed
+                        .push(parse_quantity_criterion(&value).map_err(|e| invalid(format!("{name}: {e}")))?);
                 }
                 Criterion::Quantity { param: param.id, values: parsed }
             }
@@ -542,7 +645,10 @@ impl<'a> ParseContext<'a> {
                 let forced_type = match modifier {
                     None => None,
                     Some(type_name) => Some(self.type_by_name(type_name).ok_or_else(|| {
-                        invalid(format!("modifier :{type_name} is not supported on reference parameter {:?}", param.code))
+                        invalid(format!(
+                            "modifier :{type_name} is not supported on reference parameter {:?}",
+                            param.code
+                        ))
                     })?),
                 };
                 let mut targets = Vec::new();
@@ -553,7 +659,8 @@ impl<'a> ParseContext<'a> {
                             let target_type = self.type_by_name(&reference.target_type).ok_or_else(|| {
                                 invalid(format!("{name}: unknown resource type in reference {value:?}"))
                             })?;
-                            targets.push(ReferenceTarget { target_type: Some(target_type), id: reference.id });
+                            targets
+                                .push(ReferenceTarget { target_type: Some(target_type), id: reference.id });
                         }
                         None => targets.push(ReferenceTarget { target_type: forced_type, id: value }),
                     }
@@ -562,7 +669,7 @@ impl<'a> ParseContext<'a> {
             }
             ParamType::Special => self.build_special(schema, param, name, modifier, values)?,
         };
-        Ok(if negate_op { Criterion::not(criterion) } else { criterion })
+        Ok(if negate_op { Criterion::negate(criterion) } else { criterion })
     }
 
     fn build_special(
@@ -584,32 +691,46 @@ impl<'a> ParseContext<'a> {
                 }
                 "near-insee-code" => {
                     let near = parse_near_insee(value).map_err(|e| invalid(format!("{name}: {e}")))?;
-                    let (lat, lon) = self
-                        .communes
-                        .centre(&near.cog)
-                        .ok_or_else(|| invalid(format!("{name}: unknown INSEE commune code {:?}", near.cog)))?;
+                    let (lat, lon) = self.communes.centre(&near.cog).ok_or_else(|| {
+                        invalid(format!("{name}: unknown INSEE commune code {:?}", near.cog))
+                    })?;
                     any.push(Criterion::Near { lat, lon, radius_m: near.radius_m });
                 }
-                other => return Err(BuildError::Unknown(format!("special parameter {other:?} is not supported"))),
+                other => {
+                    return Err(BuildError::Unknown(format!("special parameter {other:?} is not supported")))
+                }
             }
         }
         Ok(Criterion::or(any))
     }
 
-    fn filter_to_criterion(&self, type_index: usize, expression: &FilterExpr, depth: usize) -> Result<Criterion, BuildError> {
+    fn filter_to_criterion(
+        &self,
+        type_index: usize,
+        expression: &FilterExpr,
+        depth: usize,
+    ) -> Result<Criterion, BuildError> {
         Ok(match expression {
             FilterExpr::And(items) => Criterion::and(
-                items.iter().map(|item| self.filter_to_criterion(type_index, item, depth)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .map(|item| self.filter_to_criterion(type_index, item, depth))
+                    .collect::<Result<_, _>>()?,
             ),
             FilterExpr::Or(items) => Criterion::or(
-                items.iter().map(|item| self.filter_to_criterion(type_index, item, depth)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .map(|item| self.filter_to_criterion(type_index, item, depth))
+                    .collect::<Result<_, _>>()?,
             ),
-            FilterExpr::Not(inner) => Criterion::not(self.filter_to_criterion(type_index, inner, depth)?),
+            FilterExpr::Not(inner) => Criterion::negate(self.filter_to_criterion(type_index, inner, depth)?),
             FilterExpr::Compare { path, op, value } => {
                 let values = match op {
                     // `path=value` inside _filter keeps URL semantics, commas included.
                     FilterOp::ParamEquals => split_unescaped(value, ','),
-                    _ => vec![escape_commas(value)],
+                    // The parser resolved the _filter escapes; re-escape so the URL-value parsers
+                    // read the value as one literal alternative.
+                    _ => vec![value.replace('\\', "\\\\").replace(',', "\\,")],
                 };
                 match op {
                     FilterOp::ParamEquals
@@ -638,7 +759,10 @@ impl<'a> ParseContext<'a> {
                     // Inside _filter an unknown parameter is always an error: dropping it would
                     // change the meaning of the whole boolean expression.
                     Err(BuildError::Unknown(reason)) => {
-                        return Err(BuildError::Invalid(Error::param("_filter", format!("_filter: {reason}"))))
+                        return Err(BuildError::Invalid(Error::param(
+                            "_filter",
+                            format!("_filter: {reason}"),
+                        )))
                     }
                     Err(error) => return Err(error),
                 }
@@ -650,7 +774,10 @@ impl<'a> ParseContext<'a> {
 fn reject_modifier(name: &str, modifier: Option<&str>) -> Result<(), BuildError> {
     match modifier {
         None => Ok(()),
-        Some(modifier) => Err(BuildError::Invalid(Error::param(name, format!("modifier :{modifier} is not supported on {name:?}")))),
+        Some(modifier) => Err(BuildError::Invalid(Error::param(
+            name,
+            format!("modifier :{modifier} is not supported on {name:?}"),
+        ))),
     }
 }
 

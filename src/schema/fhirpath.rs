@@ -188,10 +188,9 @@ mod tests {
 
     #[test]
     fn test_extension_value_choice() {
-        let expression = Expression::parse(
-            "Location.extension.where(url='u').extension.where(url='nbCapacity').value",
-        )
-        .unwrap();
+        let expression =
+            Expression::parse("Location.extension.where(url='u').extension.where(url='nbCapacity').value")
+                .unwrap();
         let resource = json!({"extension": [
             {"url": "u", "extension": [{"url": "nbCapacity", "valueInteger": 3}]},
             {"url": "u", "extension": [{"url": "nbCapacity", "valueInteger": 5}]},

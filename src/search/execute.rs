@@ -39,7 +39,12 @@ impl<'a> Executor<'a> {
     }
 
     /// Keys of `type_index` matching `criterion`.
-    pub fn eval(&self, type_index: usize, criterion: &Criterion, context: &mut EvalContext) -> Result<RoaringBitmap> {
+    pub fn eval(
+        &self,
+        type_index: usize,
+        criterion: &Criterion,
+        context: &mut EvalContext,
+    ) -> Result<RoaringBitmap> {
         let collection = self.collection(type_index)?;
         let live = &collection.live;
         Ok(match criterion {
@@ -149,7 +154,9 @@ impl<'a> Executor<'a> {
                     for target_type in candidate_types {
                         let Some(target_collection) = self.state.collection(target_type) else { continue };
                         if let Some(target_key) = target_collection.key(&target.id) {
-                            if let Some(bitmap) = collection.referencing(*param, (target_type as u16, target_key)) {
+                            if let Some(bitmap) =
+                                collection.referencing(*param, (target_type as u16, target_key))
+                            {
                                 result |= bitmap;
                             }
                         }
@@ -193,11 +200,7 @@ impl<'a> Executor<'a> {
                 for (key, distance) in self.state.geo.within((*lat, *lon), *radius_m) {
                     if live.contains(key) {
                         result.insert(key);
-                        context
-                            .distances
-                            .entry(key)
-                            .and_modify(|d| *d = d.min(distance))
-                            .or_insert(distance);
+                        context.distances.entry(key).and_modify(|d| *d = d.min(distance)).or_insert(distance);
                     }
                 }
                 result
@@ -217,7 +220,13 @@ impl<'a> Executor<'a> {
     }
 
     /// Keys of `collection` whose reference `param` points at one of `targets`.
-    fn referencing_any(&self, collection: &Collection, param: usize, target_type: usize, targets: &RoaringBitmap) -> RoaringBitmap {
+    fn referencing_any(
+        &self,
+        collection: &Collection,
+        param: usize,
+        target_type: usize,
+        targets: &RoaringBitmap,
+    ) -> RoaringBitmap {
         let target_type_tag = target_type as u16;
         // Walking the reverse postings costs |targets| unions; scanning the forward column costs
         // |live| lookups. Take the cheaper one.
@@ -263,7 +272,9 @@ impl<'a> Executor<'a> {
     /// Ancestors-or-self of one key through `partof`, nearest first.
     pub fn ancestors(&self, type_index: usize, key: DocKey) -> Vec<DocKey> {
         let mut out = vec![key];
-        let (Some(partof), Some(collection)) = (self.hierarchy_param(type_index), self.state.collection(type_index)) else {
+        let (Some(partof), Some(collection)) =
+            (self.hierarchy_param(type_index), self.state.collection(type_index))
+        else {
             return out;
         };
         let mut current = key;
@@ -304,7 +315,8 @@ fn scan(live: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> Roaring
 
 fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extract::QuantityValue) -> bool {
     if let Some(code) = &criterion.code {
-        let unit_matches = stored.code.as_deref() == Some(code.as_str()) || stored.unit.as_deref() == Some(code.as_str());
+        let unit_matches =
+            stored.code.as_deref() == Some(code.as_str()) || stored.unit.as_deref() == Some(code.as_str());
         if !unit_matches {
             return false;
         }

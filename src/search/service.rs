@@ -119,7 +119,14 @@ impl SearchService {
         let matched = executor.eval(type_index, &request.criterion, &mut context)?;
         let total = matched.len();
         if request.summary_count {
-            return Ok(SearchPage { total, offset: 0, count: 0, entries: Vec::new(), next: None, cursor: None });
+            return Ok(SearchPage {
+                total,
+                offset: 0,
+                count: 0,
+                entries: Vec::new(),
+                next: None,
+                cursor: None,
+            });
         }
         let ordered = self.order(&executor, request, &matched, &context)?;
         let scores = normalized_scores(type_index, &context, &matched);
@@ -146,8 +153,24 @@ impl SearchService {
             cursor_id = Some(id);
         }
         let pinned: Vec<(DocKey, u64)> = page.iter().map(|k| (*k, collection.version(*k))).collect();
-        let entries = self.entries(&executor, type_index, &pinned, &scores, &distances, &context, &request.includes, &request.revincludes)?;
-        Ok(SearchPage { total, offset: offset as u32, count: request.count, entries, next, cursor: cursor_id })
+        let entries = self.entries(
+            &executor,
+            type_index,
+            &pinned,
+            &scores,
+            &distances,
+            &context,
+            &request.includes,
+            &request.revincludes,
+        )?;
+        Ok(SearchPage {
+            total,
+            offset: offset as u32,
+            count: request.count,
+            entries,
+            next,
+            cursor: cursor_id,
+        })
     }
 
     fn continue_cursor(&self, cursor_id: &str, request: &SearchRequest) -> Result<SearchPage> {
@@ -182,7 +205,13 @@ impl SearchService {
     }
 
     /// Distance of each match: its own (Location) or the nearest of its locations.
-    fn match_distances(&self, executor: &Executor, type_index: usize, matched: &RoaringBitmap, context: &EvalContext) -> HashMap<DocKey, f64> {
+    fn match_distances(
+        &self,
+        executor: &Executor,
+        type_index: usize,
+        matched: &RoaringBitmap,
+        context: &EvalContext,
+    ) -> HashMap<DocKey, f64> {
         if context.distances.is_empty() {
             return HashMap::new();
         }
@@ -192,8 +221,11 @@ impl SearchService {
         }
         let Some(schema) = state.registry.resources.get(type_index) else { return HashMap::new() };
         let Some(collection) = state.collection(type_index) else { return HashMap::new() };
-        let location_params: Vec<usize> =
-            schema.reference_params().filter(|p| p.targets.iter().any(|t| t == "Location")).map(|p| p.id).collect();
+        let location_params: Vec<usize> = schema
+            .reference_params()
+            .filter(|p| p.targets.iter().any(|t| t == "Location"))
+            .map(|p| p.id)
+            .collect();
         let location_tag = state.location_type as u16;
         let mut out = HashMap::new();
         for key in matched {
@@ -214,13 +246,24 @@ impl SearchService {
         out
     }
 
-    fn order(&self, executor: &Executor, request: &SearchRequest, matched: &RoaringBitmap, context: &EvalContext) -> Result<Vec<DocKey>> {
+    fn order(
+        &self,
+        executor: &Executor,
+        request: &SearchRequest,
+        matched: &RoaringBitmap,
+        context: &EvalContext,
+    ) -> Result<Vec<DocKey>> {
         let type_index = request.resource_type;
         let mut keys: Vec<DocKey> = matched.iter().collect();
         if !request.sort.is_empty() {
             let mut decorated: Vec<(Vec<Option<SortValue>>, DocKey)> = keys
                 .iter()
-                .map(|key| (request.sort.iter().map(|s| self.sort_value(executor, s, type_index, *key)).collect(), *key))
+                .map(|key| {
+                    (
+                        request.sort.iter().map(|s| self.sort_value(executor, s, type_index, *key)).collect(),
+                        *key,
+                    )
+                })
                 .collect();
             decorated.sort_by(|a, b| {
                 for (index, sort) in request.sort.iter().enumerate() {
@@ -250,7 +293,13 @@ impl SearchService {
         Ok(keys)
     }
 
-    fn sort_value(&self, executor: &Executor, sort: &SortKey, type_index: usize, key: DocKey) -> Option<SortValue> {
+    fn sort_value(
+        &self,
+        executor: &Executor,
+        sort: &SortKey,
+        type_index: usize,
+        key: DocKey,
+    ) -> Option<SortValue> {
         let state = executor.state;
         // Walk the chain to the resources holding the value.
         let mut current: Vec<(usize, DocKey)> = vec![(type_index, key)];
@@ -269,24 +318,25 @@ impl SearchService {
         let mut values = Vec::new();
         for (_, k) in current.iter().filter(|(t, _)| *t == sort.target_type) {
             // Through a hierarchy (an offer attached to an OI), the nearest ancestor with a value counts.
-            let candidates = if sort.chain.is_empty() { vec![*k] } else { executor.ancestors(sort.target_type, *k) };
+            let candidates =
+                if sort.chain.is_empty() { vec![*k] } else { executor.ancestors(sort.target_type, *k) };
             for candidate in candidates {
-                let found = self.own_sort_values(collection, param_type, sort.param, candidate, sort.descending);
+                let found =
+                    self.own_sort_values(collection, param_type, sort.param, candidate, sort.descending);
                 if !found.is_empty() {
                     values.extend(found);
                     break;
                 }
             }
         }
-        let best = values.into_iter().reduce(|a, b| {
+        values.into_iter().reduce(|a, b| {
             let keep_a = if sort.descending { a >= b } else { a <= b };
             if keep_a {
                 a
             } else {
                 b
             }
-        });
-        best
+        })
     }
 
     fn own_sort_values(
@@ -303,24 +353,31 @@ impl SearchService {
                 .map(|ranges| {
                     ranges
                         .iter()
-                        .map(|r| SortValue::Number(if descending { r.end_ms as f64 } else { r.start_ms as f64 }))
+                        .map(|r| {
+                            SortValue::Number(if descending { r.end_ms as f64 } else { r.start_ms as f64 })
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
-            (_, ParamIndex::Numbers(column)) => {
-                column.get(key as usize).map(|v| v.iter().map(|n| SortValue::Number(*n)).collect()).unwrap_or_default()
-            }
+            (_, ParamIndex::Numbers(column)) => column
+                .get(key as usize)
+                .map(|v| v.iter().map(|n| SortValue::Number(*n)).collect())
+                .unwrap_or_default(),
             (_, ParamIndex::Quantities(column)) => column
                 .get(key as usize)
                 .map(|v| v.iter().map(|q| SortValue::Number(q.value)).collect())
                 .unwrap_or_default(),
-            (_, ParamIndex::Strings { .. }) => {
-                collection.sort_string(key, param).map(|s| vec![SortValue::Text(s.to_owned())]).unwrap_or_default()
-            }
+            (_, ParamIndex::Strings { .. }) => collection
+                .sort_string(key, param)
+                .map(|s| vec![SortValue::Text(s.to_owned())])
+                .unwrap_or_default(),
             (_, ParamIndex::Tokens(_)) => {
                 if param == 0 {
                     // _id
-                    return collection.id(key).map(|id| vec![SortValue::Text(id.to_string())]).unwrap_or_default();
+                    return collection
+                        .id(key)
+                        .map(|id| vec![SortValue::Text(id.to_string())])
+                        .unwrap_or_default();
                 }
                 collection.sort_token(key, param).map(|s| vec![SortValue::Text(s)]).unwrap_or_default()
             }
@@ -378,14 +435,17 @@ impl SearchService {
                         if include.target_type.is_some_and(|t| t != target_type) {
                             continue;
                         }
-                        let live = state.collection(target_type).is_some_and(|c| c.live.contains(*target_key));
+                        let live =
+                            state.collection(target_type).is_some_and(|c| c.live.contains(*target_key));
                         if live && seen.insert((target_type, *target_key)) {
                             next.push((target_type, *target_key));
                         }
                     }
                 }
                 for include in revincludes {
-                    let Some(param) = registry.resources.get(include.source_type).and_then(|s| s.params.get(include.param)) else {
+                    let Some(param) =
+                        registry.resources.get(include.source_type).and_then(|s| s.params.get(include.param))
+                    else {
                         continue;
                     };
                     if !param.targets.iter().any(|t| t == registry.type_name(*resource_type)) {
@@ -408,7 +468,11 @@ impl SearchService {
         for (resource_type, key) in included {
             let Some(collection) = state.collection(resource_type) else { continue };
             let Some(id) = collection.id(key) else { continue };
-            let distance = if resource_type == state.location_type { context.distances.get(&key).copied() } else { None };
+            let distance = if resource_type == state.location_type {
+                context.distances.get(&key).copied()
+            } else {
+                None
+            };
             entries.push(EntryRef {
                 type_index: resource_type,
                 resource_type: registry.type_name(resource_type).to_owned(),
@@ -423,7 +487,11 @@ impl SearchService {
     }
 }
 
-fn compare_sort_values(a: Option<&Option<SortValue>>, b: Option<&Option<SortValue>>, descending: bool) -> std::cmp::Ordering {
+fn compare_sort_values(
+    a: Option<&Option<SortValue>>,
+    b: Option<&Option<SortValue>>,
+    descending: bool,
+) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let a = a.and_then(Option::as_ref);
     let b = b.and_then(Option::as_ref);
@@ -444,7 +512,11 @@ fn compare_sort_values(a: Option<&Option<SortValue>>, b: Option<&Option<SortValu
 }
 
 /// Full-text scores scaled to 0–1 by the best score of the result (the best match scores 1).
-fn normalized_scores(type_index: usize, context: &EvalContext, matched: &RoaringBitmap) -> HashMap<DocKey, f64> {
+fn normalized_scores(
+    type_index: usize,
+    context: &EvalContext,
+    matched: &RoaringBitmap,
+) -> HashMap<DocKey, f64> {
     let own: Vec<(DocKey, f32)> = context
         .scores
         .iter()

@@ -28,7 +28,11 @@ pub enum WriteOp {
         /// Keep an incoming `meta.lastUpdated` (ingest of source data); when false, now is set.
         keep_last_updated: bool,
     },
-    Delete { resource_type: String, id: String, if_match: Option<u64> },
+    Delete {
+        resource_type: String,
+        id: String,
+        if_match: Option<u64>,
+    },
 }
 
 /// The result of one committed operation.
@@ -64,6 +68,9 @@ pub struct ChangeEntry {
     pub version: u64,
 }
 
+/// Called with (type, id, version, JSON) for each live resource.
+pub type ScanVisitor<'a> = dyn FnMut(&str, &str, u64, &[u8]) -> Result<()> + 'a;
+
 pub trait ResourceStore: Send + Sync {
     /// Commit several independent units in one durable transaction (group commit). Each unit gets
     /// its own result; a failed unit leaves no trace, the others still commit.
@@ -77,7 +84,7 @@ pub trait ResourceStore: Send + Sync {
     /// All versions of a resource, newest first.
     fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredVersion>>;
     /// Visit every live resource, in key order.
-    fn scan_current(&self, visit: &mut dyn FnMut(&str, &str, u64, &[u8]) -> Result<()>) -> Result<u64>;
+    fn scan_current(&self, visit: &mut ScanVisitor<'_>) -> Result<u64>;
     /// The change entries with `seq > after`, at most `limit`.
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<ChangeEntry>>;
     /// The last committed change sequence number.

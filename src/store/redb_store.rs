@@ -18,6 +18,7 @@ const VERSIONS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("vers
 const CHANGES: TableDefinition<u64, (&str, u64)> = TableDefinition::new("changes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const LAST_SEQ: &str = "last_seq";
+const STORE_CACHE_BYTES: usize = 256 << 20;
 
 pub struct RedbStore {
     db: Database,
@@ -32,7 +33,9 @@ impl RedbStore {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let db = Database::create(path)?;
+        // The search state answers queries; the store serves page reads and writes, so a modest
+        // cache keeps the national corpus's resident memory low.
+        let db = Database::builder().set_cache_size(STORE_CACHE_BYTES).create(path)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(CURRENT)?;
@@ -162,13 +165,14 @@ impl ResourceStore for RedbStore {
                     seq += 1;
                     match op {
                         WriteOp::Put { mut resource, keep_last_updated, .. } => {
-                            let last_updated = match stamp_meta(&mut resource, version, keep_last_updated, &now) {
-                                Ok(v) => v,
-                                Err(e) => {
-                                    unit_error = Some(e);
-                                    break;
-                                }
-                            };
+                            let last_updated =
+                                match stamp_meta(&mut resource, version, keep_last_updated, &now) {
+                                    Ok(v) => v,
+                                    Err(e) => {
+                                        unit_error = Some(e);
+                                        break;
+                                    }
+                                };
                             let bytes = serde_json::to_vec(&resource).map_err(Error::internal)?;
                             versions.insert((key.as_str(), version), bytes.as_slice())?;
                             current.insert(key.as_str(), (version, false))?;
@@ -262,13 +266,17 @@ impl ResourceStore for RedbStore {
         for entry in versions.range((key.as_str(), 0)..=(key.as_str(), u64::MAX))? {
             let (k, v) = entry?;
             let bytes = v.value();
-            out.push(StoredVersion { version: k.value().1, deleted: bytes.is_empty(), json: Arc::from(bytes) });
+            out.push(StoredVersion {
+                version: k.value().1,
+                deleted: bytes.is_empty(),
+                json: Arc::from(bytes),
+            });
         }
         out.reverse();
         Ok(out)
     }
 
-    fn scan_current(&self, visit: &mut dyn FnMut(&str, &str, u64, &[u8]) -> Result<()>) -> Result<u64> {
+    fn scan_current(&self, visit: &mut super::ScanVisitor<'_>) -> Result<u64> {
         let txn = self.db.begin_read()?;
         let current = txn.open_table(CURRENT)?;
         let versions = txn.open_table(VERSIONS)?;
@@ -348,15 +356,24 @@ mod tests {
     fn test_versions_changes_and_failed_unit() {
         let dir = tempfile::tempdir().unwrap();
         let store = RedbStore::open(&dir.path().join("store.redb")).unwrap();
-        let a = json!({"resourceType": "Location", "id": "a", "meta": {"lastUpdated": "2020-01-01T00:00:00Z"}});
+        let a =
+            json!({"resourceType": "Location", "id": "a", "meta": {"lastUpdated": "2020-01-01T00:00:00Z"}});
         let results = store.commit_units(vec![vec![put(a.clone())]]).unwrap();
         let committed = results[0].as_ref().unwrap();
         assert_eq!(committed[0].version, 1);
         assert_eq!(committed[0].last_updated, "2020-01-01T00:00:00Z");
         // A stale If-Match fails its unit only; the other unit of the group commits.
-        let stale = WriteOp::Put { resource: a.clone(), if_match: Some(7), create_only: false, keep_last_updated: true };
+        let stale = WriteOp::Put {
+            resource: a.clone(),
+            if_match: Some(7),
+            create_only: false,
+            keep_last_updated: true,
+        };
         let results = store
-            .commit_units(vec![vec![put(json!({"resourceType": "Location", "id": "b"})), stale], vec![put(a)]])
+            .commit_units(vec![
+                vec![put(json!({"resourceType": "Location", "id": "b"})), stale],
+                vec![put(a)],
+            ])
             .unwrap();
         assert!(results[0].is_err());
         assert_eq!(results[1].as_ref().unwrap()[0].version, 2);
@@ -365,7 +382,11 @@ mod tests {
         assert_eq!(store.changes_since(0, 10).unwrap().len(), 2);
         assert_eq!(store.last_seq().unwrap(), 2);
         let results = store
-            .commit_units(vec![vec![WriteOp::Delete { resource_type: "Location".into(), id: "a".into(), if_match: None }]])
+            .commit_units(vec![vec![WriteOp::Delete {
+                resource_type: "Location".into(),
+                id: "a".into(),
+                if_match: None,
+            }]])
             .unwrap();
         assert_eq!(results[0].as_ref().unwrap()[0].version, 3);
         assert!(store.current("Location", "a").unwrap().unwrap().deleted);

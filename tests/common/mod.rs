@@ -146,9 +146,14 @@ impl Response {
 }
 
 pub async fn call(app: &TestApp, request: TestRequest) -> Response {
-    let state = Data::new(HttpState { app: app.app.clone(), base_url: Some("http://test/fhir".into()), max_body_bytes: 1 << 24 });
+    let state = Data::new(HttpState {
+        app: app.app.clone(),
+        base_url: Some("http://test/fhir".into()),
+        max_body_bytes: 1 << 24,
+    });
     let service =
-        test::init_service(actix_web::App::new().app_data(state).configure(ror_search::http::configure)).await;
+        test::init_service(actix_web::App::new().app_data(state).configure(ror_search::http::configure))
+            .await;
     let response: ServiceResponse = service.call(request.to_request()).await.expect("service call");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -195,11 +200,25 @@ pub fn encode_spec_request(request: &str) -> String {
 }
 
 pub async fn put_json(app: &TestApp, uri: &str, body: &Value) -> Response {
-    call(app, TestRequest::put().uri(uri).insert_header(("content-type", "application/fhir+json")).set_payload(body.to_string())).await
+    call(
+        app,
+        TestRequest::put()
+            .uri(uri)
+            .insert_header(("content-type", "application/fhir+json"))
+            .set_payload(body.to_string()),
+    )
+    .await
 }
 
 pub async fn post_json(app: &TestApp, uri: &str, body: &Value) -> Response {
-    call(app, TestRequest::post().uri(uri).insert_header(("content-type", "application/fhir+json")).set_payload(body.to_string())).await
+    call(
+        app,
+        TestRequest::post()
+            .uri(uri)
+            .insert_header(("content-type", "application/fhir+json"))
+            .set_payload(body.to_string()),
+    )
+    .await
 }
 
 pub fn fixture(name: &str) -> Value {

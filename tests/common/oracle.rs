@@ -33,7 +33,10 @@ impl Corpus {
         let mut index = HashMap::new();
         for (resource_type, list) in &resources {
             for (position, resource) in list.iter().enumerate() {
-                index.insert((resource_type.clone(), resource["id"].as_str().unwrap_or_default().to_owned()), position);
+                index.insert(
+                    (resource_type.clone(), resource["id"].as_str().unwrap_or_default().to_owned()),
+                    position,
+                );
             }
         }
         Corpus { resources, index }
@@ -70,7 +73,10 @@ impl Corpus {
     }
 
     pub fn locations_of<'a>(&'a self, service: &'a Value) -> Vec<&'a Value> {
-        service["location"].as_array().map(|l| l.iter().filter_map(|r| self.resolve(r)).collect()).unwrap_or_default()
+        service["location"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|r| self.resolve(r)).collect())
+            .unwrap_or_default()
     }
 
     pub fn ids<'a>(&'a self, resource_type: &str, predicate: impl Fn(&Value) -> bool) -> BTreeSet<String> {
@@ -164,4 +170,24 @@ pub fn folded(text: &str) -> String {
             other => other,
         })
         .collect()
+}
+
+/// Centre of a commune from the shared reference data (the oracle reads the CSV itself).
+pub fn commune_centre(cog: &str) -> (f64, f64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reference/communes.csv.gz");
+    let file = std::fs::File::open(path).expect("communes.csv.gz");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)
+        .expect("gunzip communes");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect("column");
+    let (cog_column, lat_column, lon_column) = (column("cog"), column("lat"), column("lon"));
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.get(cog_column) == Some(&cog) {
+            return (fields[lat_column].parse().unwrap(), fields[lon_column].parse().unwrap());
+        }
+    }
+    panic!("commune {cog} not found")
 }

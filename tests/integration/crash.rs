@@ -11,7 +11,15 @@ use crate::common::client::{free_port, request, wait_ready};
 
 fn start(data_dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ror-search"))
-        .args(["--data-dir", &data_dir.display().to_string(), "serve", "--listen", &format!("127.0.0.1:{port}"), "--workers", "2"])
+        .args([
+            "--data-dir",
+            &data_dir.display().to_string(),
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -41,18 +49,23 @@ fn test_kill_9_loses_no_acknowledged_write() {
         let mut server = start(dir.path(), port);
         assert!(wait_ready(&address, Duration::from_secs(60)), "server did not start");
         // Everything acknowledged so far is there and searchable after the restart.
-        let found = request(&address, "GET", "/fhir/Location?address-postalcode=44000&_summary=count", None).unwrap();
+        let found =
+            request(&address, "GET", "/fhir/Location?address-postalcode=44000&_summary=count", None).unwrap();
         let total = serde_json::from_str::<Value>(&found.body).unwrap()["total"].as_u64().unwrap();
         // A write committed but cut off before its answer may be there too: never fewer.
         let acknowledged_so_far = all_acknowledged.lock().unwrap().len() as u64;
-        assert!(total >= acknowledged_so_far, "cycle {cycle}: {total} found, {acknowledged_so_far} acknowledged");
+        assert!(
+            total >= acknowledged_so_far,
+            "cycle {cycle}: {total} found, {acknowledged_so_far} acknowledged"
+        );
         // A write storm from 4 clients, killed with SIGKILL while writes are in flight.
         let acknowledged = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let ids = all_acknowledged.clone();
         let mut clients = Vec::new();
         for client in 0..4u64 {
-            let (address, acknowledged, stop, ids) = (address.clone(), acknowledged.clone(), stop.clone(), ids.clone());
+            let (address, acknowledged, stop, ids) =
+                (address.clone(), acknowledged.clone(), stop.clone(), ids.clone());
             clients.push(std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {

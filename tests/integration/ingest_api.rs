@@ -60,7 +60,8 @@ async fn test_if_match_conflict_post_and_delete() {
     assert_eq!(stale.status, 412);
     assert_eq!(stale.body["resourceType"], "OperationOutcome");
 
-    let deleted = call(&app, actix_web::test::TestRequest::delete().uri(&format!("/fhir/Location/{id}"))).await;
+    let deleted =
+        call(&app, actix_web::test::TestRequest::delete().uri(&format!("/fhir/Location/{id}"))).await;
     assert_eq!(deleted.status, 204);
     assert_eq!(get(&app, &format!("/fhir/Location/{id}")).await.status, 410);
     assert_eq!(get(&app, "/fhir/Location?_id=".to_owned().as_str()).await.status, 400);
@@ -115,16 +116,24 @@ async fn test_batch_entries_fail_independently() {
 #[actix_web::test]
 async fn test_bad_bodies_get_operation_outcomes() {
     let app = TestApp::empty();
-    let not_json = call(&app, actix_web::test::TestRequest::put().uri("/fhir/Location/x").set_payload("{oops")).await;
+    let not_json =
+        call(&app, actix_web::test::TestRequest::put().uri("/fhir/Location/x").set_payload("{oops")).await;
     assert_eq!(not_json.status, 400);
     assert_eq!(not_json.body["resourceType"], "OperationOutcome");
-    let wrong_type = put_json(&app, "/fhir/Location/x", &json!({"resourceType": "Organization", "id": "x"})).await;
+    let wrong_type =
+        put_json(&app, "/fhir/Location/x", &json!({"resourceType": "Organization", "id": "x"})).await;
     assert_eq!(wrong_type.status, 400);
     assert_eq!(wrong_type.expression(), "resourceType");
-    let id_mismatch = put_json(&app, "/fhir/Location/x", &json!({"resourceType": "Location", "id": "y"})).await;
+    let id_mismatch =
+        put_json(&app, "/fhir/Location/x", &json!({"resourceType": "Location", "id": "y"})).await;
     assert_eq!(id_mismatch.status, 400);
     assert_eq!(id_mismatch.expression(), "Location.id");
-    let bad_array = put_json(&app, "/fhir/HealthcareService/x", &json!({"resourceType": "HealthcareService", "specialty": {"text": "x"}})).await;
+    let bad_array = put_json(
+        &app,
+        "/fhir/HealthcareService/x",
+        &json!({"resourceType": "HealthcareService", "specialty": {"text": "x"}}),
+    )
+    .await;
     assert_eq!(bad_array.status, 422);
     assert_eq!(bad_array.expression(), "HealthcareService.specialty");
     let unknown_type = get(&app, "/fhir/Patient?name=x").await;
@@ -138,7 +147,16 @@ async fn test_acknowledged_writes_survive_reopen() {
     {
         let app = TestApp::reopen(dir.path());
         let location = fixture("Location-ror-location-exemple.json");
-        assert_eq!(put_json(&app, "/fhir/Location/a", &json!({"resourceType": "Location", "id": "a", "extension": location["extension"]})).await.status, 201);
+        assert_eq!(
+            put_json(
+                &app,
+                "/fhir/Location/a",
+                &json!({"resourceType": "Location", "id": "a", "extension": location["extension"]})
+            )
+            .await
+            .status,
+            201
+        );
     }
     let reopened = TestApp::reopen(dir.path());
     let found = get(&reopened, "/fhir/Location?commune-cog=78646").await;
