@@ -3463,6 +3463,8 @@ pub enum Tariffs {
     Residence,
     /// Day-care centres: daily rate.
     DayCare,
+    /// Home help: hourly rates, meal delivery.
+    HomeHelp,
 }
 
 /// The offer profile of an establishment category.
@@ -3615,6 +3617,7 @@ pub fn profile(category: &str, name: &str) -> Profile {
             ]),
             count: (3, 7),
             always: &["saad_avq"],
+            tariffs: Tariffs::HomeHelp,
             ..NO_OFFER
         },
         "354" => Profile {

@@ -290,12 +290,16 @@ impl Codes {
             .displays
             .get(code)
             .ok_or_else(|| GenerateError::UnknownCode { list: list_name(list), code: code.to_owned() })?;
-        Ok(obj! { "system": loaded.system, "code": code, "display": display.as_str() })
+        Ok(obj([
+            ("system", loaded.system.into()),
+            ("code", code.into()),
+            ("display", display.as_str().into()),
+        ]))
     }
 
     /// A `CodeableConcept` holding one coding.
     pub fn concept(&self, list: List, code: &str) -> Result<Value, GenerateError> {
-        Ok(obj! { "coding": vec![self.coding(list, code)?] })
+        Ok(obj([("coding", vec![self.coding(list, code)?].into())]))
     }
 }
 
@@ -314,11 +318,11 @@ pub struct Fixed {
 
 impl Fixed {
     pub fn coding(&self) -> Value {
-        obj! { "system": self.system, "code": self.code, "display": self.display }
+        obj([("system", self.system.into()), ("code", self.code.into()), ("display", self.display.into())])
     }
 
     pub fn concept(&self) -> Value {
-        obj! { "coding": vec![self.coding()] }
+        obj([("coding", vec![self.coding()].into())])
     }
 }
 

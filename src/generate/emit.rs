@@ -10,12 +10,12 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::generate::catalog::{self, Cap, Equip, OfferTpl, OiMode, Pole, Pool, Profile, Sector, Tariffs};
-use crate::generate::codes::{self, Codes, List};
+use crate::generate::codes::{self, Codes, Fixed, List};
 use crate::generate::error::GenerateError;
 use crate::generate::fhir::{address, complex, extension, identifier, obj, reference};
 use crate::generate::names;
 use crate::generate::reference::{Commune, Establishment};
-use crate::generate::scenarios::{Anchor, ForcedCapacity, ForcedOffer, ForcedTariff};
+use crate::generate::scenarios::{Anchor, ForcedCapacity, ForcedOffer, ForcedTariff, TARIFF};
 use crate::generate::util::{entity_rng, haversine_km, jitter, round2, Instant};
 use crate::generate::writer::{Kind, Output};
 
@@ -116,9 +116,11 @@ impl<'a, 'c> Emitter<'a, 'c> {
     }
 
     fn meta(&self, profile: &str, updated: Instant, region: &str) -> Result<Value, GenerateError> {
-        Ok(
-            obj! { "lastUpdated": updated.instant_millis(), "profile": vec![format!("{}{profile}", codes::SD)], "tag": vec![self.ctx.codes.coding(List::Region, ror_region(region))?] },
-        )
+        Ok(obj([
+            ("lastUpdated", updated.instant_millis().into()),
+            ("profile", vec![format!("{}{profile}", codes::SD)].into()),
+            ("tag", vec![self.ctx.codes.coding(List::Region, ror_region(region))?].into()),
+        ]))
     }
 
     /// Writes every resource of one establishment (and of its legal entity the first time).
@@ -151,13 +153,40 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let name = names::legal_entity_name(first, sites, status, &commune.name, &eg.finess_ej);
         let stamps = stamps(&mut rng);
         let mut identifiers = vec![
-            obj! { "use": "official", "type": codes::ID_TYPE_IDNAT_STRUCT.concept(), "system": codes::SYSTEM_IDNAT_STRUCT, "value": format!("1{}", eg.finess_ej) },
+            obj([
+                ("use", "official".into()),
+                ("type", codes::ID_TYPE_IDNAT_STRUCT.concept()),
+                ("system", codes::SYSTEM_IDNAT_STRUCT.into()),
+                ("value", format!("1{}", eg.finess_ej).into()),
+            ]),
             identifier(codes::ID_TYPE_FINESS, Some(codes::SYSTEM_FINESS), &eg.finess_ej),
         ];
         if let Some(siren) = first.siret.as_deref().and_then(|siret| siret.get(..9)) {
             identifiers.push(identifier(codes::ID_TYPE_SIREN, Some(codes::SYSTEM_SIRENE_SIREN), siren));
         }
-        let resource = obj! { "resourceType": "Organization", "id": format!("ej-{}", eg.finess_ej), "meta": self.meta("ror-organization", stamps.updated, &first.region)?, "extension": vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": identifiers, "active": true, "type": vec![obj! { "coding": vec![obj! { "system": codes::TRE_R72, "code": status.code, "display": status.display }] }, obj! { "coding": vec![obj! { "system": codes::TRE_R69, "code": status.aggregate, "display": status.aggregate_display() }] }], "name": name, "address": vec![address(&first.address, &first.postal_code, &first.city)] };
+        let resource = obj([
+            ("resourceType", "Organization".into()),
+            ("id", format!("ej-{}", eg.finess_ej).into()),
+            ("meta", self.meta("ror-organization", stamps.updated, &first.region)?),
+            ("extension", vec![creation(stamps.created)].into()),
+            ("identifier", identifiers.into()),
+            ("active", true.into()),
+            (
+                "type",
+                vec![
+                    Fixed { system: codes::TRE_R72, code: status.code, display: status.display }.concept(),
+                    Fixed {
+                        system: codes::TRE_R69,
+                        code: status.aggregate,
+                        display: status.aggregate_display(),
+                    }
+                    .concept(),
+                ]
+                .into(),
+            ),
+            ("name", name.into()),
+            ("address", vec![address(&first.address, &first.postal_code, &first.city)].into()),
+        ]);
         self.out.write(Kind::Organization, resource)
     }
 
@@ -227,16 +256,12 @@ impl<'a, 'c> Emitter<'a, 'c> {
     ) -> Result<(), GenerateError> {
         let codes = self.ctx.codes;
         let stamps = stamps(rng);
-        let mut extensions = vec![extension(
-            codes::EXT_CREATION_DATE,
-            "valueDateTime",
-            Value::from(stamps.created.date_time()),
-        )];
+        let mut extensions = vec![creation(stamps.created)];
         if let Some(opened) = eg.date_open.as_deref().filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-') {
             extensions.push(extension(
                 codes::EXT_ORGANIZATION_PERIOD,
                 "valuePeriod",
-                obj! { "start": opened },
+                obj([("start", opened.into())]),
             ));
         }
         let forced_tariffs: Vec<&ForcedTariff> = anchors.iter().flat_map(|a| a.tariffs.iter()).collect();
@@ -263,13 +288,25 @@ impl<'a, 'c> Emitter<'a, 'c> {
             ));
         }
         let mut identifiers = vec![
-            obj! { "use": "official", "type": codes::ID_TYPE_IDNAT_STRUCT.concept(), "system": codes::SYSTEM_IDNAT_STRUCT, "value": format!("1{}", eg.finess_et) },
+            obj([
+                ("use", "official".into()),
+                ("type", codes::ID_TYPE_IDNAT_STRUCT.concept()),
+                ("system", codes::SYSTEM_IDNAT_STRUCT.into()),
+                ("value", format!("1{}", eg.finess_et).into()),
+            ]),
             identifier(codes::ID_TYPE_FINESS, Some(codes::SYSTEM_FINESS), &eg.finess_et),
         ];
         if let Some(siret) = &eg.siret {
             identifiers.push(identifier(codes::ID_TYPE_SIRET, Some(codes::SYSTEM_SIRENE_SIRET), siret));
         }
-        let mut resource = obj! { "resourceType": "Organization", "id": eg_id, "meta": self.meta("ror-organization", stamps.updated, &eg.region)?, "extension": extensions, "identifier": identifiers, "active": true };
+        let mut resource = obj([
+            ("resourceType", "Organization".into()),
+            ("id", eg_id.into()),
+            ("meta", self.meta("ror-organization", stamps.updated, &eg.region)?),
+            ("extension", extensions.into()),
+            ("identifier", identifiers.into()),
+            ("active", true.into()),
+        ]);
         if codes.contains(List::EstablishmentCategory, &eg.category) {
             resource["type"] = Value::from(vec![codes.concept(List::EstablishmentCategory, &eg.category)?]);
         }
@@ -284,43 +321,46 @@ impl<'a, 'c> Emitter<'a, 'c> {
 
     fn price(&self, tariff: &ForcedTariff) -> Result<Value, GenerateError> {
         let codes = self.ctx.codes;
+        let coded = |name: &str, list: List, code: &str| -> Result<Value, GenerateError> {
+            Ok(extension(name, "valueCodeableConcept", codes.concept(list, code)?))
+        };
+        let text = |name: &str, value: &str| extension(name, "valueString", Value::from(value));
         let mut parts = vec![
+            coded("priceType", List::PriceType, tariff.price_type)?,
+            coded("priceUnit", List::PriceUnit, tariff.unit)?,
             extension(
-                "priceType",
-                "valueCodeableConcept",
-                codes.concept(List::PriceType, tariff.price_type)?,
+                "amount",
+                "valueMoney",
+                obj([("value", tariff.amount.into()), ("currency", "EUR".into())]),
             ),
-            extension("priceUnit", "valueCodeableConcept", codes.concept(List::PriceUnit, tariff.unit)?),
-            extension("amount", "valueMoney", obj! { "value": tariff.amount, "currency": "EUR" }),
-            extension("startDate", "valueDateTime", Value::from("2026-01-01T00:00:00+01:00")),
+            extension("startDate", "valueDateTime", Value::from(tariff.start)),
         ];
+        if let Some(under_60) = tariff.under_60 {
+            parts.push(extension("under60", "valueBoolean", Value::from(under_60)));
+        }
+        for included in tariff.others_included {
+            parts.push(text("othersDeliveryIncluded", included));
+        }
         if let Some(code) = tariff.residential {
-            parts.push(extension(
-                "residentialType",
-                "valueCodeableConcept",
-                codes.concept(List::Housing, code)?,
-            ));
+            parts.push(coded("residentialType", List::Housing, code)?);
         }
         if let Some(code) = tariff.special_price {
-            parts.push(extension(
-                "specialPrice",
-                "valueCodeableConcept",
-                codes.concept(List::PriceCondition, code)?,
-            ));
+            parts.push(coded("specialPrice", List::PriceCondition, code)?);
         }
         if let Some(code) = tariff.welcome {
-            parts.push(extension(
-                "welcomeType",
-                "valueCodeableConcept",
-                codes.concept(List::ReceptionType, code)?,
-            ));
+            parts.push(coded("welcomeType", List::ReceptionType, code)?);
+        }
+        if let Some(name) = tariff.meal_name {
+            parts.push(text("mealDeliveryName", name));
         }
         if let Some(code) = tariff.dependency {
-            parts.push(extension(
-                "dependencyLevel",
-                "valueCodeableConcept",
-                codes.concept(List::Dependency, code)?,
-            ));
+            parts.push(coded("dependencyLevel", List::Dependency, code)?);
+        }
+        if let Some(name) = tariff.human_help_name {
+            parts.push(text("humanHelpPriceName", name));
+        }
+        if let Some(name) = tariff.other_service_name {
+            parts.push(text("otherAdditionalServiceName", name));
         }
         Ok(complex(codes::EXT_PRICE, parts))
     }
@@ -391,7 +431,16 @@ impl<'a, 'c> Emitter<'a, 'c> {
     ) -> Result<(), GenerateError> {
         let stamps = stamps(rng);
         let value = id.trim_start_matches("oi-");
-        let resource = obj! { "resourceType": "Organization", "id": id, "meta": self.meta("ror-organization", stamps.updated, &eg.region)?, "extension": vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": vec![identifier(codes::ID_TYPE_OI, Some(codes::SYSTEM_OI), value)], "active": true, "name": name, "partOf": reference("Organization", parent) };
+        let resource = obj([
+            ("resourceType", "Organization".into()),
+            ("id", id.into()),
+            ("meta", self.meta("ror-organization", stamps.updated, &eg.region)?),
+            ("extension", vec![creation(stamps.created)].into()),
+            ("identifier", vec![identifier(codes::ID_TYPE_OI, Some(codes::SYSTEM_OI), value)].into()),
+            ("active", true.into()),
+            ("name", name.into()),
+            ("partOf", reference("Organization", parent)),
+        ]);
         self.out.write(Kind::Organization, resource)
     }
 
@@ -472,16 +521,18 @@ impl<'a, 'c> Emitter<'a, 'c> {
                 codes.concept(List::Public, public)?,
             ));
         }
-        let age = |value: u32| obj! { "value": value, "system": codes::SYSTEM_AGE_UNIT, "code": "a" };
+        let age = |value: u32| {
+            obj([("value", value.into()), ("system", codes::SYSTEM_AGE_UNIT.into()), ("code", "a".into())])
+        };
         patient.push(extension(
             "ageRange",
             "valueRange",
-            obj! { "low": age(template.age.0), "high": age(template.age.1) },
+            obj([("low", age(template.age.0)), ("high", age(template.age.1))]),
         ));
         let mut extensions = vec![
             extension(codes::EXT_SENSITIVE_UNIT, "valueBoolean", Value::from(sensitive)),
             complex(codes::EXT_PATIENT_TYPE, patient),
-            extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time())),
+            creation(stamps.created),
         ];
         if matches!(template.key, "psy_adult_hc" | "psy_usip" | "umd" | "psy_clinic_hc") {
             extensions.push(extension(codes::EXT_NO_CONSENT, "valueBoolean", Value::from(true)));
@@ -509,11 +560,15 @@ impl<'a, 'c> Emitter<'a, 'c> {
                 extensions.push(complex(
                     codes::EXT_TERRITORIAL_DIVISION,
                     vec![
-                        extension("typeTerritorialDivision", "valueCodeableConcept", codes.concept(List::DivisionType, "3")?),
+                        extension(
+                            "typeTerritorialDivision",
+                            "valueCodeableConcept",
+                            codes.concept(List::DivisionType, "3")?,
+                        ),
                         extension(
                             "codeTerritorialDivision",
                             "valueCodeableConcept",
-                            obj! { "coding": vec![obj! { "system": codes::TRE_R13, "code": commune.cog.as_str(), "display": commune.name.as_str() }] },
+                            commune_concept(commune),
                         ),
                     ],
                 ));
@@ -525,7 +580,19 @@ impl<'a, 'c> Emitter<'a, 'c> {
             None if matches!(template.field, "01" | "02" | "03") => template.name.to_owned(),
             None => format!("{} - {}", eg.name, template.name),
         };
-        let mut resource = obj! { "resourceType": "HealthcareService", "id": hs_id.as_str(), "meta": self.meta("ror-healthcareservice", stamps.updated, &eg.region)?, "extension": extensions, "identifier": vec![identifier(codes::ID_TYPE_OFFER, None, &format!("{region}/{:07}", self.next_offer))], "active": true, "providedBy": provider.clone() };
+        let mut resource = obj([
+            ("resourceType", "HealthcareService".into()),
+            ("id", hs_id.as_str().into()),
+            ("meta", self.meta("ror-healthcareservice", stamps.updated, &eg.region)?),
+            ("extension", extensions.into()),
+            (
+                "identifier",
+                vec![identifier(codes::ID_TYPE_OFFER, None, &format!("{region}/{:07}", self.next_offer))]
+                    .into(),
+            ),
+            ("active", true.into()),
+            ("providedBy", provider.clone()),
+        ]);
         if !template.category.is_empty() {
             resource["category"] = Value::from(vec![codes.concept(List::OfferType, template.category)?]);
         }
@@ -539,9 +606,11 @@ impl<'a, 'c> Emitter<'a, 'c> {
                 Instant::random_between(rng, Instant::from_date(2026, 7, 1), Instant::from_date(2026, 11, 1));
             let end =
                 Instant::random_between(rng, Instant::from_date(2026, 12, 1), Instant::from_date(2027, 4, 1));
-            resource["notAvailable"] = Value::from(vec![
-                obj! { "id": "closingReopeningDate", "description": "Fermeture temporaire", "during": obj! { "start": start.date(), "end": end.date() } },
-            ]);
+            resource["notAvailable"] = Value::from(vec![obj([
+                ("id", "closingReopeningDate".into()),
+                ("description", "Fermeture temporaire".into()),
+                ("during", obj([("start", start.date().into()), ("end", end.date().into())])),
+            ])]);
         }
         self.out.write(Kind::HealthcareService, resource)?;
 
@@ -573,11 +642,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let codes = self.ctx.codes;
         let mut extensions = vec![site.commune_cog.clone()];
         let stamps = stamps(rng);
-        extensions.push(extension(
-            codes::EXT_CREATION_DATE,
-            "valueDateTime",
-            Value::from(stamps.created.date_time()),
-        ));
+        extensions.push(creation(stamps.created));
         let mut updated = stamps.updated;
         let (records, capacity_date) = self.capacities(template.cap, forced_capacity, annex, rng)?;
         if let Some(date) = capacity_date {
@@ -627,7 +692,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
             identifiers.push(identifier(
                 codes::ID_TYPE_LOCATION_SYNC,
                 None,
-                &format!("{}-UF{:04}", eg.finess_et, rng.random_range(1000..10_000)),
+                &format!("{}-UF{:04}", eg.finess_et, 1001 + site.places.len()),
             ));
         }
         let (status, operational) = match rng.random_range(0..100) {
@@ -641,7 +706,20 @@ impl<'a, 'c> Emitter<'a, 'c> {
             _ if annex => format!("{short} - site annexe"),
             _ => format!("{short} - {}", names::building(rng)),
         };
-        let resource = obj! { "resourceType": "Location", "id": id.as_str(), "meta": self.meta("ror-location", updated, &eg.region)?, "extension": extensions, "identifier": identifiers, "status": status, "operationalStatus": codes.coding(List::LocationStatus, operational)?, "name": name, "type": vec![codes.concept(List::LocationFunction, template.place)?], "address": address(&eg.address, &eg.postal_code, &eg.city), "position": site.position(rng), "managingOrganization": reference("Organization", eg_id) };
+        let resource = obj([
+            ("resourceType", "Location".into()),
+            ("id", id.as_str().into()),
+            ("meta", self.meta("ror-location", updated, &eg.region)?),
+            ("extension", extensions.into()),
+            ("identifier", identifiers.into()),
+            ("status", status.into()),
+            ("operationalStatus", codes.coding(List::LocationStatus, operational)?),
+            ("name", name.into()),
+            ("type", vec![codes.concept(List::LocationFunction, template.place)?].into()),
+            ("address", address(&eg.address, &eg.postal_code, &eg.city)),
+            ("position", site.position(rng)),
+            ("managingOrganization", reference("Organization", eg_id)),
+        ]);
         self.out.write(Kind::Location, resource)?;
         site.places.push(Place { id: id.clone(), function: template.place });
         Ok(id)
@@ -703,11 +781,20 @@ impl<'a, 'c> Emitter<'a, 'c> {
             parts.push(complex(
                 codes::EXT_EQUIPMENT_LIMIT,
                 vec![
-                    extension("equipmentFeature", "valueCodeableConcept", codes.concept(List::EquipmentFeature, limit.feature)?),
+                    extension(
+                        "equipmentFeature",
+                        "valueCodeableConcept",
+                        codes.concept(List::EquipmentFeature, limit.feature)?,
+                    ),
                     extension(
                         "limitValue",
                         "valueQuantity",
-                        obj! { "value": limit.value, "unit": limit.unit, "system": codes::SYSTEM_UCUM, "code": limit.unit },
+                        obj([
+                            ("value", limit.value.into()),
+                            ("unit", limit.unit.into()),
+                            ("system", codes::SYSTEM_UCUM.into()),
+                            ("code", limit.unit.into()),
+                        ]),
                     ),
                 ],
             ));
@@ -862,7 +949,34 @@ impl<'a, 'c> Emitter<'a, 'c> {
         self.next_role += 1;
         let stamps = stamps(rng);
         let mode = if liberal { codes::EXERCISE_LIBERAL } else { codes::EXERCISE_SALARIED };
-        let resource = obj! { "resourceType": "PractitionerRole", "id": format!("pr-{}", self.next_role), "meta": self.meta("ror-practitionerrole", stamps.updated, &eg.region)?, "extension": vec![extension(codes::EXT_UNIT_EXERCISE_MODE, "valueCodeableConcept", mode.concept()), extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": vec![identifier(codes::ID_TYPE_SITUATION, None, &format!("{}/{:07}", ror_region(&eg.region), self.next_role))], "active": true, "practitioner": reference("Practitioner", &practitioner_id), "organization": reference("Organization", eg_id), "code": vec![codes.concept(List::Profession, profession)?], "location": place_ids.iter().map(|id| reference("Location", id)).collect::<Vec<_>>(), "healthcareService": vec![reference("HealthcareService", hs_id)] };
+        let resource = obj([
+            ("resourceType", "PractitionerRole".into()),
+            ("id", format!("pr-{}", self.next_role).into()),
+            ("meta", self.meta("ror-practitionerrole", stamps.updated, &eg.region)?),
+            (
+                "extension",
+                vec![
+                    extension(codes::EXT_UNIT_EXERCISE_MODE, "valueCodeableConcept", mode.concept()),
+                    creation(stamps.created),
+                ]
+                .into(),
+            ),
+            (
+                "identifier",
+                vec![identifier(
+                    codes::ID_TYPE_SITUATION,
+                    None,
+                    &format!("{}/{:07}", ror_region(&eg.region), self.next_role),
+                )]
+                .into(),
+            ),
+            ("active", true.into()),
+            ("practitioner", reference("Practitioner", &practitioner_id)),
+            ("organization", reference("Organization", eg_id)),
+            ("code", vec![codes.concept(List::Profession, profession)?].into()),
+            ("location", Value::Array(place_ids.iter().map(|id| reference("Location", id)).collect())),
+            ("healthcareService", vec![reference("HealthcareService", hs_id)].into()),
+        ]);
         self.out.write(Kind::PractitionerRole, resource)
     }
 
@@ -878,11 +992,30 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let number = (self.next_practitioner * 7919 + 1_234_567) % 9_000_000_000 + 1_000_000_000;
         let (family, given, female) = names::person_name(rng);
         let stamps = stamps(rng);
-        let mut name = obj! { "use": "usual", "family": family, "given": vec![given] };
+        let mut name =
+            obj([("use", "usual".into()), ("family", family.into()), ("given", vec![given].into())]);
         if matches!(profession, "10" | "40") {
             name["prefix"] = Value::from(vec!["Dr"]);
         }
-        let resource = obj! { "resourceType": "Practitioner", "id": id.as_str(), "meta": self.meta("ror-practitioner", stamps.updated, &eg.region)?, "extension": vec![extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(stamps.created.date_time()))], "identifier": vec![obj! { "use": "official", "type": codes::ID_TYPE_IDNPS.concept(), "system": codes::SYSTEM_IDNAT_PS, "value": format!("8{number:010}") }], "active": true, "name": vec![name], "gender": if female { "female" } else { "male" } };
+        let resource = obj([
+            ("resourceType", "Practitioner".into()),
+            ("id", id.as_str().into()),
+            ("meta", self.meta("ror-practitioner", stamps.updated, &eg.region)?),
+            ("extension", vec![creation(stamps.created)].into()),
+            (
+                "identifier",
+                vec![obj([
+                    ("use", "official".into()),
+                    ("type", codes::ID_TYPE_IDNPS.concept()),
+                    ("system", codes::SYSTEM_IDNAT_PS.into()),
+                    ("value", format!("8{number:010}").into()),
+                ])]
+                .into(),
+            ),
+            ("active", true.into()),
+            ("name", vec![name].into()),
+            ("gender", (if female { "female" } else { "male" }).into()),
+        ]);
         self.out.write(Kind::Practitioner, resource)?;
         Ok(id)
     }
@@ -906,38 +1039,80 @@ fn draw(
 }
 
 fn telecom(phone: &str) -> Value {
-    obj! { "extension": vec![extension(codes::EXT_TELECOM_CHANNEL, "valueCodeableConcept", codes::TELECOM_LANDLINE.concept()), extension(codes::EXT_TELECOM_CONFIDENTIALITY, "valueCodeableConcept", codes::CONFIDENTIALITY_OPEN.concept())], "system": "phone", "value": phone }
+    obj([
+        (
+            "extension",
+            vec![
+                extension(
+                    codes::EXT_TELECOM_CHANNEL,
+                    "valueCodeableConcept",
+                    codes::TELECOM_LANDLINE.concept(),
+                ),
+                extension(
+                    codes::EXT_TELECOM_CONFIDENTIALITY,
+                    "valueCodeableConcept",
+                    codes::CONFIDENTIALITY_OPEN.concept(),
+                ),
+            ]
+            .into(),
+        ),
+        ("system", "phone".into()),
+        ("value", phone.into()),
+    ])
 }
 
-/// Published tariffs of an establishment: (type, unit, amount, housing, condition, welcome, GIR).
+fn creation(created: Instant) -> Value {
+    extension(codes::EXT_CREATION_DATE, "valueDateTime", Value::from(created.date_time()))
+}
+
+fn commune_concept(commune: &Commune) -> Value {
+    let coding = obj([
+        ("system", codes::TRE_R13.into()),
+        ("code", commune.cog.as_str().into()),
+        ("display", commune.name.as_str().into()),
+    ]);
+    obj([("coding", vec![coding].into())])
+}
+
+/// Dates from which published tariffs apply (they change on 1 January, sometimes mid-year).
+const TARIFF_STARTS: &[&str] =
+    &["2025-01-01T00:00:00+01:00", "2025-07-01T00:00:00+02:00", "2026-01-01T00:00:00+01:00"];
+
+/// Services often included in the accommodation rate (`othersDeliveryIncluded`).
+const INCLUDED_SERVICES: &[&str] =
+    &["Blanchissage du linge plat", "Animations collectives", "Accès internet", "Entretien des locaux"];
+
+/// Published tariffs of an establishment, with realistic amounts: accommodation of 55 to
+/// 110 €/day in EHPAD, dependency of 5 to 25 €/day by GIR group, monthly rents in residences,
+/// hourly home help and per-meal delivery.
 fn tariffs(
     kind: Tariffs,
     social_help: bool,
     has_offer: &dyn Fn(&str) -> bool,
     rng: &mut ChaCha8Rng,
 ) -> Vec<ForcedTariff> {
-    const T: ForcedTariff = ForcedTariff {
-        price_type: "02",
-        unit: "2",
-        amount: 0.0,
-        residential: None,
-        special_price: None,
-        dependency: None,
-        welcome: Some("02"),
-    };
+    let start = TARIFF_STARTS.choose(rng).copied().unwrap_or(TARIFF.start);
+    let t = ForcedTariff { start, ..TARIFF };
     let mut out = Vec::new();
     match kind {
         Tariffs::None => {}
         Tariffs::Ehpad => {
             let base = round2(rng.random_range(55.0..110.0));
-            out.push(ForcedTariff { amount: base, residential: Some("02"), special_price: Some("01"), ..T });
+            let included = if rng.random_bool(0.5) { &INCLUDED_SERVICES[..2] } else { &[][..] };
+            out.push(ForcedTariff {
+                amount: base,
+                residential: Some("02"),
+                special_price: Some("01"),
+                others_included: included,
+                ..t
+            });
             if rng.random_bool(0.6) {
                 let double = round2(base - rng.random_range(4.0..12.0));
                 out.push(ForcedTariff {
                     amount: double,
                     residential: Some("01"),
                     special_price: Some("01"),
-                    ..T
+                    ..t
                 });
             }
             if social_help {
@@ -947,7 +1122,16 @@ fn tariffs(
                     amount: agreed,
                     residential: Some("02"),
                     special_price: Some(condition),
-                    ..T
+                    ..t
+                });
+            }
+            if rng.random_bool(0.3) {
+                let younger = round2(base + rng.random_range(10.0..25.0));
+                out.push(ForcedTariff {
+                    amount: younger,
+                    residential: Some("02"),
+                    under_60: Some(true),
+                    ..t
                 });
             }
             if has_offer("ehpad_temporary") {
@@ -956,19 +1140,25 @@ fn tariffs(
                     amount: temporary,
                     residential: Some("02"),
                     welcome: Some("01"),
-                    ..T
+                    ..t
                 });
             }
             for (gir, range) in [("01", 18.0..25.0), ("02", 11.0..17.0), ("03", 5.0..8.0)] {
                 let amount = round2(rng.random_range(range));
-                out.push(ForcedTariff { price_type: "03", amount, dependency: Some(gir), ..T });
+                out.push(ForcedTariff { price_type: "03", amount, dependency: Some(gir), ..t });
             }
             if has_offer("ehpad_day") {
+                let amount = round2(rng.random_range(25.0..60.0));
+                out.push(ForcedTariff { price_type: "05", amount, welcome: None, ..t });
+            }
+            if rng.random_bool(0.3) {
                 out.push(ForcedTariff {
-                    price_type: "05",
-                    amount: round2(rng.random_range(25.0..60.0)),
+                    price_type: "04",
+                    unit: "4",
+                    amount: round2(rng.random_range(5.0..30.0)),
                     welcome: None,
-                    ..T
+                    other_service_name: Some("Entretien du linge personnel"),
+                    ..t
                 });
             }
         }
@@ -979,7 +1169,7 @@ fn tariffs(
                 amount: f1,
                 residential: Some("03"),
                 special_price: Some("01"),
-                ..T
+                ..t
             });
             let f2 = round2(f1 + rng.random_range(150.0..350.0));
             out.push(ForcedTariff {
@@ -987,7 +1177,7 @@ fn tariffs(
                 amount: f2,
                 residential: Some("04"),
                 special_price: Some("01"),
-                ..T
+                ..t
             });
             if social_help {
                 let agreed = round2(f1 * rng.random_range(0.8..0.95));
@@ -997,17 +1187,43 @@ fn tariffs(
                     amount: agreed,
                     residential: Some("03"),
                     special_price: Some(condition),
-                    ..T
+                    ..t
                 });
             }
         }
         Tariffs::DayCare => {
+            let amount = round2(rng.random_range(25.0..60.0));
+            out.push(ForcedTariff { price_type: "05", amount, welcome: None, ..t });
+        }
+        Tariffs::HomeHelp => {
             out.push(ForcedTariff {
-                price_type: "05",
-                amount: round2(rng.random_range(25.0..60.0)),
+                price_type: "06",
+                unit: "1",
+                amount: round2(rng.random_range(22.0..32.0)),
                 welcome: None,
-                ..T
+                human_help_name: Some("Aide humaine en semaine"),
+                ..t
             });
+            if rng.random_bool(0.5) {
+                out.push(ForcedTariff {
+                    price_type: "06",
+                    unit: "1",
+                    amount: round2(rng.random_range(26.0..38.0)),
+                    welcome: None,
+                    human_help_name: Some("Aide humaine le dimanche et les jours fériés"),
+                    ..t
+                });
+            }
+            if has_offer("saad_meals") {
+                out.push(ForcedTariff {
+                    price_type: "07",
+                    unit: "4",
+                    amount: round2(rng.random_range(8.0..14.0)),
+                    welcome: None,
+                    meal_name: Some("Repas du midi livré à domicile"),
+                    ..t
+                });
+            }
         }
     }
     out
@@ -1035,11 +1251,7 @@ impl Site {
             (Some(lat), Some(lon)) => (lat, lon, true),
             _ => (commune.lat, commune.lon, false),
         };
-        let commune_cog = extension(
-            codes::EXT_COMMUNE_COG,
-            "valueCodeableConcept",
-            obj! { "coding": vec![obj! { "system": codes::TRE_R13, "code": commune.cog.as_str(), "display": commune.name.as_str() }] },
-        );
+        let commune_cog = extension(codes::EXT_COMMUNE_COG, "valueCodeableConcept", commune_concept(commune));
         Ok(Site {
             lat,
             lon,
@@ -1056,7 +1268,19 @@ impl Site {
 
     fn position(&self, rng: &mut ChaCha8Rng) -> Value {
         let (lat, lon) = jitter(rng, self.lat, self.lon, 200.0);
-        obj! { "extension": vec![extension(codes::EXT_COORDINATE_RELIABILITY, "valueBoolean", Value::from(self.reliable))], "longitude": lon, "latitude": lat }
+        obj([
+            (
+                "extension",
+                vec![extension(
+                    codes::EXT_COORDINATE_RELIABILITY,
+                    "valueBoolean",
+                    Value::from(self.reliable),
+                )]
+                .into(),
+            ),
+            ("longitude", lon.into()),
+            ("latitude", lat.into()),
+        ])
     }
 
     /// Communes of the establishment's department within 15–30 km, nearest first.

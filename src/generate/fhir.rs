@@ -4,22 +4,21 @@ use serde_json::{Map, Value};
 
 use crate::generate::codes::Fixed;
 
-/// Builds a JSON object from `"key": value` pairs, moving each value in.
+/// Builds a JSON object from `(key, value)` pairs, moving each value in.
 ///
 /// `serde_json::json!` re-serialises every interpolated `Value` into a fresh tree; with
-/// nested builders that deep copy dominated the generation time, hence this macro.
-macro_rules! obj {
-    ($($key:literal : $value:expr),* $(,)?) => {{
-        let mut map = serde_json::Map::new();
-        $( map.insert($key.to_owned(), serde_json::Value::from($value)); )*
-        serde_json::Value::Object(map)
-    }};
+/// nested builders that deep copy dominated the generation time, hence this function.
+pub fn obj<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (key, value) in entries {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
 }
-pub(crate) use obj;
 
 /// `{"reference": "<Type>/<id>"}`, always relative.
 pub fn reference(resource_type: &str, id: &str) -> Value {
-    obj! { "reference": format!("{resource_type}/{id}") }
+    obj([("reference", format!("{resource_type}/{id}").into())])
 }
 
 /// A simple extension: `{"url": …, "value<Type>": …}`.
@@ -32,14 +31,14 @@ pub fn extension(url: &str, value_key: &str, value: Value) -> Value {
 
 /// A complex extension made of sub-extensions.
 pub fn complex(url: &str, parts: Vec<Value>) -> Value {
-    obj! { "url": url, "extension": parts }
+    obj([("url", url.into()), ("extension", parts.into())])
 }
 
 /// An identifier with a typed `type`, an optional system and a value.
 pub fn identifier(kind: Fixed, system: Option<&str>, value: &str) -> Value {
     match system {
-        Some(system) => obj! { "type": kind.concept(), "system": system, "value": value },
-        None => obj! { "type": kind.concept(), "value": value },
+        Some(system) => obj([("type", kind.concept()), ("system", system.into()), ("value", value.into())]),
+        None => obj([("type", kind.concept()), ("value", value.into())]),
     }
 }
 
@@ -47,9 +46,9 @@ pub fn identifier(kind: Fixed, system: Option<&str>, value: &str) -> Value {
 pub fn address(lines: &str, postal_code: &str, city: &str) -> Value {
     let lines: Vec<&str> = lines.split(", ").map(str::trim).filter(|line| !line.is_empty()).collect();
     if lines.is_empty() {
-        obj! { "postalCode": postal_code, "city": city }
+        obj([("postalCode", postal_code.into()), ("city", city.into())])
     } else {
-        obj! { "line": lines, "postalCode": postal_code, "city": city }
+        obj([("line", lines.into()), ("postalCode", postal_code.into()), ("city", city.into())])
     }
 }
 

@@ -49,17 +49,47 @@ const OFFER: ForcedOffer = ForcedOffer {
     practitioner: false,
 };
 
-/// A tariff record that a scenario needs on the establishment (UC5).
+/// A tariff record (`ror-organization-price`); the scenarios of UC5 force some.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ForcedTariff {
+    /// `TRE_R246` type de tarif.
     pub price_type: &'static str,
+    /// `TRE_R228` unité de prix.
     pub unit: &'static str,
     pub amount: f64,
+    /// Start of validity, a FHIR dateTime.
+    pub start: &'static str,
+    /// `TRE_R242` type d'habitation.
     pub residential: Option<&'static str>,
+    /// `TRE_R250` condition tarifaire.
     pub special_price: Option<&'static str>,
+    /// `TRE_R237` GIR group.
     pub dependency: Option<&'static str>,
+    /// `TRE_R240` temporalité d'accueil.
     pub welcome: Option<&'static str>,
+    pub under_60: Option<bool>,
+    pub others_included: &'static [&'static str],
+    pub other_service_name: Option<&'static str>,
+    pub meal_name: Option<&'static str>,
+    pub human_help_name: Option<&'static str>,
 }
+
+/// A daily accommodation tariff with no option set; records override what applies.
+pub const TARIFF: ForcedTariff = ForcedTariff {
+    price_type: "02",
+    unit: "2",
+    amount: 0.0,
+    start: "2026-01-01T00:00:00+01:00",
+    residential: None,
+    special_price: None,
+    dependency: None,
+    welcome: Some("02"),
+    under_60: None,
+    others_included: &[],
+    other_service_name: None,
+    meal_name: None,
+    human_help_name: None,
+};
 
 /// An establishment that carries scenario data.
 #[derive(Clone, Debug)]
@@ -111,37 +141,14 @@ const EHPAD_OFFERS: &[ForcedOffer] =
     &[ForcedOffer { template: "ehpad_permanent", specialisations: &["24"], ..OFFER }];
 
 const EHPAD_TARIFFS: &[ForcedTariff] = &[
-    ForcedTariff {
-        price_type: "02",
-        unit: "2",
-        amount: 64.85,
-        residential: Some("02"),
-        special_price: Some("01"),
-        dependency: None,
-        welcome: Some("02"),
-    },
-    ForcedTariff {
-        price_type: "03",
-        unit: "2",
-        amount: 13.42,
-        residential: None,
-        special_price: None,
-        dependency: Some("02"),
-        welcome: Some("02"),
-    },
+    ForcedTariff { amount: 64.85, residential: Some("02"), special_price: Some("01"), ..TARIFF },
+    ForcedTariff { price_type: "03", amount: 13.42, dependency: Some("02"), ..TARIFF },
 ];
 
 const RESIDENCE_OFFERS: &[ForcedOffer] = &[ForcedOffer { template: "ra_housing", ..OFFER }];
 
-const RESIDENCE_TARIFFS: &[ForcedTariff] = &[ForcedTariff {
-    price_type: "02",
-    unit: "2",
-    amount: 24.9,
-    residential: Some("03"),
-    special_price: Some("03"),
-    dependency: None,
-    welcome: Some("02"),
-}];
+const RESIDENCE_TARIFFS: &[ForcedTariff] =
+    &[ForcedTariff { amount: 24.9, residential: Some("03"), special_price: Some("03"), ..TARIFF }];
 
 const BARIATRIC_OFFERS: &[ForcedOffer] = &[ForcedOffer { template: "bariatric", acts: &["0529"], ..OFFER }];
 

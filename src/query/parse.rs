@@ -373,7 +373,8 @@ impl<'a> ParseContext<'a> {
                         ),
                     ))
                 })?;
-            let inner = self.build_op(source_type, inner_name, values, op, depth + 1)?;
+            let inner =
+                self.build_op(source_type, inner_name, values, op, depth + 1).map_err(|e| e.named(name))?;
             return Ok(Criterion::Has { source_type, param: param.id, inner: Box::new(inner) });
         }
         if name == "_filter" {
@@ -488,7 +489,7 @@ impl<'a> ParseContext<'a> {
         let mut last_error = None;
         for target_name in &target_names {
             let Some(target_type) = self.type_by_name(target_name) else { continue };
-            match self.build_op(target_type, &tail, values, op, depth + 1) {
+            match self.build_op(target_type, &tail, values, op, depth + 1).map_err(|e| e.named(full_name)) {
                 Ok(inner) => {
                     let above_here = above && self.hierarchy_param(target_type).is_some();
                     any.push(Criterion::Chain {
@@ -809,4 +810,17 @@ pub enum BuildError {
     Unknown(String),
     /// Known but malformed: always an error.
     Invalid(Error),
+}
+
+impl BuildError {
+    /// Report a chained parameter's error under the name the client wrote (`_filter` keeps its own).
+    fn named(self, name: &str) -> BuildError {
+        match self {
+            BuildError::Invalid(Error::InvalidParam { param, message }) if param != "_filter" => {
+                let param = if name.ends_with(param.as_str()) { name.to_owned() } else { param };
+                BuildError::Invalid(Error::InvalidParam { param, message })
+            }
+            other => other,
+        }
+    }
 }

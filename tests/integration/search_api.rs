@@ -571,3 +571,177 @@ async fn test_uc6_full_text_requests() {
     });
     assert!(by_location.is_subset(&both));
 }
+
+// ------------------------------------------------------------------ UC4 / UC5 (independent semantics)
+
+fn capacity_records(location: &Value) -> Vec<&Value> {
+    ror_extensions(location, "ror-location-supported-capacity")
+}
+
+fn sub_code(record: &Value, url: &str) -> Vec<(String, String)> {
+    record["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["url"] == url)
+        .flat_map(|e| codings(&e["valueCodeableConcept"]))
+        .collect()
+}
+
+fn sub_number(record: &Value, url: &str) -> Vec<f64> {
+    record["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["url"] == url)
+        .filter_map(|e| e["valueInteger"].as_f64())
+        .collect()
+}
+
+#[actix_web::test]
+async fn test_uc4_capacity_requests() {
+    let r211 = r("TRE_R211-ActiviteOperationnelle");
+    let has = |location: &Value, url: &str, system: &str, code: &str| {
+        capacity_records(location).iter().any(|c| sub_code(c, url).contains(&(r(system), code.to_owned())))
+    };
+    let positive = |location: &Value| {
+        capacity_records(location).iter().any(|c| sub_number(c, "nbCapacity").iter().any(|n| *n > 0.0))
+    };
+    // Each criterion independently (as the national HAPI server): the documented default.
+    let expected = services(|s| {
+        specialty(s, "356")
+            && any_location(s, |l| has(l, "capacityType", "TRE_R329-NatureCapacite", "01"))
+            && any_location(s, |l| has(l, "genderCapacityAvailable", "TRE_R332-GenreCapacite", "01"))
+            && any_location(s, |l| has(l, "temporalityCapacity", "TRE_R331-TemporaliteCapacite", "01"))
+            && any_location(s, |l| has(l, "capacityStatus", "TRE_R330-TypeStatutCapacite", "02"))
+            && any_location(s, positive)
+    });
+    let request = format!("[BASE]/HealthcareService?specialty={r211}|356&location.capacity-type={}|01&location.gender-capacity-available={}|01&location.temporality-capacity={}|01&location.capacity-status={}|02&location.nb-capacity=gt0&_include=HealthcareService:location", r("TRE_R329-NatureCapacite"), r("TRE_R332-GenreCapacite"), r("TRE_R331-TemporaliteCapacite"), r("TRE_R330-TypeStatutCapacite"));
+    let (response, ids) = fetch_all(&request).await;
+    assert_same("UC4 S1", &ids, &expected);
+    assert!(!response.ids("include", "Location").is_empty());
+
+    let expected = services(|s| {
+        specialty(s, "391")
+            && any_location(s, |l| has(l, "capacityType", "TRE_R329-NatureCapacite", "01"))
+            && any_location(s, |l| has(l, "capacityClosingType", "TRE_R333-TypeFermetureCapacite", "01"))
+            && any_location(s, |l| has(l, "capacityStatus", "TRE_R330-TypeStatutCapacite", "05"))
+            && any_location(s, positive)
+    });
+    let request = format!("[BASE]/HealthcareService?specialty={r211}|391&location.capacity-type={}|01&location.capacity-closing-type={}|01&location.capacity-status={}|05&location.nb-capacity=gt0&_include=HealthcareService:location", r("TRE_R329-NatureCapacite"), r("TRE_R333-TypeFermetureCapacite"), r("TRE_R330-TypeStatutCapacite"));
+    let (_, ids) = fetch_all(&request).await;
+    assert_same("UC4 S2", &ids, &expected);
+
+    fn equipment(location: &Value) -> Vec<&Value> {
+        ror_extensions(location, "ror-location-equipment")
+    }
+    let expected = services(|s| {
+        specialty(s, "025")
+            && any_location(s, |l| {
+                equipment(l)
+                    .iter()
+                    .any(|e| sub_code(e, "equipmentType").contains(&(r("TRE_R212-Equipement"), "088".into())))
+            })
+            && any_location(s, |l| {
+                equipment(l).iter().any(|e| {
+                    ror_extensions(e, "ror-location-equipment-limit").iter().any(|limit| {
+                        sub_code(limit, "equipmentFeature")
+                            .contains(&(r("TRE_R340-TypeCaracteristiqueEquipement"), "001".into()))
+                    })
+                })
+            })
+            && any_location(s, |l| {
+                equipment(l).iter().any(|e| {
+                    ror_extensions(e, "ror-location-equipment-limit").iter().any(|limit| {
+                        limit["extension"].as_array().unwrap().iter().any(|x| {
+                            x["url"] == "limitValue"
+                                && x["valueQuantity"]["code"] == "kg"
+                                && x["valueQuantity"]["value"].as_f64().is_some_and(|v| v >= 200.0)
+                        })
+                    })
+                })
+            })
+    });
+    let request = format!("[BASE]/HealthcareService?specialty={r211}|025&location.equipment-type={}|088&location.equipment-feature={}|001&location.limit-value=ge200|http://unitsofmeasure.org|kg&_include=HealthcareService:location", r("TRE_R212-Equipement"), r("TRE_R340-TypeCaracteristiqueEquipement"));
+    let (_, ids) = fetch_all(&request).await;
+    assert_same("UC4 S3", &ids, &expected);
+}
+
+#[actix_web::test]
+async fn test_uc5_tariff_requests() {
+    let corpus = corpus();
+    let prices = |s: &Value| -> Vec<Value> {
+        corpus
+            .resolve(&s["providedBy"])
+            .map(|o| ror_extensions(o, "ror-organization-price").into_iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    let any_price = |s: &Value, test: &dyn Fn(&Value) -> bool| prices(s).iter().any(|p| test(p));
+    let price_code = |p: &Value, url: &str, system: &str, code: &str| {
+        sub_code(p, url).contains(&(r(system), code.to_owned()))
+    };
+    let amount = |p: &Value| {
+        p["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == "amount")
+            .and_then(|e| e["valueMoney"]["value"].as_f64())
+    };
+    let start = |p: &Value| {
+        p["extension"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["url"] == "startDate")
+            .and_then(|e| e["valueDateTime"].as_str())
+            .map(instant_ms)
+    };
+    let x = 80.0;
+    let expected = services(|s| {
+        any_price(s, &|p| price_code(p, "priceType", "TRE_R246-TypeTarif", "02"))
+            && any_price(s, &|p| amount(p).is_some_and(|a| a < x))
+    });
+    let request = format!("[BASE]/HealthcareService?organization.price-type={}|02&organization.price-amount-value=lt{x}&_sort=-organization.price-validity-start-date&_include=Healthcareservice:location", r("TRE_R246-TypeTarif"));
+    let (response, ids) = fetch_all(&request).await;
+    assert_same("UC5 S1", &ids, &expected);
+    assert!(
+        !response.ids("include", "Location").is_empty(),
+        "Healthcareservice:location is read case-insensitively"
+    );
+    let latest: Vec<i64> = ids
+        .iter()
+        .map(|id| {
+            prices(corpus.get("HealthcareService", id).unwrap())
+                .iter()
+                .filter_map(start)
+                .max()
+                .unwrap_or(i64::MIN)
+        })
+        .collect();
+    assert!(latest.windows(2).all(|w| w[0] >= w[1]), "most recent validity first");
+
+    let expected = services(|s| {
+        any_price(s, &|p| price_code(p, "priceType", "TRE_R246-TypeTarif", "02"))
+            && any_price(s, &|p| amount(p).is_some_and(|a| a <= 100.0))
+            && any_price(s, &|p| price_code(p, "residentialType", "TRE_R242-TypeHabitation", "03"))
+            && any_price(s, &|p| price_code(p, "specialPrice", "TRE_R250-ConditionTarifaire", "03"))
+    });
+    let request = format!("[BASE]/HealthcareService?organization.price-type={}|02&organization.price-amount-value=le100&organization.price-residential-type={}|03&organization.special-price={}|03&_include=Healthcareservice:location", r("TRE_R246-TypeTarif"), r("TRE_R242-TypeHabitation"), r("TRE_R250-ConditionTarifaire"));
+    let (_, ids) = fetch_all(&request).await;
+    assert_same("UC5 S2", &ids, &expected);
+
+    let expected = services(|s| {
+        any_price(s, &|p| price_code(p, "priceType", "TRE_R246-TypeTarif", "03"))
+            && any_price(s, &|p| amount(p).is_some_and(|a| a < 30.0))
+            && any_price(s, &|p| price_code(p, "dependencyLevel", "TRE_R237-GroupeTarifaireDependance", "02"))
+            && any_price(s, &|p| price_code(p, "welcomeType", "TRE_R240-TemporaliteAccueil", "02"))
+    });
+    let request = format!("[BASE]/HealthcareService?organization.price-type={}|03&organization.price-amount-value=lt30&organization.price-dependency-level={}|02&organization.price-welcome-type={}|02&_include=Healthcareservice:location", r("TRE_R246-TypeTarif"), r("TRE_R237-GroupeTarifaireDependance"), r("TRE_R240-TemporaliteAccueil"));
+    let (_, ids) = fetch_all(&request).await;
+    assert_same("UC5 S3", &ids, &expected);
+    // The SPEC's `ltXR` is not a number: a clear 400 naming the parameter.
+    let typo = spec_get(demo(), "[BASE]/HealthcareService?organization.price-amount-value=ltXR").await;
+    assert_eq!(typo.status, 400);
+    assert_eq!(typo.expression(), "organization.price-amount-value");
+}
