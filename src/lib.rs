@@ -4,6 +4,7 @@
 pub mod app;
 pub mod error;
 pub mod fhir;
+pub mod fhirpath;
 pub mod generate;
 pub mod http;
 pub mod index;

@@ -1,5 +1,8 @@
 //! Integration tests through the public HTTP interface (one test binary, as meilisearch does).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 // The command line: generate, load, reindex; a rebuilt state answers the same.
 #[path = "integration/cli.rs"]
@@ -14,6 +17,9 @@ mod robustness;
 #[path = "integration/ingest_api.rs"]
 mod ingest_api;
 // SPEC.md §3 requests (UC1, UC2, UC3, UC6) against the generated demo corpus, checked by an oracle.
+// PATCH (FHIRPath Patch, JSON Patch, conditional, in transactions): UC7, UC9.
+#[path = "integration/patch_api.rs"]
+mod patch_api;
 #[path = "integration/search_api.rs"]
 mod search_api;
 // FHIR search semantics on small hand-made data (modifiers, prefixes, paging, errors).

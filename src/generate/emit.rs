@@ -257,7 +257,9 @@ impl<'a, 'c> Emitter<'a, 'c> {
         let codes = self.ctx.codes;
         let stamps = stamps(rng);
         let mut extensions = vec![creation(stamps.created)];
-        if let Some(opened) = eg.date_open.as_deref().filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-') {
+        if let Some(opened) =
+            eg.date_open.as_deref().filter(|d| d.len() == 10 && d.as_bytes().get(4) == Some(&b'-'))
+        {
             extensions.push(extension(
                 codes::EXT_ORGANIZATION_PERIOD,
                 "valuePeriod",
@@ -737,35 +739,7 @@ impl<'a, 'c> Emitter<'a, 'c> {
         if let Some(id) = &site.theatre {
             return Ok(id.clone());
         }
-        const THEATRE: OfferTpl = OfferTpl {
-            key: "theatre",
-            name: "Bloc opératoire",
-            field: "01",
-            category: "",
-            activity: "",
-            care_mode: "09",
-            age: (0, 150),
-            place: "006",
-            cap: Cap::None,
-            pole: Pole::Chirurgie,
-            service: "",
-            acts: &[],
-            modalities: &[],
-            specialisations: &[],
-            competences: &[],
-            reception_type: "",
-            publics: &[],
-            zone: false,
-            sector: Sector::None,
-            surgery: false,
-            equipment: catalog::THEATRE_EQUIPMENT,
-            profession: "",
-            practitioners: 0.0,
-            sensitive: false,
-            tier: 1,
-            weight: 1,
-        };
-        let id = self.place(eg, eg_id, &THEATRE, site, &[], &[], false, rng)?;
+        let id = self.place(eg, eg_id, &catalog::THEATRE, site, &[], &[], false, rng)?;
         site.theatre = Some(id.clone());
         Ok(id)
     }

@@ -10,6 +10,7 @@ use super::{HttpState, FHIR_JSON};
 use crate::error::{Error, Result};
 use crate::fhir::bundle::{render_searchset, BundleLinks};
 use crate::ingest::bundle::{entry_response, error_response, new_id, plan_bundle};
+use crate::ingest::patch::{parse_fhirpath_patch, parse_json_patch, patcher, Patch};
 use crate::ingest::validate::{is_valid_id, validate_resource};
 use crate::query::params::{encode_query, parse_query_string, RawParam};
 use crate::query::parse::Handling;
@@ -25,10 +26,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/metadata", web::get().to(metadata))
                 .route("/{type}", web::get().to(search_get))
                 .route("/{type}", web::post().to(create))
+                .route("/{type}", web::patch().to(conditional_patch))
                 .route("/{type}/_search", web::post().to(search_post))
                 .route("/{type}/{id}", web::get().to(read))
                 .route("/{type}/{id}", web::put().to(update))
                 .route("/{type}/{id}", web::delete().to(delete))
+                .route("/{type}/{id}", web::patch().to(patch))
                 .route("/{type}/{id}/_history", web::get().to(history))
                 .route("/{type}/{id}/_history/{version}", web::get().to(vread)),
         );
@@ -464,4 +467,74 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
         .collect();
     let response = json!({"resourceType": "Bundle", "type": "batch-response", "entry": entries});
     Ok(fhir_json(actix_web::http::StatusCode::OK, response.to_string()))
+}
+
+/// The patch document of a PATCH request: JSON Patch (`application/json-patch+json`, or any JSON
+/// array) or FHIRPath Patch (a `Parameters` resource).
+fn patch_document(request: &HttpRequest, body: &Bytes) -> Result<Patch> {
+    let document = parse_body(body)?;
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.contains("json-patch") || document.is_array() {
+        parse_json_patch(&document)
+    } else {
+        parse_fhirpath_patch(&document)
+    }
+}
+
+async fn patch(
+    state: Data<HttpState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse> {
+    let (resource_type, id) = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let document = patch_document(&request, &body)?;
+    let if_match = if_match(&request)?;
+    let base = base_url(&state, &request);
+    let patcher = patcher(state.app.registry.clone(), document);
+    let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
+    write_response(actix_web::http::StatusCode::OK, &base, &committed)
+}
+
+/// `PATCH [base]/Location?identifier=…`: the search must select exactly one resource.
+async fn conditional_patch(
+    state: Data<HttpState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse> {
+    let resource_type = path.into_inner();
+    check_type(&state, &resource_type)?;
+    let params =
+        parse_query_string(request.query_string()).map_err(|e| Error::param(param_of(&e), e.to_string()))?;
+    if params.is_empty() {
+        return Err(Error::param(
+            "query",
+            "a conditional PATCH needs search parameters (e.g. ?identifier=…)",
+        ));
+    }
+    let document = patch_document(&request, &body)?;
+    let if_match = if_match(&request)?;
+    let base = base_url(&state, &request);
+    let app = state.app.clone();
+    let search_type = resource_type.clone();
+    let id = blocking(move || {
+        let context = app.parse_context(Handling::Strict);
+        let mut search = context.parse_search(&search_type, &params)?;
+        search.count = 2;
+        search.includes.clear();
+        search.revincludes.clear();
+        let page = app.search.search(&search)?;
+        match page.total {
+            0 => Err(Error::not_found(format!("no {search_type} matches the conditional PATCH criteria"))),
+            1 => page.entries.first().map(|e| e.id.to_string()).ok_or_else(|| Error::internal("match without entry")),
+            n => Err(Error::PreconditionFailed { message: format!("{n} {search_type} resources match the conditional PATCH criteria; exactly one is required") }),
+        }
+    })
+    .await?;
+    let patcher = patcher(state.app.registry.clone(), document);
+    let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
+    write_response(actix_web::http::StatusCode::OK, &base, &committed)
 }

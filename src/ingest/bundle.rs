@@ -32,7 +32,10 @@ fn parse_if_match(value: Option<&str>, expression: &str) -> Result<Option<u64>> 
 
 /// Parse and validate the entries of a transaction or batch Bundle.
 /// Returns the Bundle type and, per entry, its planned operation or the error for that entry.
-pub fn plan_bundle(registry: &Registry, bundle: &Value) -> Result<(String, Vec<Result<PlannedEntry>>)> {
+pub fn plan_bundle(
+    registry: &std::sync::Arc<Registry>,
+    bundle: &Value,
+) -> Result<(String, Vec<Result<PlannedEntry>>)> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(Error::body(Some("resourceType"), "POST /fhir expects a Bundle"));
     }
@@ -94,7 +97,7 @@ fn rewrite_references(value: &mut Value, assigned: &HashMap<String, String>) {
 }
 
 fn plan_entry(
-    registry: &Registry,
+    registry: &std::sync::Arc<Registry>,
     entry: &Value,
     index: usize,
     assigned_id: Option<String>,
@@ -110,10 +113,19 @@ fn plan_entry(
         .pointer("/request/url")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::unprocessable(at("request.url"), "entry.request.url is missing"))?;
-    let path = url.split('?').next().unwrap_or_default().trim_start_matches('/');
-    let mut segments = path.split('/');
-    let url_type = segments.next().unwrap_or_default().to_owned();
-    let url_id = segments.next().map(str::to_owned);
+    // `Type`, `Type/id`, or an absolute URL ending in them (UC9's mass update uses absolute URLs).
+    let path = url.split('?').next().unwrap_or_default().trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let type_position = segments.iter().rposition(|s| registry.resource(s).is_some());
+    let (url_type, url_id) = match type_position {
+        Some(position) => {
+            (segments[position].to_owned(), segments.get(position + 1).map(|s| (*s).to_owned()))
+        }
+        None => (
+            segments.first().copied().unwrap_or_default().to_owned(),
+            segments.get(1).map(|s| (*s).to_owned()),
+        ),
+    };
     let if_match =
         parse_if_match(entry.pointer("/request/ifMatch").and_then(Value::as_str), &at("request.ifMatch"))?;
     let relabel = |error: Error| match error {
@@ -182,9 +194,26 @@ fn plan_entry(
             }
             Ok(PlannedEntry { op: WriteOp::Delete { resource_type: url_type, id, if_match }, method })
         }
+        "PATCH" => {
+            let id = url_id.filter(|id| is_valid_id(id)).ok_or_else(|| {
+                Error::unprocessable(at("request.url"), format!("PATCH needs Type/id, got {url:?}"))
+            })?;
+            if registry.resource(&url_type).is_none() {
+                return Err(Error::unprocessable(
+                    at("request.url"),
+                    format!("unknown resource type {url_type:?}"),
+                ));
+            }
+            let document = entry.get("resource").ok_or_else(|| {
+                Error::unprocessable(at("resource"), "PATCH entry has no Parameters resource")
+            })?;
+            let patch = crate::ingest::patch::parse_fhirpath_patch(document).map_err(relabel)?;
+            let patcher = crate::ingest::patch::patcher(registry.clone(), patch);
+            Ok(PlannedEntry { op: WriteOp::Patch { resource_type: url_type, id, if_match, patcher }, method })
+        }
         other => Err(Error::unprocessable(
             at("request.method"),
-            format!("method {other:?} is not supported in a Bundle (PUT, POST, DELETE)"),
+            format!("method {other:?} is not supported in a Bundle (PUT, POST, PATCH, DELETE)"),
         )),
     }
 }

@@ -2,5 +2,6 @@
 
 pub mod bundle;
 pub mod load;
+pub mod patch;
 pub mod validate;
 pub mod writer;

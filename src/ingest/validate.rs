@@ -14,7 +14,7 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 /// Elements whose R4 cardinality is 0..*, which must therefore be JSON arrays when present.
-fn must_be_array(resource_type: &str, element: &str) -> bool {
+pub fn must_be_array(resource_type: &str, element: &str) -> bool {
     const COMMON: &[&str] = &["extension", "modifierExtension", "contained", "identifier"];
     let per_type: &[&str] = match resource_type {
         "Location" => &["alias", "type", "telecom", "endpoint", "hoursOfOperation"],
@@ -108,8 +108,58 @@ pub fn validate_resource(
             return Err(Error::unprocessable(format!("{resource_type}.meta"), "meta must be an object"));
         }
     }
+    check_extensions(resource, resource_type)?;
     extract_resource(registry, resource, 0)?;
     Ok((resource_type.to_owned(), id))
+}
+
+/// Every extension has a `url` and either a value[x] or sub-extensions, not both (R4 ext-1).
+fn check_extensions(value: &Value, path: &str) -> Result<()> {
+    match value {
+        Value::Object(object) => {
+            for (key, child) in object {
+                let child_path = format!("{path}.{key}");
+                if key == "extension" || key == "modifierExtension" {
+                    let Some(items) = child.as_array() else {
+                        return Err(Error::unprocessable(child_path, format!("{key} must be an array")));
+                    };
+                    for (index, item) in items.iter().enumerate() {
+                        let item_path = format!("{child_path}[{index}]");
+                        let Some(extension) = item.as_object() else {
+                            return Err(Error::unprocessable(item_path, "an extension must be an object"));
+                        };
+                        if !extension.get("url").is_some_and(Value::is_string) {
+                            return Err(Error::unprocessable(
+                                format!("{item_path}.url"),
+                                "an extension needs a url",
+                            ));
+                        }
+                        let has_value = extension.keys().any(|k| {
+                            k.len() > 5
+                                && k.starts_with("value")
+                                && k[5..].starts_with(|c: char| c.is_ascii_uppercase())
+                        });
+                        if has_value && extension.contains_key("extension") {
+                            return Err(Error::unprocessable(
+                                item_path,
+                                "an extension has either a value or sub-extensions, not both (ext-1)",
+                            ));
+                        }
+                        check_extensions(item, &item_path)?;
+                    }
+                } else {
+                    check_extensions(child, &child_path)?;
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                check_extensions(item, &format!("{path}[{index}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Extract the index document of a stored resource.

@@ -179,37 +179,65 @@ pub fn apply_changes(
     Ok(())
 }
 
-/// Rebuild the search state from every live resource of the store.
+/// Rebuild the search state from every live resource of the store. JSON parsing and value
+/// extraction, the costly part, run on every core; applying to the state stays single-threaded.
 pub fn rebuild(
     store: &dyn ResourceStore,
     state: &RwLock<SearchState>,
     text: &TextIndex,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<u64> {
+    const BATCH: usize = 8_192;
     let registry = state.read().registry.clone();
     let last_seq = store.last_seq()?;
-    let mut pending = Vec::with_capacity(10_000);
-    let mut failures = 0u64;
-    let count = store.scan_current(&mut |_, id, version, bytes| {
-        match serde_json::from_slice::<Value>(bytes)
-            .map_err(Error::internal)
-            .and_then(|resource| extract_resource(&registry, &resource, version))
-        {
-            Ok(doc) => pending.push(IndexChange::Upsert(doc)),
-            Err(error) => {
-                failures += 1;
-                tracing::warn!(%error, id, "stored resource could not be indexed");
-            }
-        }
-        if pending.len() >= 10_000 {
-            apply_changes(state, text, std::mem::take(&mut pending), 0)?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    let mut pending: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
+    let failures = std::sync::atomic::AtomicU64::new(0);
+    let extract_batch = |batch: Vec<(u64, Vec<u8>)>| -> Vec<IndexChange> {
+        let chunk_size = batch.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = batch
+                .chunks(chunk_size)
+                .map(|chunk| {
+                    let registry = &registry;
+                    let failures = &failures;
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .filter_map(|(version, bytes)| {
+                                let extracted = serde_json::from_slice::<Value>(bytes)
+                                    .map_err(Error::internal)
+                                    .and_then(|resource| extract_resource(registry, &resource, *version));
+                                match extracted {
+                                    Ok(doc) => Some(IndexChange::Upsert(doc)),
+                                    Err(error) => {
+                                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        tracing::warn!(%error, "stored resource could not be indexed");
+                                        None
+                                    }
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
+        })
+    };
+    let count = store.scan_current(&mut |_, _, version, bytes| {
+        pending.push((version, bytes.to_vec()));
+        if pending.len() >= BATCH {
+            let changes = extract_batch(std::mem::take(&mut pending));
+            apply_changes(state, text, changes, 0)?;
         }
         if let Some(progress) = progress {
             progress.inc(1);
         }
         Ok(())
     })?;
-    apply_changes(state, text, pending, last_seq)?;
+    let changes = extract_batch(pending);
+    apply_changes(state, text, changes, last_seq)?;
+    let failures = failures.into_inner();
     if failures > 0 {
         tracing::warn!(failures, "some stored resources could not be indexed");
     }

@@ -33,6 +33,28 @@ pub enum WriteOp {
         id: String,
         if_match: Option<u64>,
     },
+    /// Read-modify-write of the current version inside the transaction: `patcher` gets the
+    /// current resource and returns the new one (or an error that fails the unit). The new
+    /// version always gets the current time as `meta.lastUpdated`.
+    Patch {
+        resource_type: String,
+        id: String,
+        if_match: Option<u64>,
+        patcher: Patcher,
+    },
+}
+
+/// The change a PATCH makes, applied by the store to the version it reads.
+#[derive(Clone)]
+pub struct Patcher(pub Arc<PatchFn>);
+
+/// Current resource → patched resource.
+pub type PatchFn = dyn Fn(&Value) -> Result<Value> + Send + Sync;
+
+impl std::fmt::Debug for Patcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Patcher")
+    }
 }
 
 /// The result of one committed operation.

@@ -1,6 +1,7 @@
 //! The embedded store of record on redb: copy-on-write B-trees, one durable (fsync) commit per
 //! group of units.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -89,114 +90,61 @@ impl ResourceStore for RedbStore {
             let mut meta = txn.open_table(META)?;
             let mut seq = meta.get(LAST_SEQ)?.map(|g| g.value()).unwrap_or(0);
             let now = now_instant();
+            // Resources written by earlier units of this group, so that a later unit (or a
+            // later op of the same unit) reads them and chains versions correctly.
+            let mut group_state: HashMap<String, Pending> = HashMap::new();
             for unit in units {
-                // Check every precondition of the unit before writing anything, so a failed
-                // unit leaves no partial state inside the shared transaction.
-                let mut planned = Vec::with_capacity(unit.len());
-                let mut failure = None;
-                // Versions the unit itself assigns, so two ops on one resource chain correctly.
-                let mut pending: std::collections::HashMap<String, (u64, bool)> = Default::default();
-                for op in unit {
-                    let (resource_type, id, if_match, create_only) = match &op {
-                        WriteOp::Put { resource, if_match, create_only, .. } => {
-                            match resource_identity(resource) {
-                                Ok((t, i)) => (t, i, *if_match, *create_only),
-                                Err(e) => {
-                                    failure = Some(e);
-                                    break;
-                                }
-                            }
-                        }
-                        WriteOp::Delete { resource_type, id, if_match } => {
-                            (resource_type.clone(), id.clone(), *if_match, false)
-                        }
-                    };
-                    let key = storage_key(&resource_type, &id);
-                    let existing = match pending.get(&key) {
-                        Some(state) => Some(*state),
-                        None => current.get(key.as_str())?.map(|g| g.value()),
-                    };
-                    let (previous_version, previously_deleted) = existing.unwrap_or((0, true));
-                    let exists = existing.is_some() && !previously_deleted;
-                    if let Some(expected) = if_match {
-                        if !exists || expected != previous_version {
-                            failure = Some(Error::PreconditionFailed {
-                                message: format!(
-                                    "version conflict on {key}: If-Match {expected}, current version {}",
-                                    if exists { previous_version.to_string() } else { "none".into() }
-                                ),
-                            });
-                            break;
-                        }
-                    }
-                    if create_only && exists {
-                        failure = Some(Error::Conflict { message: format!("{key} already exists") });
-                        break;
-                    }
-                    let is_delete = matches!(op, WriteOp::Delete { .. });
-                    if is_delete && !exists {
-                        planned.push((op, key, resource_type, id, previous_version, exists, true));
+                // Plan the whole unit (preconditions checked, patches applied) before writing
+                // anything, so a failed unit leaves no partial state in the shared transaction.
+                let mut unit_state: HashMap<String, Pending> = HashMap::new();
+                let planned = plan_unit(unit, &current, &versions, &group_state, &mut unit_state, &now);
+                let planned = match planned {
+                    Ok(planned) => planned,
+                    Err(error) => {
+                        results.push(Err(error));
                         continue;
                     }
-                    let version = previous_version + 1;
-                    pending.insert(key.clone(), (version, is_delete));
-                    planned.push((op, key, resource_type, id, version, exists, false));
-                }
-                if let Some(error) = failure {
-                    results.push(Err(error));
-                    continue;
-                }
+                };
                 let mut committed = Vec::with_capacity(planned.len());
-                let mut unit_error = None;
-                for (op, key, resource_type, id, version, existed, noop) in planned {
-                    if noop {
-                        committed.push(Committed {
-                            resource_type,
-                            id,
-                            version,
+                for write in planned {
+                    match write.action {
+                        Action::Noop => committed.push(Committed {
+                            resource_type: write.resource_type,
+                            id: write.id,
+                            version: write.version,
                             seq,
                             last_updated: now.clone(),
                             resource: None,
                             created: false,
                             noop: true,
-                        });
-                        continue;
-                    }
-                    seq += 1;
-                    match op {
-                        WriteOp::Put { mut resource, keep_last_updated, .. } => {
-                            let last_updated =
-                                match stamp_meta(&mut resource, version, keep_last_updated, &now) {
-                                    Ok(v) => v,
-                                    Err(e) => {
-                                        unit_error = Some(e);
-                                        break;
-                                    }
-                                };
-                            let bytes = serde_json::to_vec(&resource).map_err(Error::internal)?;
-                            versions.insert((key.as_str(), version), bytes.as_slice())?;
-                            current.insert(key.as_str(), (version, false))?;
-                            changes.insert(seq, (key.as_str(), version))?;
+                        }),
+                        Action::Put { resource, last_updated } => {
+                            seq += 1;
+                            let bytes = serde_json::to_vec(resource.as_ref()).map_err(Error::internal)?;
+                            versions.insert((write.key.as_str(), write.version), bytes.as_slice())?;
+                            current.insert(write.key.as_str(), (write.version, false))?;
+                            changes.insert(seq, (write.key.as_str(), write.version))?;
                             committed.push(Committed {
-                                resource_type,
-                                id,
-                                version,
+                                resource_type: write.resource_type,
+                                id: write.id,
+                                version: write.version,
                                 seq,
                                 last_updated,
-                                resource: Some(Arc::new(resource)),
-                                created: !existed,
+                                resource: Some(resource),
+                                created: !write.existed,
                                 noop: false,
                             });
                         }
-                        WriteOp::Delete { .. } => {
+                        Action::Delete => {
+                            seq += 1;
                             let empty: &[u8] = &[];
-                            versions.insert((key.as_str(), version), empty)?;
-                            current.insert(key.as_str(), (version, true))?;
-                            changes.insert(seq, (key.as_str(), version))?;
+                            versions.insert((write.key.as_str(), write.version), empty)?;
+                            current.insert(write.key.as_str(), (write.version, true))?;
+                            changes.insert(seq, (write.key.as_str(), write.version))?;
                             committed.push(Committed {
-                                resource_type,
-                                id,
-                                version,
+                                resource_type: write.resource_type,
+                                id: write.id,
+                                version: write.version,
                                 seq,
                                 last_updated: now.clone(),
                                 resource: None,
@@ -206,12 +154,8 @@ impl ResourceStore for RedbStore {
                         }
                     }
                 }
-                match unit_error {
-                    // stamp_meta only fails before anything of that op was written, and the
-                    // resource shape was validated upstream; still, report rather than panic.
-                    Some(error) => results.push(Err(error)),
-                    None => results.push(Ok(committed)),
-                }
+                group_state.extend(unit_state);
+                results.push(Ok(committed));
             }
             meta.insert(LAST_SEQ, seq)?;
         }
@@ -340,6 +284,123 @@ impl ResourceStore for RedbStore {
         }
         Ok(counts.into_iter().collect())
     }
+}
+
+/// What a unit has done to a resource so far: version, deleted flag, content.
+#[derive(Clone)]
+struct Pending {
+    version: u64,
+    deleted: bool,
+    resource: Option<Arc<Value>>,
+}
+
+enum Action {
+    Put { resource: Arc<Value>, last_updated: String },
+    Delete,
+    Noop,
+}
+
+struct PlannedWrite {
+    key: String,
+    resource_type: String,
+    id: String,
+    version: u64,
+    existed: bool,
+    action: Action,
+}
+
+type CurrentTable<'a> = redb::Table<'a, &'static str, (u64, bool)>;
+type VersionsTable<'a> = redb::Table<'a, (&'static str, u64), &'static [u8]>;
+
+fn lookup(
+    key: &str,
+    current: &CurrentTable<'_>,
+    versions: &VersionsTable<'_>,
+    group_state: &HashMap<String, Pending>,
+    unit_state: &HashMap<String, Pending>,
+    need_content: bool,
+) -> Result<Option<Pending>> {
+    if let Some(pending) = unit_state.get(key).or_else(|| group_state.get(key)) {
+        return Ok(Some(pending.clone()));
+    }
+    let Some((version, deleted)) = current.get(key)?.map(|g| g.value()) else { return Ok(None) };
+    let resource = if need_content && !deleted {
+        match versions.get((key, version))? {
+            Some(bytes) => {
+                Some(Arc::new(serde_json::from_slice::<Value>(bytes.value()).map_err(Error::internal)?))
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(Some(Pending { version, deleted, resource }))
+}
+
+fn plan_unit(
+    unit: Vec<WriteOp>,
+    current: &CurrentTable<'_>,
+    versions: &VersionsTable<'_>,
+    group_state: &HashMap<String, Pending>,
+    unit_state: &mut HashMap<String, Pending>,
+    now: &str,
+) -> Result<Vec<PlannedWrite>> {
+    let mut planned = Vec::with_capacity(unit.len());
+    for op in unit {
+        let (resource_type, id, if_match) = match &op {
+            WriteOp::Put { resource, if_match, .. } => {
+                let (t, i) = resource_identity(resource)?;
+                (t, i, *if_match)
+            }
+            WriteOp::Delete { resource_type, id, if_match }
+            | WriteOp::Patch { resource_type, id, if_match, .. } => {
+                (resource_type.clone(), id.clone(), *if_match)
+            }
+        };
+        let key = storage_key(&resource_type, &id);
+        let need_content = matches!(op, WriteOp::Patch { .. });
+        let existing = lookup(&key, current, versions, group_state, unit_state, need_content)?;
+        let previous_version = existing.as_ref().map(|p| p.version).unwrap_or(0);
+        let exists = existing.as_ref().is_some_and(|p| !p.deleted);
+        if let Some(expected) = if_match {
+            if !exists || expected != previous_version {
+                return Err(Error::PreconditionFailed {
+                    message: format!(
+                        "version conflict on {key}: If-Match {expected}, current version {}",
+                        if exists { previous_version.to_string() } else { "none".into() }
+                    ),
+                });
+            }
+        }
+        let version = previous_version + 1;
+        let action = match op {
+            WriteOp::Put { mut resource, create_only, keep_last_updated, .. } => {
+                if create_only && exists {
+                    return Err(Error::Conflict { message: format!("{key} already exists") });
+                }
+                let last_updated = stamp_meta(&mut resource, version, keep_last_updated, now)?;
+                Action::Put { resource: Arc::new(resource), last_updated }
+            }
+            WriteOp::Delete { .. } if !exists => Action::Noop,
+            WriteOp::Delete { .. } => Action::Delete,
+            WriteOp::Patch { patcher, .. } => {
+                let Some(base) = existing.as_ref().and_then(|p| p.resource.clone()).filter(|_| exists) else {
+                    return Err(Error::not_found(format!("{key} is not known")));
+                };
+                let mut resource = (patcher.0)(&base)?;
+                let last_updated = stamp_meta(&mut resource, version, false, now)?;
+                Action::Put { resource: Arc::new(resource), last_updated }
+            }
+        };
+        let (version, deleted, content) = match &action {
+            Action::Noop => (previous_version, true, None),
+            Action::Delete => (version, true, None),
+            Action::Put { resource, .. } => (version, false, Some(resource.clone())),
+        };
+        unit_state.insert(key.clone(), Pending { version, deleted, resource: content });
+        planned.push(PlannedWrite { key, resource_type, id, version, existed: exists, action });
+    }
+    Ok(planned)
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl Corpus {
             .unwrap_or_default()
     }
 
-    pub fn ids<'a>(&'a self, resource_type: &str, predicate: impl Fn(&Value) -> bool) -> BTreeSet<String> {
+    pub fn ids(&self, resource_type: &str, predicate: impl Fn(&Value) -> bool) -> BTreeSet<String> {
         self.all(resource_type)
             .iter()
             .filter(|r| predicate(r))

@@ -305,7 +305,7 @@ async fn test_uc2_offer_consultation_requests() {
         &format!("[BASE]/HealthcareService?identifier={}{INC}", identifier_values(offer)[0]),
     )
     .await;
-    assert_eq!(response.match_ids(), [with_role.clone()]);
+    assert_eq!(response.match_ids(), [with_role.as_str()]);
     assert!(!response.ids("include", "Practitioner").is_empty());
     assert_inc_block(&response);
 
@@ -676,7 +676,7 @@ async fn test_uc5_tariff_requests() {
             .map(|o| ror_extensions(o, "ror-organization-price").into_iter().cloned().collect())
             .unwrap_or_default()
     };
-    let any_price = |s: &Value, test: &dyn Fn(&Value) -> bool| prices(s).iter().any(|p| test(p));
+    let any_price = |s: &Value, test: &dyn Fn(&Value) -> bool| prices(s).iter().any(test);
     let price_code = |p: &Value, url: &str, system: &str, code: &str| {
         sub_code(p, url).contains(&(r(system), code.to_owned()))
     };

@@ -1,0 +1,246 @@
+//! UC7 (locations and capacities) and UC9 (anomaly status) writes through PATCH.
+
+use serde_json::{json, Value};
+
+use crate::common::{call, fixture, get, post_json, put_json, TestApp};
+
+const CAPACITY: &str =
+    "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity";
+const R330: &str =
+    "https://mos.esante.gouv.fr/NOS/TRE_R330-TypeStatutCapacite/FHIR/TRE-R330-TypeStatutCapacite";
+
+async fn patch(app: &TestApp, uri: &str, body: &Value, if_match: Option<&str>) -> crate::common::Response {
+    let mut request = actix_web::test::TestRequest::patch()
+        .uri(uri)
+        .insert_header(("content-type", "application/fhir+json"))
+        .set_payload(body.to_string());
+    if let Some(version) = if_match {
+        request = request.insert_header(("If-Match", version));
+    }
+    call(app, request).await
+}
+
+fn operation(kind: &str, path: &str, value: Option<Value>) -> Value {
+    let mut parts =
+        vec![json!({"name": "type", "valueString": kind}), json!({"name": "path", "valueString": path})];
+    if let Some(value) = value {
+        parts.push(value);
+    }
+    json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": parts}]})
+}
+
+fn selector() -> String {
+    format!("Location.extension.where(url='{CAPACITY}').where(extension.where(url = 'capacityStatus' and valueCodeableConcept.coding.code = '02') and extension.where(url = 'temporalityCapacity' and valueCodeableConcept.coding.code = '01')  and extension.where(url = 'genderCapacityAvailable' and valueCodeableConcept.coding.code = '03') and extension.where(url = 'temporaryAssignement' and valueCodeableConcept.coding.code = '01'))")
+}
+
+#[actix_web::test]
+async fn test_uc7_create_attach_and_bed_management_patches() {
+    let app = TestApp::empty();
+    // S1: create the location, then attach it to an offer.
+    let mut location = fixture("Location-ror-location-exemple.json");
+    location.as_object_mut().unwrap().remove("id");
+    location["identifier"] = json!([{"value": "78/BM-001"}]);
+    let created = post_json(&app, "/fhir/Location", &location).await;
+    assert_eq!(created.status, 201);
+    let location_id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        put_json(
+            &app,
+            "/fhir/HealthcareService/hs1",
+            &json!({"resourceType": "HealthcareService", "id": "hs1", "name": "USIC"})
+        )
+        .await
+        .status,
+        201
+    );
+    let mut attach = fixture("Parameters-PATCH-HealthcareService-add-location.json");
+    attach["parameter"][0]["part"][3]["part"][0]["valueString"] = json!(format!("Location/{location_id}"));
+    let attached = patch(&app, "/fhir/HealthcareService/hs1", &attach, None).await;
+    assert_eq!(attached.status, 200, "{}", attached.text);
+    assert_eq!(attached.header("etag").as_deref(), Some("W/\"2\""));
+    assert!(attached.header("last-modified").is_some());
+    assert_eq!(get(&app, "/fhir/HealthcareService?location.commune-cog=78646").await.match_ids(), ["hs1"]);
+
+    // S2: a bed manager adds a capacity record through the conditional PATCH on identifier.
+    let added = patch(
+        &app,
+        "/fhir/Location?identifier=78/BM-001",
+        &fixture("Parameters-PATCH-Location-add-supported-capacity.json"),
+        None,
+    )
+    .await;
+    assert_eq!(added.status, 200, "{}", added.text);
+    assert_eq!(added.body["meta"]["versionId"], "2");
+    let found = get(
+        &app,
+        &format!("/fhir/HealthcareService?location.capacity-status={R330}%7C02&location.nb-capacity=gt24"),
+    )
+    .await;
+    assert_eq!(found.match_ids(), ["hs1"]);
+
+    // S2bis: replace the record (12 places).
+    let mut replacement = fixture("Parameters-PATCH-Location-add-supported-capacity.json")["parameter"][0]
+        ["part"][2]["part"][0]["extension"][0]
+        .clone();
+    replacement["extension"][0]["valueInteger"] = json!(12);
+    let replace = operation(
+        "replace",
+        &selector(),
+        Some(json!({"name": "value", "part": [{"extension": [replacement]}]})),
+    );
+    let replaced = patch(&app, "/fhir/Location?identifier=78/BM-001", &replace, None).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    assert_eq!(get(&app, "/fhir/Location?nb-capacity=12").await.match_ids(), [location_id.as_str()]);
+    assert_eq!(get(&app, "/fhir/Location?nb-capacity=25").await.total(), 0);
+
+    // A stale If-Match is refused and changes nothing.
+    let stale = patch(&app, &format!("/fhir/Location/{location_id}"), &replace, Some("W/\"1\"")).await;
+    assert_eq!(stale.status, 412);
+    // A patch whose result breaks the rules is refused and changes nothing.
+    let bad = operation("add", "Location", Some(json!({"name": "value", "valueDecimal": 1})));
+    assert_eq!(patch(&app, &format!("/fhir/Location/{location_id}"), &bad, None).await.status, 422);
+    let out_of_range =
+        json!([{"op": "add", "path": "/position", "value": {"latitude": 123.0, "longitude": 2.0}}]);
+    let refused = call(
+        &app,
+        actix_web::test::TestRequest::patch()
+            .uri(&format!("/fhir/Location/{location_id}"))
+            .insert_header(("content-type", "application/json-patch+json"))
+            .set_payload(out_of_range.to_string()),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.expression(), "Location.position");
+    let nothing = operation(
+        "replace",
+        "Location.extension.where(url='nope')",
+        Some(json!({"name": "value", "valueString": "x"})),
+    );
+    assert_eq!(patch(&app, &format!("/fhir/Location/{location_id}"), &nothing, None).await.status, 422);
+    assert_eq!(get(&app, &format!("/fhir/Location/{location_id}")).await.body["meta"]["versionId"], "3");
+
+    // S3: delete the record.
+    let deleted = patch(
+        &app,
+        &format!("/fhir/Location/{location_id}"),
+        &operation("delete", &selector(), None),
+        Some("W/\"3\""),
+    )
+    .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(
+        get(&app, "/fhir/Location?capacity-status:missing=true").await.match_ids(),
+        [location_id.as_str()]
+    );
+    // Old versions stay readable.
+    let v2 = get(&app, &format!("/fhir/Location/{location_id}/_history/2")).await;
+    assert_eq!(v2.body["extension"].as_array().unwrap().iter().filter(|e| e["url"] == CAPACITY).count(), 1);
+    // The conditional PATCH needs exactly one match.
+    assert_eq!(patch(&app, "/fhir/Location?identifier=nope", &replace, None).await.status, 404);
+}
+
+#[actix_web::test]
+async fn test_uc7_equipment_patches() {
+    let app = TestApp::empty();
+    let equipment = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment";
+    let limit = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment-limit";
+    let location = json!({"resourceType": "Location", "id": "l1", "extension": [
+        {"url": equipment, "extension": [
+            {"url": "equipmentType", "valueCodeableConcept": {"coding": [{"system": "https://mos.esante.gouv.fr/NOS/TRE_R212-Equipement/FHIR/TRE-R212-Equipement", "code": "089"}]}},
+            {"url": "nbInService", "valueInteger": 2},
+            {"url": limit, "extension": [
+                {"url": "equipmentFeature", "valueCodeableConcept": {"coding": [{"code": "001"}]}},
+                {"url": "limitValue", "valueQuantity": {"value": 300, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}]}]},
+        {"url": equipment, "extension": [
+            {"url": "equipmentType", "valueCodeableConcept": {"coding": [{"code": "030"}]}},
+            {"url": "nbInService", "valueInteger": 1}]}
+    ]});
+    assert_eq!(put_json(&app, "/fhir/Location/l1", &location).await.status, 201);
+    // S6: change the quantity of equipment 089 with its 300 kg limit.
+    let s6 = format!("Location.extension.where(url='{equipment}' and extension.where(url='equipmentType' and valueCodeableConcept.coding[0].code='089') and extension.extension.where(url='{limit}' and extension.where(url='limitValue' and valueQuantity.value=300 and valueQuantity.unit='kg') and extension.where(url='equipmentFeature' and valueCodeableConcept.coding[0].code='001'))).extension.where(url='nbInService')");
+    let response = patch(
+        &app,
+        "/fhir/Location/l1",
+        &operation("replace", &s6, Some(json!({"name": "value", "valueInteger": 3}))),
+        None,
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let updated = get(&app, "/fhir/Location/l1").await;
+    assert_eq!(
+        updated.body["extension"][0]["extension"][1],
+        json!({"url": "nbInService", "valueInteger": 3})
+    );
+    // A value on a complex extension breaks ext-1: refused, nothing changes.
+    let broken = format!("Location.extension.where(url='{equipment}')[0]");
+    let response = patch(
+        &app,
+        "/fhir/Location/l1",
+        &operation("replace", &broken, Some(json!({"name": "value", "valueInteger": 3}))),
+        None,
+    )
+    .await;
+    assert_eq!(response.status, 422, "{}", response.text);
+    // S7: equipment 030 taken out of service.
+    let s7 = format!("Location.extension.where(url='{equipment}' and extension.where(url='equipmentType' and valueCodeableConcept.coding[0].code='030')).extension.where(url='nbInService')");
+    assert_eq!(
+        patch(
+            &app,
+            "/fhir/Location/l1",
+            &operation("replace", &s7, Some(json!({"name": "value", "valueInteger": 0}))),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    // S8: limit lowered to 280 kg; the limit-value search follows.
+    let s8 = format!("Location.extension.where(url='{equipment}').extension.where(url='{limit}').extension.where(url='limitValue').valueQuantity.value");
+    assert_eq!(
+        patch(
+            &app,
+            "/fhir/Location/l1",
+            &operation("replace", &s8, Some(json!({"name": "value", "valueDecimal": 280}))),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        get(&app, "/fhir/Location?limit-value=ge290%7Chttp://unitsofmeasure.org%7Ckg").await.total(),
+        0
+    );
+    assert_eq!(get(&app, "/fhir/Location?limit-value=280%7C%7Ckg").await.match_ids(), ["l1"]);
+}
+
+#[actix_web::test]
+async fn test_uc9_task_status_patch_and_transaction_of_patches() {
+    let app = TestApp::empty();
+    let mut task = fixture("Task-ror-task-exemple.json");
+    for id in ["1309", "1310"] {
+        task["id"] = json!(id);
+        assert_eq!(put_json(&app, &format!("/fhir/Task/{id}"), &task).await.status, 201);
+    }
+    let corrected =
+        patch(&app, "/fhir/Task/1309", &fixture("Parameters-PATCH-Task-businessStatus.json"), None).await;
+    assert_eq!(corrected.status, 200, "{}", corrected.text);
+    assert_eq!(corrected.body["businessStatus"]["coding"][0]["code"], "08");
+    // PATCH always sets the current time.
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert!(corrected.body["meta"]["lastUpdated"].as_str().unwrap().starts_with(&year));
+    // Mass update: a transaction of PATCH entries with absolute URLs, all or nothing.
+    let mut bundle = fixture("Bundle-transaction-PATCH-Tasks.json");
+    bundle["entry"][0]["request"]["url"] = json!("https://rortest.esante.gouv.fr/anomalies/Task/1310");
+    let mut second = bundle["entry"][0].clone();
+    second["request"]["url"] = json!("Task/absent");
+    bundle["entry"].as_array_mut().unwrap().push(second);
+    let failed = post_json(&app, "/fhir", &bundle).await;
+    assert_eq!(failed.status, 404, "{}", failed.text);
+    assert_eq!(get(&app, "/fhir/Task/1310").await.body["meta"]["versionId"], "1");
+    bundle["entry"].as_array_mut().unwrap().pop();
+    let done = post_json(&app, "/fhir", &bundle).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(get(&app, "/fhir/Task?business-status=260385009").await.match_ids(), ["1310"]);
+}
