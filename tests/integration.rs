@@ -20,8 +20,11 @@ mod ingest_api;
 // PATCH (FHIRPath Patch, JSON Patch, conditional, in transactions): UC7, UC9.
 #[path = "integration/patch_api.rs"]
 mod patch_api;
+// Anomalies: Task focus by identifier, UC10 chains, _revinclude=Task:focus, UC3 S12.
 #[path = "integration/search_api.rs"]
 mod search_api;
+#[path = "integration/task_api.rs"]
+mod task_api;
 // FHIR search semantics on small hand-made data (modifiers, prefixes, paging, errors).
 #[path = "integration/semantics.rs"]
 mod semantics;

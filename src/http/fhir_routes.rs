@@ -324,6 +324,7 @@ async fn create(
     check_type(&state, &resource_type)?;
     let mut resource = parse_body(&body)?;
     validate_resource(&state.app.registry, &resource, Some(&resource_type))?;
+    state.app.check_task_focus(&resource, &[])?;
     if let Some(object) = resource.as_object_mut() {
         object.insert("id".into(), Value::String(new_id()));
     }
@@ -349,6 +350,7 @@ async fn update(
     }
     let mut resource = parse_body(&body)?;
     let (_, body_id) = validate_resource(&state.app.registry, &resource, Some(&resource_type))?;
+    state.app.check_task_focus(&resource, &[])?;
     match body_id {
         Some(body_id) if body_id != id => {
             return Err(Error::body(
@@ -395,7 +397,28 @@ async fn delete(
 async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
     let bundle = parse_body(&body)?;
     let base = base_url(&state, &request);
-    let (bundle_type, planned) = plan_bundle(&state.app.registry, &bundle)?;
+    let (bundle_type, mut planned) = plan_bundle(&state.app.registry, &bundle)?;
+    // Tasks must focus on something that exists, here or earlier in the same Bundle.
+    let written: Vec<(String, String)> = planned
+        .iter()
+        .filter_map(|p| match p {
+            Ok(crate::ingest::bundle::PlannedEntry { op: WriteOp::Put { resource, .. }, .. }) => Some((
+                resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (index, entry) in planned.iter_mut().enumerate() {
+        if let Ok(crate::ingest::bundle::PlannedEntry { op: WriteOp::Put { resource, .. }, .. }) = entry {
+            if let Err(error) = state.app.check_task_focus(resource, &written) {
+                *entry = Err(Error::unprocessable(
+                    format!("Bundle.entry[{index}].resource.focus"),
+                    error.to_string(),
+                ));
+            }
+        }
+    }
     let app = state.app.clone();
     if bundle_type == "transaction" {
         // All or nothing: the first invalid entry fails the whole Bundle before anything is written.

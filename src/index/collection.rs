@@ -111,7 +111,12 @@ pub struct Collection {
     params: Vec<ParamIndex>,
     present: Vec<RoaringBitmap>,
     key_terms: Vec<KeyTerms>,
+    /// The `identifier` token parameter, for references by identifier.
+    identifier_param: Option<usize>,
 }
+
+/// Prefix of the pseudo id under which a logical reference (`{type, identifier}`) is indexed.
+pub const LOGICAL_PREFIX: &str = "identifier:";
 
 impl Collection {
     pub fn new(schema: &ResourceSchema) -> Collection {
@@ -142,6 +147,7 @@ impl Collection {
             params,
             present: vec![RoaringBitmap::new(); schema.params.len()],
             key_terms: Vec::new(),
+            identifier_param: schema.param("identifier").map(|p| p.id),
         }
     }
 
@@ -339,6 +345,44 @@ impl Collection {
             *version = doc.version;
         }
         self.live.insert(key);
+    }
+
+    /// The live resources a logical reference key (`identifier:<value>`) designates: those with
+    /// an identifier of that value. Empty for ordinary keys.
+    pub fn logical_targets(&self, key: DocKey) -> RoaringBitmap {
+        let (Some(id), Some(param)) = (self.id(key), self.identifier_param) else {
+            return RoaringBitmap::new();
+        };
+        let Some(value) = id.strip_prefix(LOGICAL_PREFIX) else { return RoaringBitmap::new() };
+        match self.param(param) {
+            ParamIndex::Tokens(terms) => {
+                terms.get(&super::extract::key_any_system(value)).map(|b| b & &self.live).unwrap_or_default()
+            }
+            _ => RoaringBitmap::new(),
+        }
+    }
+
+    /// The logical-reference keys (`identifier:<value>`) that designate `key`.
+    pub fn logical_aliases(&self, key: DocKey) -> Vec<DocKey> {
+        let Some(param) = self.identifier_param else { return Vec::new() };
+        let ParamIndex::Tokens(terms) = self.param(param) else { return Vec::new() };
+        let Some(entry) =
+            self.key_terms.get(key as usize).and_then(|k| k.tokens.iter().find(|(p, _)| *p == param))
+        else {
+            return Vec::new();
+        };
+        entry
+            .1
+            .iter()
+            .filter_map(|id| terms.term_text(*id))
+            .filter_map(|t| t.strip_prefix(super::extract::TOKEN_ANY_SYSTEM))
+            .filter_map(|value| self.key(&format!("{LOGICAL_PREFIX}{value}")))
+            .collect()
+    }
+
+    /// Keys of logical references (`identifier:<value>`) known to this collection.
+    pub fn logical_keys(&self) -> impl Iterator<Item = DocKey> + '_ {
+        self.by_id.iter().filter(|(id, _)| id.starts_with(LOGICAL_PREFIX)).map(|(_, key)| *key)
     }
 
     /// Targets of one key through a reference param.

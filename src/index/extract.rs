@@ -253,7 +253,10 @@ fn reference_values(node: &Value, targets: &[String], out: &mut Vec<ReferenceVal
             .or_else(|| (targets.len() == 1).then(|| targets[0].clone()));
         let identifier = object.get("identifier").and_then(|i| i.get("value")).and_then(Value::as_str);
         if let (Some(target_type), Some(identifier)) = (target_type, identifier) {
-            out.push(ReferenceValue { target_type, id: format!("identifier:{identifier}") });
+            out.push(ReferenceValue {
+                target_type,
+                id: format!("{}{identifier}", super::collection::LOGICAL_PREFIX),
+            });
         }
     }
 }

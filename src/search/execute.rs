@@ -187,6 +187,7 @@ impl<'a> Executor<'a> {
                     for (target_type, target_key) in source_collection.references_of(*param, source) {
                         if usize::from(*target_type) == type_index {
                             result.insert(*target_key);
+                            result |= collection.logical_targets(*target_key);
                         }
                     }
                 }
@@ -228,9 +229,21 @@ impl<'a> Executor<'a> {
         targets: &RoaringBitmap,
     ) -> RoaringBitmap {
         let target_type_tag = target_type as u16;
+        let mut by_identifier = RoaringBitmap::new();
+        if let Some(target_collection) = self.state.collection(target_type) {
+            // References by identifier (`{type, identifier}`, as in the Task example) point at a
+            // pseudo key; it counts when it designates one of the targets.
+            for logical in target_collection.logical_keys() {
+                if target_collection.logical_targets(logical).intersection_len(targets) > 0 {
+                    if let Some(bitmap) = collection.referencing(param, (target_type_tag, logical)) {
+                        by_identifier |= bitmap;
+                    }
+                }
+            }
+        }
         // Walking the reverse postings costs |targets| unions; scanning the forward column costs
         // |live| lookups. Take the cheaper one.
-        if targets.len() * 4 < collection.live.len() {
+        let direct = if targets.len() * 4 < collection.live.len() {
             let mut result = RoaringBitmap::new();
             for target in targets {
                 if let Some(bitmap) = collection.referencing(param, (target_type_tag, target)) {
@@ -245,7 +258,8 @@ impl<'a> Executor<'a> {
                     .iter()
                     .any(|(t, k)| *t == target_type_tag && targets.contains(*k))
             })
-        }
+        };
+        direct | (by_identifier & &collection.live)
     }
 
     /// `roots` plus every resource below them through the type's `partof` hierarchy.

@@ -435,10 +435,15 @@ impl SearchService {
                         if include.target_type.is_some_and(|t| t != target_type) {
                             continue;
                         }
-                        let live =
-                            state.collection(target_type).is_some_and(|c| c.live.contains(*target_key));
-                        if live && seen.insert((target_type, *target_key)) {
-                            next.push((target_type, *target_key));
+                        let Some(target_collection) = state.collection(target_type) else { continue };
+                        let mut targets = target_collection.logical_targets(*target_key);
+                        if target_collection.live.contains(*target_key) {
+                            targets.insert(*target_key);
+                        }
+                        for target in targets {
+                            if seen.insert((target_type, target)) {
+                                next.push((target_type, target));
+                            }
                         }
                     }
                 }
@@ -452,10 +457,16 @@ impl SearchService {
                         continue;
                     }
                     let Some(source) = state.collection(include.source_type) else { continue };
-                    if let Some(bitmap) = source.referencing(include.param, (*resource_type as u16, *key)) {
-                        for source_key in bitmap & &source.live {
-                            if seen.insert((include.source_type, source_key)) {
-                                next.push((include.source_type, source_key));
+                    let aliases =
+                        state.collection(*resource_type).map(|c| c.logical_aliases(*key)).unwrap_or_default();
+                    for target in std::iter::once(*key).chain(aliases) {
+                        if let Some(bitmap) =
+                            source.referencing(include.param, (*resource_type as u16, target))
+                        {
+                            for source_key in bitmap & &source.live {
+                                if seen.insert((include.source_type, source_key)) {
+                                    next.push((include.source_type, source_key));
+                                }
                             }
                         }
                     }
