@@ -217,6 +217,9 @@ async fn test_uc7_equipment_patches() {
 #[actix_web::test]
 async fn test_uc9_task_status_patch_and_transaction_of_patches() {
     let app = TestApp::empty();
+    let organization =
+        json!({"resourceType": "Organization", "id": "o1", "identifier": [{"value": "1910800002"}]});
+    assert_eq!(put_json(&app, "/fhir/Organization/o1", &organization).await.status, 201);
     let mut task = fixture("Task-ror-task-exemple.json");
     for id in ["1309", "1310"] {
         task["id"] = json!(id);

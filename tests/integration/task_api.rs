@@ -54,8 +54,7 @@ async fn test_task_focus_by_identifier_chains_and_revinclude() {
     let organizations = get(&app, "/fhir/Organization?identifier=1910800002&_revinclude=Task:focus").await;
     assert_eq!(organizations.ids("include", "Task"), [task_id.as_str()]);
     let offers =
-        spec_get(&app, &format!("[BASE]/HealthcareService?identifier=11/0000009&_revinclude=Task:focus"))
-            .await;
+        spec_get(&app, "[BASE]/HealthcareService?identifier=11/0000009&_revinclude=Task:focus").await;
     assert_eq!(offers.ids("include", "Task"), ["ano-2"]);
     // UC3 S12: offers in anomaly ("à traiter" or "à vérifier") in a region.
     let in_anomaly = spec_get(&app, &format!("[BASE]/HealthcareService?_tag={R30}|11&_filter=(_has:Task:focus:business-status eq {R352}|02 or {R352}|10)&_revinclude=Task:focus")).await;
