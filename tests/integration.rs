@@ -21,6 +21,9 @@ mod ingest_api;
 #[path = "integration/patch_api.rs"]
 mod patch_api;
 // Anomalies: Task focus by identifier, UC10 chains, _revinclude=Task:focus, UC3 S12.
+// `_matching=record` versus the default independent semantics.
+#[path = "integration/record_matching.rs"]
+mod record_matching;
 #[path = "integration/search_api.rs"]
 mod search_api;
 #[path = "integration/task_api.rs"]

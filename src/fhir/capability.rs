@@ -7,7 +7,7 @@ use crate::schema::{ParamType, Registry};
 
 pub fn capability_statement(registry: &Registry, base_url: &str) -> Value {
     let mut resources = Vec::new();
-    for schema in &registry.resources {
+    for schema in registry.resources.iter().filter(|r| r.record.is_none()) {
         let mut params: Vec<Value> = schema
             .params
             .iter()
@@ -37,6 +37,7 @@ pub fn capability_statement(registry: &Registry, base_url: &str) -> Value {
         let revincludes: Vec<String> = registry
             .resources
             .iter()
+            .filter(|source| source.record.is_none())
             .flat_map(|source| {
                 source
                     .reference_params()
@@ -77,7 +78,8 @@ pub fn capability_statement(registry: &Registry, base_url: &str) -> Value {
                 {"name": "_include", "type": "string"},
                 {"name": "_revinclude", "type": "string"},
                 {"name": "_elements", "type": "string"},
-                {"name": "_summary", "type": "token", "documentation": "count"}
+                {"name": "_summary", "type": "token", "documentation": "count"},
+                {"name": "_matching", "type": "token", "documentation": "independent (default, as the national server): each capacity, equipment and tariff criterion may hold on a different record; record: all criteria on the capacity records (equipment, tariffs) of one resource must hold on the same record, and chained criteria through one reference on the same resource"}
             ]
         }]
     })

@@ -68,7 +68,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
 }
 
 fn check_type(state: &HttpState, resource_type: &str) -> Result<()> {
-    if state.app.registry.resource(resource_type).is_none() {
+    if state.app.registry.served(resource_type).is_none() {
         return Err(Error::not_found(format!("resource type {resource_type:?} is not served here")));
     }
     Ok(())

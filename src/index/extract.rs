@@ -48,6 +48,8 @@ pub struct IndexDoc {
     pub position: Option<(f64, f64)>,
     /// Full text for `_content`.
     pub text: String,
+    /// Sub-records matched as units in record mode (capacity lines, equipment, tariffs).
+    pub records: Vec<IndexDoc>,
 }
 
 impl IndexDoc {
@@ -309,6 +311,45 @@ fn collect_text(value: &Value, key: &str, out: &mut String) {
 /// position out of range) are errors naming the element, so ingest rejects them.
 pub fn extract(schema: &ResourceSchema, resource: &Value, version: u64) -> Result<IndexDoc> {
     let id = resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let values = extract_values(schema, resource)?;
+    let position = match resource.get("position") {
+        None => None,
+        Some(position) => {
+            let lat = position.get("latitude").and_then(Value::as_f64);
+            let lon = position.get("longitude").and_then(Value::as_f64);
+            match (lat, lon) {
+                (Some(lat), Some(lon))
+                    if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+                {
+                    Some((lat, lon))
+                }
+                _ => {
+                    return Err(Error::unprocessable(
+                        format!("{}.position", schema.resource_type),
+                        "position needs a latitude in [-90, 90] and a longitude in [-180, 180]",
+                    ))
+                }
+            }
+        }
+    };
+    let mut text = String::new();
+    if schema.content {
+        collect_text(resource, "", &mut text);
+    }
+    Ok(IndexDoc {
+        resource_type: schema.resource_type.clone(),
+        id,
+        version,
+        values,
+        position,
+        text,
+        records: Vec::new(),
+    })
+}
+
+/// The values of every parameter of `schema` evaluated on `node` (a resource or a record).
+fn extract_values(schema: &ResourceSchema, node: &Value) -> Result<Vec<(ParamId, Values)>> {
+    let resource = node;
     let mut values = Vec::new();
     for param in &schema.params {
         let nodes = param.expression.evaluate(resource);
@@ -349,31 +390,12 @@ pub fn extract(schema: &ResourceSchema, resource: &Value, version: u64) -> Resul
         };
         values.push((param.id, extracted));
     }
-    let position = match resource.get("position") {
-        None => None,
-        Some(position) => {
-            let lat = position.get("latitude").and_then(Value::as_f64);
-            let lon = position.get("longitude").and_then(Value::as_f64);
-            match (lat, lon) {
-                (Some(lat), Some(lon))
-                    if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
-                {
-                    Some((lat, lon))
-                }
-                _ => {
-                    return Err(Error::unprocessable(
-                        format!("{}.position", schema.resource_type),
-                        "position needs a latitude in [-90, 90] and a longitude in [-180, 180]",
-                    ))
-                }
-            }
-        }
-    };
-    let mut text = String::new();
-    if schema.content {
-        collect_text(resource, "", &mut text);
-    }
-    Ok(IndexDoc { resource_type: schema.resource_type.clone(), id, version, values, position, text })
+    Ok(values)
+}
+
+/// Id of the `index`-th record of a parent resource.
+pub fn record_id(parent_id: &str, index: usize) -> String {
+    format!("{parent_id}#{index}")
 }
 
 /// Extract with the registry, failing on unknown types.
@@ -382,7 +404,30 @@ pub fn extract_resource(registry: &Registry, resource: &Value, version: u64) -> 
     let schema = registry.resource(resource_type).ok_or_else(|| {
         Error::body(Some("resourceType"), format!("unsupported resource type {resource_type:?}"))
     })?;
-    extract(schema, resource, version)
+    let mut doc = extract(schema, resource, version)?;
+    for record_schema in registry.records_of(schema.type_index) {
+        let Some(spec) = &record_schema.record else { continue };
+        for (index, node) in spec.selector.evaluate(resource).into_iter().enumerate() {
+            let mut values = extract_values(record_schema, node)?;
+            values.push((
+                spec.parent_param,
+                Values::References(vec![ReferenceValue {
+                    target_type: schema.resource_type.clone(),
+                    id: doc.id.clone(),
+                }]),
+            ));
+            doc.records.push(IndexDoc {
+                resource_type: record_schema.resource_type.clone(),
+                id: record_id(&doc.id, index),
+                version,
+                values,
+                position: None,
+                text: String::new(),
+                records: Vec::new(),
+            });
+        }
+    }
+    Ok(doc)
 }
 
 #[cfg(test)]

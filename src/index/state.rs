@@ -97,8 +97,15 @@ impl SearchState {
     pub fn apply(&mut self, changes: &[IndexChange]) {
         for change in changes {
             match change {
-                IndexChange::Upsert(doc) => self.upsert(doc),
+                IndexChange::Upsert(doc) => {
+                    self.remove_records(&doc.resource_type, &doc.id);
+                    self.upsert(doc);
+                    for record in &doc.records {
+                        self.upsert(record);
+                    }
+                }
                 IndexChange::Delete { resource_type, id } => {
+                    self.remove_records(resource_type, id);
                     let Some(type_index) = self.registry.type_index(resource_type) else { continue };
                     let Some(collection) = self.collections.get_mut(type_index) else { continue };
                     if let Some(key) = collection.key(id) {
@@ -108,6 +115,22 @@ impl SearchState {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Remove the records of a parent resource (they are re-extracted on every version).
+    fn remove_records(&mut self, resource_type: &str, id: &str) {
+        let Some(parent_type) = self.registry.type_index(resource_type) else { return };
+        let record_types: Vec<usize> = self.registry.records_of(parent_type).map(|r| r.type_index).collect();
+        for record_type in record_types {
+            let Some(collection) = self.collections.get_mut(record_type) else { continue };
+            for index in 0.. {
+                let Some(key) = collection.key(&super::extract::record_id(id, index)) else { break };
+                if !collection.live.contains(key) {
+                    break;
+                }
+                collection.remove(key);
             }
         }
     }

@@ -116,7 +116,7 @@ fn plan_entry(
     // `Type`, `Type/id`, or an absolute URL ending in them (UC9's mass update uses absolute URLs).
     let path = url.split('?').next().unwrap_or_default().trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').collect();
-    let type_position = segments.iter().rposition(|s| registry.resource(s).is_some());
+    let type_position = segments.iter().rposition(|s| registry.served(s).is_some());
     let (url_type, url_id) = match type_position {
         Some(position) => {
             (segments[position].to_owned(), segments.get(position + 1).map(|s| (*s).to_owned()))
@@ -186,7 +186,7 @@ fn plan_entry(
             let id = url_id.filter(|id| is_valid_id(id)).ok_or_else(|| {
                 Error::unprocessable(at("request.url"), format!("DELETE needs Type/id, got {url:?}"))
             })?;
-            if registry.resource(&url_type).is_none() {
+            if registry.served(&url_type).is_none() {
                 return Err(Error::unprocessable(
                     at("request.url"),
                     format!("unknown resource type {url_type:?}"),
@@ -198,7 +198,7 @@ fn plan_entry(
             let id = url_id.filter(|id| is_valid_id(id)).ok_or_else(|| {
                 Error::unprocessable(at("request.url"), format!("PATCH needs Type/id, got {url:?}"))
             })?;
-            if registry.resource(&url_type).is_none() {
+            if registry.served(&url_type).is_none() {
                 return Err(Error::unprocessable(
                     at("request.url"),
                     format!("unknown resource type {url_type:?}"),

@@ -79,7 +79,7 @@ pub fn validate_resource(
             ));
         }
     }
-    if registry.resource(resource_type).is_none() {
+    if registry.served(resource_type).is_none() {
         return Err(Error::unprocessable(
             "resourceType",
             format!("resource type {resource_type:?} is not served here"),

@@ -69,6 +69,8 @@ pub struct SearchRequest {
     pub applied: Vec<(String, String)>,
     /// A cursor id (`_getpages`) continuing an earlier search.
     pub page_cursor: Option<String>,
+    /// `_matching=record`: capacity, equipment and tariff criteria must hold on one record.
+    pub record_matching: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +102,7 @@ const RESULT_PARAMS: &[&str] = &[
     "_getpagesoffset",
     "_contained",
     "_containedType",
+    "_matching",
 ];
 
 impl<'a> ParseContext<'a> {
@@ -108,7 +111,7 @@ impl<'a> ParseContext<'a> {
     }
 
     fn type_by_name(&self, name: &str) -> Option<usize> {
-        self.registry.type_index(name)
+        self.registry.served(name).map(|schema| schema.type_index)
     }
 
     /// Build the whole request for `resource_type` from raw parameters.
@@ -129,6 +132,7 @@ impl<'a> ParseContext<'a> {
             ignored: Vec::new(),
             applied: Vec::new(),
             page_cursor: None,
+            record_matching: false,
         };
         let mut criteria = Vec::new();
         for raw in params {
@@ -158,6 +162,9 @@ impl<'a> ParseContext<'a> {
             }
         }
         request.criterion = Criterion::and(criteria);
+        if request.record_matching {
+            request.criterion = self.record_level(type_index, request.criterion);
+        }
         Ok(request)
     }
 
@@ -186,6 +193,13 @@ impl<'a> ParseContext<'a> {
                     .map_err(|_| invalid(format!("{name} must be a whole number, got {first:?}")))?;
             }
             "_getpages" => request.page_cursor = Some(first.to_owned()),
+            "_matching" => match first {
+                "record" => request.record_matching = true,
+                "independent" => request.record_matching = false,
+                other => {
+                    return Err(invalid(format!("_matching must be independent or record, got {other:?}")))
+                }
+            },
             "_summary" => match first {
                 "count" => request.summary_count = true,
                 "false" => {}
@@ -271,7 +285,7 @@ impl<'a> ParseContext<'a> {
             let mut out = Vec::new();
             if reverse {
                 let searched_name = self.registry.type_name(searched).to_owned();
-                for schema in &self.registry.resources {
+                for schema in self.registry.resources.iter().filter(|r| r.record.is_none()) {
                     for param in schema.reference_params().filter(|p| p.targets.contains(&searched_name)) {
                         out.push(Include {
                             source_type: schema.type_index,
@@ -300,7 +314,7 @@ impl<'a> ParseContext<'a> {
             .registry
             .resources
             .iter()
-            .find(|r| r.resource_type.eq_ignore_ascii_case(source_name))
+            .find(|r| r.record.is_none() && r.resource_type.eq_ignore_ascii_case(source_name))
             .map(|r| r.type_index)
             .ok_or_else(|| format!("include {value:?}: unknown resource type {source_name:?}"))?;
         let schema = self.schema(source_type).map_err(|e| e.to_string())?;
@@ -507,6 +521,114 @@ impl<'a> ParseContext<'a> {
                 .unwrap_or_else(|| BuildError::Unknown(format!("{full_name:?} has no target type"))));
         }
         Ok(Criterion::or(any))
+    }
+
+    /// Record-level semantics: chains through the same reference are merged (one location must
+    /// satisfy all `location.*` criteria), then the criteria on record parameters of one
+    /// resource are grouped into one reverse chain from the record type, so that a single
+    /// capacity line (equipment, tariff) satisfies all of them.
+    pub fn record_level(&self, type_index: usize, criterion: Criterion) -> Criterion {
+        match criterion {
+            Criterion::And { all } => {
+                // Merge chains through the same reference first, so that their inner criteria
+                // are grouped together below.
+                let mut merged: Vec<Criterion> = Vec::new();
+                for child in all {
+                    if let Criterion::Chain { param, target_type, above, inner } = child {
+                        let existing = merged.iter_mut().find(|c| {
+                            matches!(c, Criterion::Chain { param: p, target_type: t, above: a, .. } if *p == param && *t == target_type && *a == above)
+                        });
+                        if let Some(Criterion::Chain { inner: existing_inner, .. }) = existing {
+                            let previous = std::mem::replace(existing_inner.as_mut(), Criterion::All);
+                            let mut parts = match previous {
+                                Criterion::And { all } => all,
+                                other => vec![other],
+                            };
+                            parts.push(*inner);
+                            **existing_inner = Criterion::and(parts);
+                            continue;
+                        }
+                        merged.push(Criterion::Chain { param, target_type, above, inner });
+                    } else {
+                        merged.push(child);
+                    }
+                }
+                // Group leaves on record parameters, one group per record type.
+                let mut rest = Vec::new();
+                let mut groups: Vec<(usize, usize, Vec<Criterion>)> = Vec::new();
+                for child in merged {
+                    match self.record_leaf(type_index, &child) {
+                        Some((record_type, parent_param, leaf)) => {
+                            match groups.iter_mut().find(|g| g.0 == record_type) {
+                                Some(group) => group.2.push(leaf),
+                                None => groups.push((record_type, parent_param, vec![leaf])),
+                            }
+                        }
+                        None => rest.push(self.record_level(type_index, child)),
+                    }
+                }
+                for (record_type, parent_param, leaves) in groups {
+                    rest.push(Criterion::Has {
+                        source_type: record_type,
+                        param: parent_param,
+                        inner: Box::new(Criterion::and(leaves)),
+                    });
+                }
+                Criterion::and(rest)
+            }
+            Criterion::Or { any } => {
+                Criterion::or(any.into_iter().map(|c| self.record_level(type_index, c)).collect())
+            }
+            Criterion::Not { inner } => Criterion::negate(self.record_level(type_index, *inner)),
+            Criterion::Chain { param, target_type, above, inner } => Criterion::Chain {
+                param,
+                target_type,
+                above,
+                inner: Box::new(self.record_level(target_type, *inner)),
+            },
+            Criterion::Has { source_type, param, inner } => {
+                Criterion::Has { source_type, param, inner: Box::new(self.record_level(source_type, *inner)) }
+            }
+            leaf => match self.record_leaf(type_index, &leaf) {
+                Some((record_type, parent_param, record_leaf)) => Criterion::Has {
+                    source_type: record_type,
+                    param: parent_param,
+                    inner: Box::new(record_leaf),
+                },
+                None => leaf,
+            },
+        }
+    }
+
+    /// When `leaf` is a criterion on a record parameter of `type_index`: the record type, its
+    /// parent reference and the same criterion on the record's parameter.
+    fn record_leaf(&self, type_index: usize, leaf: &Criterion) -> Option<(usize, usize, Criterion)> {
+        let param = match leaf {
+            Criterion::Token { param, .. }
+            | Criterion::String { param, .. }
+            | Criterion::Date { param, .. }
+            | Criterion::Number { param, .. }
+            | Criterion::Quantity { param, .. } => *param,
+            _ => return None,
+        };
+        for record in self.registry.records_of(type_index) {
+            let spec = record.record.as_ref()?;
+            if let Some((_, record_param)) =
+                spec.param_map.iter().find(|(parent_param, _)| *parent_param == param)
+            {
+                let mut mapped = leaf.clone();
+                match &mut mapped {
+                    Criterion::Token { param, .. }
+                    | Criterion::String { param, .. }
+                    | Criterion::Date { param, .. }
+                    | Criterion::Number { param, .. }
+                    | Criterion::Quantity { param, .. } => *param = *record_param,
+                    _ => {}
+                }
+                return Some((record.type_index, spec.parent_param, mapped));
+            }
+        }
+        None
     }
 
     /// The `partof` self-reference of a type, if it has a hierarchy.

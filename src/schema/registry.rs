@@ -68,6 +68,29 @@ struct SchemaFile {
     common: Vec<ParamEntry>,
     param: Vec<ParamEntry>,
     resource: Vec<ResourceEntry>,
+    #[serde(default)]
+    record: Vec<RecordEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordEntry {
+    name: String,
+    parent: String,
+    prefix: String,
+    params: Vec<String>,
+}
+
+/// A record type: the sub-elements of a parent resource matched as a unit in record mode.
+#[derive(Debug, Clone)]
+pub struct RecordSpec {
+    pub parent_type: usize,
+    /// Selects the records inside a parent resource.
+    pub selector: Expression,
+    /// The reference param (on the record type) that points back at the parent.
+    pub parent_param: ParamId,
+    /// Parent param id → record param id.
+    pub param_map: Vec<(ParamId, ParamId)>,
 }
 
 /// Index of a search parameter inside its resource type's list.
@@ -94,6 +117,8 @@ pub struct ResourceSchema {
     pub content: bool,
     pub params: Vec<SearchParam>,
     by_name: HashMap<String, ParamId>,
+    /// Set on internal record types (never served over HTTP).
+    pub record: Option<RecordSpec>,
 }
 
 impl ResourceSchema {
@@ -156,6 +181,68 @@ impl Registry {
                 content: entry.content,
                 params,
                 by_name,
+                record: None,
+            });
+        }
+        for entry in &file.record {
+            let parent_type = *by_type
+                .get(&entry.parent)
+                .ok_or_else(|| format!("record {} names unknown parent {}", entry.name, entry.parent))?;
+            let parent = &resources[parent_type];
+            let mut params = Vec::new();
+            let mut by_name = HashMap::new();
+            let mut param_map = Vec::new();
+            for code in &entry.params {
+                let parent_param = parent
+                    .param(code)
+                    .ok_or_else(|| format!("record {}: unknown parameter {code}", entry.name))?;
+                let relative =
+                    parent_param.expression.source.strip_prefix(&entry.prefix).ok_or_else(|| {
+                        format!(
+                            "record {}: the path of {code} does not start with the record prefix",
+                            entry.name
+                        )
+                    })?;
+                let expression = Expression::parse(&format!("{}{relative}", entry.name))?;
+                let id = params.len();
+                by_name.insert(code.clone(), id);
+                param_map.push((parent_param.id, id));
+                params.push(SearchParam {
+                    id,
+                    resource: entry.name.clone(),
+                    expression,
+                    targets: Vec::new(),
+                    aliases: Vec::new(),
+                    ..parent_param.clone()
+                });
+            }
+            let parent_param = params.len();
+            by_name.insert("parent".into(), parent_param);
+            params.push(SearchParam {
+                id: parent_param,
+                resource: entry.name.clone(),
+                code: "parent".into(),
+                param_type: ParamType::Reference,
+                expression: Expression::parse(&format!("{}.parent", entry.name))?,
+                targets: vec![entry.parent.clone()],
+                aliases: Vec::new(),
+                note: None,
+                doc: format!("the {} this record belongs to", entry.parent),
+            });
+            let type_index = resources.len();
+            by_type.insert(entry.name.clone(), type_index);
+            resources.push(ResourceSchema {
+                resource_type: entry.name.clone(),
+                type_index,
+                content: false,
+                params,
+                by_name,
+                record: Some(RecordSpec {
+                    parent_type,
+                    selector: Expression::parse(&entry.prefix)?,
+                    parent_param,
+                    param_map,
+                }),
             });
         }
         for param in &file.param {
@@ -176,6 +263,18 @@ impl Registry {
 
     pub fn resource(&self, resource_type: &str) -> Option<&ResourceSchema> {
         self.by_type.get(resource_type).and_then(|index| self.resources.get(*index))
+    }
+
+    /// A resource type served over the API (not an internal record type).
+    pub fn served(&self, resource_type: &str) -> Option<&ResourceSchema> {
+        self.resource(resource_type).filter(|schema| schema.record.is_none())
+    }
+
+    /// Record types whose parent is `type_index`.
+    pub fn records_of(&self, type_index: usize) -> impl Iterator<Item = &ResourceSchema> {
+        self.resources
+            .iter()
+            .filter(move |r| r.record.as_ref().is_some_and(|spec| spec.parent_type == type_index))
     }
 
     pub fn type_index(&self, resource_type: &str) -> Option<usize> {
