@@ -7,6 +7,7 @@ pub mod geo;
 pub mod normalize;
 pub mod state;
 pub mod text;
+pub mod ucum;
 
 /// Stable internal key of a resource within its type. Never a tantivy DocId.
 pub type DocKey = u32;

@@ -328,11 +328,22 @@ fn scan(live: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> Roaring
 }
 
 fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extract::QuantityValue) -> bool {
+    let mut value = stored.value;
     if let Some(code) = &criterion.code {
         let unit_matches =
             stored.code.as_deref() == Some(code.as_str()) || stored.unit.as_deref() == Some(code.as_str());
         if !unit_matches {
-            return false;
+            // Another UCUM unit of the same dimension: compare in the searched unit.
+            let ucum_stored = stored.system.as_deref().is_none_or(is_ucum);
+            let converted = stored
+                .code
+                .as_deref()
+                .filter(|_| ucum_stored)
+                .and_then(|stored_code| crate::index::ucum::convert(stored.value, stored_code, code));
+            match converted {
+                Some(converted) => value = converted,
+                None => return false,
+            }
         }
     }
     if let Some(system) = &criterion.system {
@@ -342,7 +353,7 @@ fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extrac
             return false;
         }
     }
-    number_matches(&criterion.number, stored.value)
+    number_matches(&criterion.number, value)
 }
 
 fn is_ucum(system: &str) -> bool {

@@ -212,6 +212,15 @@ async fn test_uc7_equipment_patches() {
         0
     );
     assert_eq!(get(&app, "/fhir/Location?limit-value=280%7C%7Ckg").await.match_ids(), ["l1"]);
+    // UCUM: the same limit searched in grams.
+    assert_eq!(
+        get(&app, "/fhir/Location?limit-value=ge250000%7Chttp://unitsofmeasure.org%7Cg").await.match_ids(),
+        ["l1"]
+    );
+    assert_eq!(
+        get(&app, "/fhir/Location?limit-value=ge290000%7Chttp://unitsofmeasure.org%7Cg").await.total(),
+        0
+    );
 }
 
 #[actix_web::test]
