@@ -52,6 +52,10 @@ pub struct App {
     pub communes: Communes,
     pub data_dir: PathBuf,
     pub filter_limits: FilterLimits,
+    /// Bulk `$export` jobs and their files under `<data dir>/exports`.
+    pub exports: crate::export::ExportJobs,
+    /// Steering indicators (UC11), maintained by the writer's commit hook.
+    pub indicators: Arc<crate::indicators::Indicators>,
 }
 
 pub fn store_path(data_dir: &Path) -> PathBuf {
@@ -72,7 +76,10 @@ impl App {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "search state rebuilt from the store"
         );
-        let writer = Writer::spawn(store.clone(), state.clone(), text.clone())?;
+        // Indicators start from the store before the writer runs, then follow every commit.
+        let indicators = Arc::new(crate::indicators::Indicators::from_store(store.as_ref())?);
+        let hook: Arc<dyn crate::indicators::CommitHook> = indicators.clone();
+        let writer = Writer::spawn(store.clone(), state.clone(), text.clone(), Some(hook))?;
         let search = SearchService::new(state.clone(), text.clone());
         Ok(App {
             registry,
@@ -84,6 +91,11 @@ impl App {
             communes: Communes::embedded()?,
             data_dir: data_dir.to_owned(),
             filter_limits: FilterLimits::default(),
+            exports: crate::export::ExportJobs::open(
+                data_dir.join("exports"),
+                crate::export::bulk::MAX_RUNNING_EXPORTS,
+            )?,
+            indicators,
         })
     }
 

@@ -3,11 +3,13 @@
 
 pub mod app;
 pub mod error;
+pub mod export;
 pub mod fhir;
 pub mod fhirpath;
 pub mod generate;
 pub mod http;
 pub mod index;
+pub mod indicators;
 pub mod ingest;
 pub mod query;
 pub mod schema;

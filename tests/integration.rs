@@ -31,3 +31,9 @@ mod task_api;
 // FHIR search semantics on small hand-made data (modifiers, prefixes, paging, errors).
 #[path = "integration/semantics.rs"]
 mod semantics;
+// Bulk $export (UC2 S1bis/S1ter) and the BI CSV extracts.
+#[path = "integration/export_api.rs"]
+mod export_api;
+// Steering indicators (UC11): incremental versus recount, Measure/MeasureReport searches.
+#[path = "integration/indicators_api.rs"]
+mod indicators_api;

@@ -1,6 +1,7 @@
 //! The thin HTTP shell: routes, extraction of FHIR parameters from the raw query string, and
 //! blocking work moved off the async workers.
 
+mod export_routes;
 mod fhir_routes;
 mod response;
 
@@ -21,5 +22,7 @@ pub struct HttpState {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before the /fhir scope: `$export` must not be read as a resource type.
+    export_routes::configure(cfg);
     fhir_routes::configure(cfg);
 }

@@ -14,12 +14,55 @@ use super::DocKey;
 use crate::query::value::DateRange;
 use crate::schema::{ParamType, ResourceSchema};
 
-/// An interned term dictionary with one bitmap per term.
+/// Postings of one term. Most terms of a national corpus (identifiers, ids) belong to a single
+/// resource: those stay inline instead of costing a bitmap allocation each.
+#[derive(Clone)]
+enum Posting {
+    Empty,
+    One(DocKey),
+    Many(RoaringBitmap),
+}
+
+impl Posting {
+    fn insert(&mut self, key: DocKey) {
+        *self = match std::mem::replace(self, Posting::Empty) {
+            Posting::Empty => Posting::One(key),
+            Posting::One(existing) if existing == key => Posting::One(existing),
+            Posting::One(existing) => Posting::Many([existing, key].into_iter().collect()),
+            Posting::Many(mut bitmap) => {
+                bitmap.insert(key);
+                Posting::Many(bitmap)
+            }
+        };
+    }
+
+    fn remove(&mut self, key: DocKey) {
+        match self {
+            Posting::One(existing) if *existing == key => *self = Posting::Empty,
+            Posting::Many(bitmap) => {
+                bitmap.remove(key);
+            }
+            _ => {}
+        }
+    }
+
+    fn union_into(&self, out: &mut RoaringBitmap) {
+        match self {
+            Posting::Empty => {}
+            Posting::One(key) => {
+                out.insert(*key);
+            }
+            Posting::Many(bitmap) => *out |= bitmap,
+        }
+    }
+}
+
+/// An interned term dictionary with the postings of each term.
 #[derive(Default, Clone)]
 pub struct Terms {
-    sorted: BTreeMap<Box<str>, u32>,
-    texts: Vec<Box<str>>,
-    postings: Vec<RoaringBitmap>,
+    sorted: BTreeMap<Arc<str>, u32>,
+    texts: Vec<Arc<str>>,
+    postings: Vec<Posting>,
 }
 
 impl Terms {
@@ -28,14 +71,26 @@ impl Terms {
             return *id;
         }
         let id = self.postings.len() as u32;
-        self.sorted.insert(term.into(), id);
-        self.texts.push(term.into());
-        self.postings.push(RoaringBitmap::new());
+        let shared: Arc<str> = Arc::from(term);
+        self.sorted.insert(shared.clone(), id);
+        self.texts.push(shared);
+        self.postings.push(Posting::Empty);
         id
     }
 
-    pub fn get(&self, term: &str) -> Option<&RoaringBitmap> {
-        self.sorted.get(term).and_then(|id| self.postings.get(*id as usize))
+    /// The resources holding `term` (a copy: most postings are small or inline).
+    pub fn get(&self, term: &str) -> Option<RoaringBitmap> {
+        let posting = self.sorted.get(term).and_then(|id| self.postings.get(*id as usize))?;
+        let mut out = RoaringBitmap::new();
+        posting.union_into(&mut out);
+        Some(out)
+    }
+
+    /// Add the resources holding `term` to `out`.
+    pub fn union_into(&self, term: &str, out: &mut RoaringBitmap) {
+        if let Some(posting) = self.sorted.get(term).and_then(|id| self.postings.get(*id as usize)) {
+            posting.union_into(out);
+        }
     }
 
     /// Union of the postings of every term starting with `prefix`.
@@ -47,8 +102,8 @@ impl Terms {
             if !term.starts_with(prefix) {
                 break;
             }
-            if let Some(bitmap) = self.postings.get(*id as usize) {
-                out |= bitmap;
+            if let Some(posting) = self.postings.get(*id as usize) {
+                posting.union_into(&mut out);
             }
         }
         out
@@ -59,8 +114,8 @@ impl Terms {
         let mut out = RoaringBitmap::new();
         for (term, id) in &self.sorted {
             if accept(term) {
-                if let Some(bitmap) = self.postings.get(*id as usize) {
-                    out |= bitmap;
+                if let Some(posting) = self.postings.get(*id as usize) {
+                    posting.union_into(&mut out);
                 }
             }
         }
@@ -69,6 +124,18 @@ impl Terms {
 
     fn term_text(&self, id: u32) -> Option<&str> {
         self.texts.get(id as usize).map(|t| &**t)
+    }
+
+    fn insert(&mut self, id: u32, key: DocKey) {
+        if let Some(posting) = self.postings.get_mut(id as usize) {
+            posting.insert(key);
+        }
+    }
+
+    fn remove(&mut self, id: u32, key: DocKey) {
+        if let Some(posting) = self.postings.get_mut(id as usize) {
+            posting.remove(key);
+        }
     }
 }
 
@@ -83,20 +150,15 @@ pub enum ParamIndex {
     Unindexed,
 }
 
-/// Term ids of one parameter for one key.
-type ParamTerms = (usize, Box<[u32]>);
-/// (normalized, exact) term id pairs of one string parameter for one key.
-type ParamStringTerms = (usize, Box<[(u32, u32)]>);
 /// Maps a reference target (type, id) to its (type index, key).
 pub type ResolveTarget<'a> = dyn FnMut(&str, &str) -> Option<(u16, DocKey)> + 'a;
 
-/// What a key held, so an update can take its old postings out.
+/// What a key held, so an update can take its old postings out: (param, term) for tokens and
+/// (param, normalized term, exact term) for strings, one allocation each per key.
 #[derive(Default, Clone)]
 struct KeyTerms {
-    tokens: Vec<ParamTerms>,
-    strings: Vec<ParamStringTerms>,
-    /// First normalized string per string param, for `_sort`.
-    sort_strings: Vec<(usize, Box<str>)>,
+    tokens: Box<[(u16, u32)]>,
+    strings: Box<[(u16, u32, u32)]>,
 }
 
 #[derive(Clone)]
@@ -196,17 +258,21 @@ impl Collection {
 
     /// The first normalized string value of a string param (sort key).
     pub fn sort_string(&self, key: DocKey, param: usize) -> Option<&str> {
-        self.key_terms.get(key as usize)?.sort_strings.iter().find(|(p, _)| *p == param).map(|(_, s)| &**s)
+        let ParamIndex::Strings { normalized, .. } = self.param(param) else { return None };
+        let (_, term, _) =
+            self.key_terms.get(key as usize)?.strings.iter().find(|(p, _, _)| usize::from(*p) == param)?;
+        normalized.term_text(*term)
     }
 
     /// The smallest token code of a token param (sort key); slow path, used only for `_sort`.
     pub fn sort_token(&self, key: DocKey, param: usize) -> Option<String> {
         let ParamIndex::Tokens(terms) = self.param(param) else { return None };
-        let entry = self.key_terms.get(key as usize)?.tokens.iter().find(|(p, _)| *p == param)?;
-        entry
-            .1
+        self.key_terms
+            .get(key as usize)?
+            .tokens
             .iter()
-            .filter_map(|id| terms.term_text(*id))
+            .filter(|(p, _)| usize::from(*p) == param)
+            .filter_map(|(_, id)| terms.term_text(*id))
             .filter_map(|t| t.strip_prefix(super::extract::TOKEN_ANY_SYSTEM))
             .min()
             .map(str::to_owned)
@@ -216,25 +282,16 @@ impl Collection {
     pub fn remove(&mut self, key: DocKey) {
         let index = key as usize;
         let old = self.key_terms.get_mut(index).map(std::mem::take).unwrap_or_default();
-        for (param, term_ids) in old.tokens.iter() {
-            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(*param) {
-                for id in term_ids.iter() {
-                    if let Some(bitmap) = terms.postings.get_mut(*id as usize) {
-                        bitmap.remove(key);
-                    }
-                }
+        for (param, id) in old.tokens.iter() {
+            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
+                terms.remove(*id, key);
             }
         }
-        for (param, pairs) in old.strings.iter() {
-            if let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(*param) {
-                for (n, e) in pairs.iter() {
-                    if let Some(bitmap) = normalized.postings.get_mut(*n as usize) {
-                        bitmap.remove(key);
-                    }
-                    if let Some(bitmap) = exact.postings.get_mut(*e as usize) {
-                        bitmap.remove(key);
-                    }
-                }
+        for (param, n, e) in old.strings.iter() {
+            if let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(usize::from(*param))
+            {
+                normalized.remove(*n, key);
+                exact.remove(*e, key);
             }
         }
         for param in self.params.iter_mut() {
@@ -268,42 +325,31 @@ impl Collection {
     pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut ResolveTarget<'_>) {
         self.remove(key);
         let index = key as usize;
-        let mut terms_of_key = KeyTerms::default();
+        let mut token_terms: Vec<(u16, u32)> = Vec::new();
+        let mut string_terms: Vec<(u16, u32, u32)> = Vec::new();
         for (param, values) in &doc.values {
             let param = *param;
             let Some(param_index) = self.params.get_mut(param) else { continue };
             let mut has_value = false;
             match (param_index, values) {
                 (ParamIndex::Tokens(terms), Values::Tokens(keys)) => {
-                    let mut ids = Vec::with_capacity(keys.len());
                     for token in keys {
                         let id = terms.intern(token);
-                        if let Some(bitmap) = terms.postings.get_mut(id as usize) {
-                            bitmap.insert(key);
-                        }
-                        ids.push(id);
+                        terms.insert(id, key);
+                        token_terms.push((param as u16, id));
                     }
-                    has_value = !ids.is_empty();
-                    terms_of_key.tokens.push((param, ids.into()));
+                    has_value = !keys.is_empty();
                 }
                 (ParamIndex::Strings { normalized, exact }, Values::Strings(strings)) => {
-                    let mut pairs = Vec::with_capacity(strings.len());
+                    // The first value stays first: it is the sort key.
                     for (norm, raw) in strings {
                         let n = normalized.intern(norm);
                         let e = exact.intern(raw);
-                        if let Some(bitmap) = normalized.postings.get_mut(n as usize) {
-                            bitmap.insert(key);
-                        }
-                        if let Some(bitmap) = exact.postings.get_mut(e as usize) {
-                            bitmap.insert(key);
-                        }
-                        pairs.push((n, e));
+                        normalized.insert(n, key);
+                        exact.insert(e, key);
+                        string_terms.push((param as u16, n, e));
                     }
-                    if let Some((first, _)) = strings.first() {
-                        terms_of_key.sort_strings.push((param, first.as_str().into()));
-                    }
-                    has_value = !pairs.is_empty();
-                    terms_of_key.strings.push((param, pairs.into()));
+                    has_value = !strings.is_empty();
                 }
                 (ParamIndex::Dates(column), Values::Dates(dates)) => {
                     has_value = !dates.is_empty();
@@ -339,7 +385,7 @@ impl Collection {
             }
         }
         if let Some(slot) = self.key_terms.get_mut(index) {
-            *slot = terms_of_key;
+            *slot = KeyTerms { tokens: token_terms.into(), strings: string_terms.into() };
         }
         if let Some(version) = self.versions.get_mut(index) {
             *version = doc.version;
@@ -366,15 +412,12 @@ impl Collection {
     pub fn logical_aliases(&self, key: DocKey) -> Vec<DocKey> {
         let Some(param) = self.identifier_param else { return Vec::new() };
         let ParamIndex::Tokens(terms) = self.param(param) else { return Vec::new() };
-        let Some(entry) =
-            self.key_terms.get(key as usize).and_then(|k| k.tokens.iter().find(|(p, _)| *p == param))
-        else {
-            return Vec::new();
-        };
-        entry
-            .1
+        let Some(key_terms) = self.key_terms.get(key as usize) else { return Vec::new() };
+        key_terms
+            .tokens
             .iter()
-            .filter_map(|id| terms.term_text(*id))
+            .filter(|(p, _)| usize::from(*p) == param)
+            .filter_map(|(_, id)| terms.term_text(*id))
             .filter_map(|t| t.strip_prefix(super::extract::TOKEN_ANY_SYSTEM))
             .filter_map(|value| self.key(&format!("{LOGICAL_PREFIX}{value}")))
             .collect()

@@ -67,14 +67,30 @@ pub const TOKEN_OF_TYPE: char = 't';
 pub fn key_any_system(code: &str) -> String {
     format!("{TOKEN_ANY_SYSTEM}{code}")
 }
+/// Systems are long URLs shared by millions of keys: a key carries a 64-bit FNV-1a digest of
+/// the canonical system instead (collisions among the few hundred systems of the ROR are
+/// negligible), which keeps the national term dictionaries small.
+fn system_digest(system: &str) -> String {
+    let canonical = canonical_system(system);
+    if canonical.is_empty() {
+        return String::new();
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in canonical.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
 pub fn key_system_code(system: &str, code: &str) -> String {
-    format!("{TOKEN_SYSTEM_CODE}{}|{code}", canonical_system(system))
+    format!("{TOKEN_SYSTEM_CODE}{}|{code}", system_digest(system))
 }
 pub fn key_system_only(system: &str) -> String {
-    format!("{TOKEN_SYSTEM_ONLY}{}", canonical_system(system))
+    format!("{TOKEN_SYSTEM_ONLY}{}", system_digest(system))
 }
 pub fn key_of_type(type_system: &str, type_code: &str, value: &str) -> String {
-    format!("{TOKEN_OF_TYPE}{type_system}|{type_code}|{value}")
+    format!("{TOKEN_OF_TYPE}{}|{type_code}|{value}", system_digest(type_system))
 }
 
 /// NOS CodeSystem URLs are `…/NOS/TRE_Rnn-Name/FHIR/TRE-Rnn-Name`; some ROR documents write the
@@ -93,13 +109,12 @@ pub fn canonical_system(system: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn push_coding(keys: &mut Vec<String>, system: Option<&str>, code: Option<&str>) {
-    let system = canonical_system(system.unwrap_or(""));
-    let system = system.as_ref();
+    let system = system.unwrap_or("");
     if let Some(code) = code {
         keys.push(key_any_system(code));
         keys.push(key_system_code(system, code));
     }
-    if !system.is_empty() {
+    if !canonical_system(system).is_empty() {
         keys.push(key_system_only(system));
     }
 }
@@ -297,7 +312,22 @@ fn collect_text(value: &Value, key: &str, out: &mut String) {
         Value::Array(items) => items.iter().for_each(|item| collect_text(item, key, out)),
         Value::Object(object) => {
             for (child_key, child) in object {
-                if matches!(child_key.as_str(), "meta" | "text" | "_line") {
+                // Extensions hold structured data (capacities, zones, tariffs) whose code
+                // displays would make every location match "lit" or "disponible"; the text of a
+                // resource is its names, descriptions, addresses and the displays of its codes.
+                if matches!(
+                    child_key.as_str(),
+                    "meta"
+                        | "text"
+                        | "_line"
+                        | "extension"
+                        | "modifierExtension"
+                        | "contained"
+                        | "availableTime"
+                        | "notAvailable"
+                        | "position"
+                        | "identifier"
+                ) {
                     continue;
                 }
                 collect_text(child, child_key, out);
@@ -352,6 +382,11 @@ fn extract_values(schema: &ResourceSchema, node: &Value) -> Result<Vec<(ParamId,
     let resource = node;
     let mut values = Vec::new();
     for param in &schema.params {
+        if param.code == "_id" {
+            // `_id` is answered from the id → key map; indexing it would add two unique terms
+            // per resource.
+            continue;
+        }
         let nodes = param.expression.evaluate(resource);
         if nodes.is_empty() {
             continue;

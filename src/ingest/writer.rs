@@ -41,13 +41,14 @@ impl Writer {
         store: Arc<dyn ResourceStore>,
         state: Arc<RwLock<SearchState>>,
         text: Arc<TextIndex>,
+        hook: Option<Arc<dyn crate::indicators::CommitHook>>,
     ) -> Result<Writer> {
         let (sender, receiver) = mpsc::sync_channel::<WriteRequest>(4096);
         let stats = Arc::new(parking_lot::Mutex::new(WriterStats::default()));
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("ror-writer".into())
-            .spawn(move || run(receiver, store, state, text, thread_stats))
+            .spawn(move || run(receiver, store, state, text, thread_stats, hook))
             .map_err(Error::internal)?;
         Ok(Writer { sender, stats })
     }
@@ -88,6 +89,7 @@ fn run(
     state: Arc<RwLock<SearchState>>,
     text: Arc<TextIndex>,
     stats: Arc<parking_lot::Mutex<WriterStats>>,
+    hook: Option<Arc<dyn crate::indicators::CommitHook>>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
@@ -114,6 +116,10 @@ fn run(
         if let Err(error) = publish(&state, &text, &committed) {
             // The writes are durable; the search state is rebuilt from the store at restart.
             tracing::error!(%error, "applying committed changes to the search state failed");
+        }
+        // Commit hook (steering indicators): sees exactly what was committed, before the ack.
+        if let Some(hook) = &hook {
+            hook.on_commit(&committed);
         }
         {
             let mut stats = stats.lock();

@@ -75,13 +75,22 @@ impl<'a> Executor<'a> {
                 let mut scratch = EvalContext::default();
                 live - self.eval(type_index, inner, &mut scratch)?
             }
+            Criterion::Token { param, keys } if self.is_id_param(type_index, *param) => {
+                let mut result = RoaringBitmap::new();
+                for key in keys {
+                    if let Some(id) = id_of_token_key(key) {
+                        if let Some(doc_key) = collection.key(id) {
+                            result.insert(doc_key);
+                        }
+                    }
+                }
+                result & live
+            }
             Criterion::Token { param, keys } => match collection.param(*param) {
                 ParamIndex::Tokens(terms) => {
                     let mut result = RoaringBitmap::new();
                     for key in keys {
-                        if let Some(bitmap) = terms.get(key) {
-                            result |= bitmap;
-                        }
+                        terms.union_into(key, &mut result);
                     }
                     result & live
                 }
@@ -303,6 +312,15 @@ impl<'a> Executor<'a> {
         out
     }
 
+    fn is_id_param(&self, type_index: usize, param: usize) -> bool {
+        self.state
+            .registry
+            .resources
+            .get(type_index)
+            .and_then(|schema| schema.params.get(param))
+            .is_some_and(|p| p.code == "_id")
+    }
+
     pub fn hierarchy_param(&self, type_index: usize) -> Option<usize> {
         let schema = self.state.registry.resources.get(type_index)?;
         schema
@@ -315,6 +333,14 @@ impl<'a> Executor<'a> {
             })
             .map(|p| p.id)
     }
+}
+
+/// The id a `_id` token key asks for: a bare code, or a code with an empty system.
+fn id_of_token_key(key: &str) -> Option<&str> {
+    if let Some(id) = key.strip_prefix(crate::index::extract::TOKEN_ANY_SYSTEM) {
+        return Some(id);
+    }
+    key.strip_prefix(crate::index::extract::TOKEN_SYSTEM_CODE).and_then(|rest| rest.strip_prefix('|'))
 }
 
 fn scan(live: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> RoaringBitmap {

@@ -19,7 +19,7 @@ const VERSIONS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("vers
 const CHANGES: TableDefinition<u64, (&str, u64)> = TableDefinition::new("changes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const LAST_SEQ: &str = "last_seq";
-const STORE_CACHE_BYTES: usize = 256 << 20;
+const STORE_CACHE_BYTES: usize = 32 << 20;
 
 pub struct RedbStore {
     db: Database,

@@ -1,0 +1,192 @@
+//! One consistent snapshot of what an extract holds: the matching keys of each root type, the
+//! include closure of the offers, then (type, id, version) triples, all read under one
+//! search-state read lock. The resources themselves are read later, by version, from the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::index::text::TextIndex;
+use crate::index::{DocKey, SearchState};
+use crate::query::ast::Criterion;
+use crate::query::params::{parse_query_string, RawParam};
+use crate::query::parse::{Include, ParseContext};
+use crate::search::execute::{EvalContext, Executor};
+
+/// The UC2 standard include block (SPEC §3 UC2 `{INC}`): an offer with its organization and
+/// every `partOf` ancestor, its locations, its practitioner roles and their practitioners. The
+/// national server always exports this closure (SPEC §4.3, deviation 3).
+pub const OFFER_CLOSURE: &str = "_include=HealthcareService:organization&_include:iterate=Organization:partof\
+&_include=HealthcareService:location&_revinclude=PractitionerRole:service&_include=PractitionerRole:practitioner";
+
+/// What to select for one root type.
+#[derive(Debug, Clone)]
+pub struct RootQuery {
+    pub type_index: usize,
+    /// Alternatives (OR); empty means every live resource of the type.
+    pub criteria: Vec<Criterion>,
+    pub includes: Vec<Include>,
+    pub revincludes: Vec<Include>,
+}
+
+/// The resources of one type in a snapshot, in key order.
+#[derive(Debug, Clone)]
+pub struct TypeSelection {
+    pub resource_type: String,
+    pub type_index: usize,
+    /// (key, id, version) of each resource.
+    pub entries: Vec<(DocKey, Arc<str>, u64)>,
+}
+
+/// Build the root query of `resource_type` from search parameters (each element of
+/// `alternatives` is one query string, e.g. a `_typeFilter`; their results are OR-ed) and an
+/// optional `_lastUpdated` lower bound. With `closure`, offers get the UC2 include closure.
+pub fn root_query(
+    context: &ParseContext<'_>,
+    resource_type: &str,
+    alternatives: &[Vec<RawParam>],
+    since: Option<&str>,
+    closure: bool,
+) -> Result<RootQuery> {
+    let since_param = since.map(|s| RawParam { name: "_lastUpdated".into(), values: vec![format!("ge{s}")] });
+    let mut criteria = Vec::new();
+    let mut type_index = None;
+    let no_filter = [Vec::new()];
+    let alternatives: &[Vec<RawParam>] = if alternatives.is_empty() { &no_filter } else { alternatives };
+    for params in alternatives {
+        let mut params = params.clone();
+        params.extend(since_param.clone());
+        let request = context.parse_search(resource_type, &params)?;
+        type_index = Some(request.resource_type);
+        criteria.push(request.criterion);
+    }
+    let type_index = type_index.ok_or_else(|| Error::internal("no root query"))?;
+    // A lone unfiltered alternative selects everything: keep it as the cheap "all" form.
+    if criteria.iter().any(|c| matches!(c, Criterion::All)) {
+        criteria.clear();
+    }
+    let (includes, revincludes) = if closure && resource_type == "HealthcareService" {
+        let params = parse_query_string(OFFER_CLOSURE).map_err(|e| Error::internal(e.to_string()))?;
+        let request = context.parse_search(resource_type, &params)?;
+        (request.includes, request.revincludes)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(RootQuery { type_index, criteria, includes, revincludes })
+}
+
+/// Evaluate the roots and their closures on one state, under one read lock, and return every
+/// selected resource with the version the snapshot saw.
+pub fn snapshot(
+    state: &RwLock<SearchState>,
+    text: &TextIndex,
+    roots: &[RootQuery],
+) -> Result<Vec<TypeSelection>> {
+    let state = state.read();
+    let executor = Executor { state: &state, text };
+    let mut selected: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
+    for root in roots {
+        let mut matched = RoaringBitmap::new();
+        if root.criteria.is_empty() {
+            if let Some(collection) = state.collection(root.type_index) {
+                matched |= &collection.live;
+            }
+        }
+        for criterion in &root.criteria {
+            matched |= executor.eval(root.type_index, criterion, &mut EvalContext::default())?;
+        }
+        let closure = include_closure(&state, root, &matched);
+        *selected.entry(root.type_index).or_default() |= matched;
+        for (type_index, keys) in closure {
+            *selected.entry(type_index).or_default() |= keys;
+        }
+    }
+    let mut out = Vec::with_capacity(selected.len());
+    for (type_index, keys) in selected {
+        let Some(collection) = state.collection(type_index) else { continue };
+        let entries = keys
+            .iter()
+            .filter_map(|key| collection.id(key).map(|id| (key, id.clone(), collection.version(key))))
+            .collect();
+        out.push(TypeSelection {
+            resource_type: state.registry.type_name(type_index).to_owned(),
+            type_index,
+            entries,
+        });
+    }
+    Ok(out)
+}
+
+/// Apply the includes and revincludes of `root` to the matched set until nothing new appears
+/// (so `Organization:partof` climbs every ancestor and the roles bring their practitioners).
+/// Unlike a search page there is no fan-out cap: an export must hold the whole closure.
+fn include_closure(
+    state: &SearchState,
+    root: &RootQuery,
+    matched: &RoaringBitmap,
+) -> BTreeMap<usize, RoaringBitmap> {
+    let mut seen: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
+    if root.includes.is_empty() && root.revincludes.is_empty() {
+        return seen;
+    }
+    seen.insert(root.type_index, matched.clone());
+    let mut frontier: BTreeMap<usize, RoaringBitmap> = BTreeMap::from([(root.type_index, matched.clone())]);
+    let registry = &state.registry;
+    while !frontier.is_empty() {
+        let mut next: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
+        let mut add = |type_index: usize, key: DocKey, next: &mut BTreeMap<usize, RoaringBitmap>| {
+            if seen.entry(type_index).or_default().insert(key) {
+                next.entry(type_index).or_default().insert(key);
+            }
+        };
+        for (resource_type, keys) in &frontier {
+            for include in root.includes.iter().filter(|i| i.source_type == *resource_type) {
+                let Some(source) = state.collection(include.source_type) else { continue };
+                for key in keys {
+                    for (target_type, target_key) in source.references_of(include.param, key) {
+                        let target_type = usize::from(*target_type);
+                        if include.target_type.is_some_and(|t| t != target_type) {
+                            continue;
+                        }
+                        let Some(target_collection) = state.collection(target_type) else { continue };
+                        let mut targets = target_collection.logical_targets(*target_key);
+                        if target_collection.live.contains(*target_key) {
+                            targets.insert(*target_key);
+                        }
+                        for target in targets {
+                            add(target_type, target, &mut next);
+                        }
+                    }
+                }
+            }
+            for include in &root.revincludes {
+                let Some(param) =
+                    registry.resources.get(include.source_type).and_then(|s| s.params.get(include.param))
+                else {
+                    continue;
+                };
+                if !param.targets.iter().any(|t| t == registry.type_name(*resource_type)) {
+                    continue;
+                }
+                let Some(source) = state.collection(include.source_type) else { continue };
+                let Some(target_collection) = state.collection(*resource_type) else { continue };
+                for key in keys {
+                    for target in std::iter::once(key).chain(target_collection.logical_aliases(key)) {
+                        if let Some(bitmap) =
+                            source.referencing(include.param, (*resource_type as u16, target))
+                        {
+                            for source_key in bitmap & &source.live {
+                                add(include.source_type, source_key, &mut next);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        frontier = next;
+    }
+    seen
+}

@@ -1,0 +1,472 @@
+//! Steering indicators (SPEC §3 UC11, §1.8): values kept current on every committed write, like
+//! the precomputed tables of a dashboard, never recounted per request.
+//!
+//! Each indicator is a sum of *contributions*: an offer, a location or an anomaly contributes
+//! to some (measure, region, dimension) cells. The writer calls [`Indicators::on_commit`] after
+//! every group commit; the changed resources and the ones depending on them (an offer's
+//! locations, a location's offers) are marked dirty, their previous contribution is subtracted
+//! and the new one added. Contributions are memoized, so a write never reads the store again.
+//! [`Indicators::recompute`] builds the same tables from scratch (tests compare both).
+//!
+//! Measures (documented in [`MEASURES`]):
+//! * `offers-by-region-type`: live offers by region and category (HealthcareService.category);
+//! * `locations-capacity-updated-24h`: locations whose latest capacityUpdateDate is within the
+//!   last 24 h, by region (a time window: the sorted update times are kept, the count is a range
+//!   read at the time of measurement);
+//! * `available-beds`: sum of nbCapacity of capacity records with type 01 (lit) and status 02
+//!   (disponible), by location region and activity (the specialties of the offers using the
+//!   location; a location with no offer counts under an empty activity);
+//! * `open-anomalies`: Tasks whose businessStatus is not 03, 07, 08 or 09, by region (the Task's
+//!   meta.tag) and business status;
+//! * `offers-without-location`: offers with no location (`no-location`) or with a location that
+//!   has no position or does not exist (`location-without-position`), by region.
+//!
+//! Values are recorded as `MeasureReport`s through the writer by [`Indicators::publish`]: one
+//! `{measure}-current` report rewritten when values change, and one dated report per day
+//! (`{measure}-YYYYMMDD`, the last value of the day), so the ordinary search engine serves UC11.
+
+mod publish;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+pub use publish::IndicatorPublisher;
+
+use crate::error::Result;
+use crate::export::extracts::{codes, reference_id, region, CapacityTotals};
+use crate::store::{Committed, ResourceStore};
+
+/// What the writer calls after each group commit, with the committed changes (the new version
+/// of each resource, `None` for a delete).
+pub trait CommitHook: Send + Sync {
+    fn on_commit(&self, committed: &[&Committed]);
+}
+
+/// One indicator definition.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasureDef {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    /// Name of the second stratifier (the first is always `region`); empty when none.
+    pub dimension: &'static str,
+}
+
+pub const MEASURES: [MeasureDef; 5] = [
+    MeasureDef {
+        id: "offers-by-region-type",
+        title: "Offres par région et catégorie",
+        description: "Number of offers (HealthcareService) by region and category",
+        dimension: "category",
+    },
+    MeasureDef {
+        id: "locations-capacity-updated-24h",
+        title: "Lieux dont la capacité a été mise à jour dans les dernières 24 h",
+        description:
+            "Number of locations whose latest capacityUpdateDate is within the last 24 hours, by region",
+        dimension: "",
+    },
+    MeasureDef {
+        id: "available-beds",
+        title: "Lits disponibles par région et activité",
+        description:
+            "Sum of nbCapacity for capacity type 01 (lit) and status 02 (disponible), by region and activity",
+        dimension: "activity",
+    },
+    MeasureDef {
+        id: "open-anomalies",
+        title: "Anomalies ouvertes par région et statut métier",
+        description:
+            "Number of Tasks whose businessStatus is not 03, 07, 08 or 09, by region and business status",
+        dimension: "business-status",
+    },
+    MeasureDef {
+        id: "offers-without-location",
+        title: "Offres sans lieu ou avec un lieu sans position",
+        description: "Number of offers with no location, or with a location without position, by region",
+        dimension: "reason",
+    },
+];
+
+const OFFERS_BY_TYPE: u8 = 0;
+const CAPACITY_UPDATED: u8 = 1;
+const AVAILABLE_BEDS: u8 = 2;
+const OPEN_ANOMALIES: u8 = 3;
+const WITHOUT_LOCATION: u8 = 4;
+/// Business statuses that close an anomaly (annulé, toléré définitivement, corrigé, refusé).
+const CLOSED_STATUSES: [&str; 4] = ["03", "07", "08", "09"];
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// One cell of an indicator, as the CSV extract and the MeasureReports show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorRow {
+    pub measure: String,
+    pub region: String,
+    pub dimension: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct OfferFacts {
+    region: String,
+    categories: Vec<String>,
+    specialties: Vec<String>,
+    locations: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct LocationFacts {
+    region: String,
+    has_position: bool,
+    beds_available: f64,
+    capacity_updated_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct TaskFacts {
+    region: String,
+    business_status: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Offer,
+    Location,
+    Task,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Contribution {
+    Cell { measure: u8, region: String, dimension: String, value: f64 },
+    Updated { region: String, at_ms: i64 },
+}
+
+/// The maintained tables; equal tables mean equal indicator values at any time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tables {
+    cells: BTreeMap<(u8, String, String), f64>,
+    /// (region, capacity update time) → number of locations.
+    capacity_updates: BTreeMap<(String, i64), u64>,
+}
+
+impl Tables {
+    fn add(&mut self, contribution: &Contribution, sign: f64) {
+        match contribution {
+            Contribution::Cell { measure, region, dimension, value } => {
+                let key = (*measure, region.clone(), dimension.clone());
+                let cell = self.cells.entry(key.clone()).or_default();
+                *cell += sign * value;
+                // Empty cells are dropped so that tables built in any order compare equal.
+                if cell.abs() < 1e-9 {
+                    self.cells.remove(&key);
+                }
+            }
+            Contribution::Updated { region, at_ms } => {
+                let key = (region.clone(), *at_ms);
+                let count = self.capacity_updates.entry(key.clone()).or_default();
+                if sign > 0.0 {
+                    *count += 1;
+                } else {
+                    *count = count.saturating_sub(1);
+                }
+                if *count == 0 {
+                    self.capacity_updates.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Every cell at `now_ms` (the 24 h window is read from the sorted update times).
+    pub fn rows(&self, now_ms: i64) -> Vec<IndicatorRow> {
+        let mut rows: Vec<IndicatorRow> = self
+            .cells
+            .iter()
+            .map(|((measure, region, dimension), value)| IndicatorRow {
+                measure: MEASURES[usize::from(*measure)].id.to_owned(),
+                region: region.clone(),
+                dimension: dimension.clone(),
+                value: *value,
+            })
+            .collect();
+        let mut recent: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((region, at_ms), count) in &self.capacity_updates {
+            if *at_ms >= now_ms - DAY_MS && *at_ms <= now_ms {
+                *recent.entry(region.as_str()).or_default() += count;
+            }
+        }
+        rows.extend(recent.into_iter().map(|(region, count)| IndicatorRow {
+            measure: MEASURES[usize::from(CAPACITY_UPDATED)].id.to_owned(),
+            region: region.to_owned(),
+            dimension: String::new(),
+            value: count as f64,
+        }));
+        rows.sort_by(|a, b| {
+            (&a.measure, &a.region, &a.dimension).cmp(&(&b.measure, &b.region, &b.dimension))
+        });
+        rows
+    }
+}
+
+#[derive(Default)]
+struct Engine {
+    offers: HashMap<String, OfferFacts>,
+    locations: HashMap<String, LocationFacts>,
+    tasks: HashMap<String, TaskFacts>,
+    /// Location id → offers referencing it.
+    location_offers: HashMap<String, BTreeSet<String>>,
+    memo: HashMap<(Kind, String), Vec<Contribution>>,
+    tables: Tables,
+}
+
+fn offer_facts(resource: &Value) -> OfferFacts {
+    OfferFacts {
+        region: region(resource),
+        categories: codes(resource.get("category")),
+        specialties: codes(resource.get("specialty")),
+        locations: resource
+            .get("location")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().map(|r| reference_id(Some(r))).filter(|id| !id.is_empty()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn location_facts(resource: &Value) -> LocationFacts {
+    let capacity = CapacityTotals::of(resource);
+    let has_position = resource.pointer("/position/latitude").and_then(Value::as_f64).is_some()
+        && resource.pointer("/position/longitude").and_then(Value::as_f64).is_some();
+    LocationFacts {
+        region: region(resource),
+        has_position,
+        beds_available: capacity.beds_available,
+        capacity_updated_ms: capacity.updated_ms,
+    }
+}
+
+fn task_facts(resource: &Value) -> TaskFacts {
+    TaskFacts { region: region(resource), business_status: codes(resource.get("businessStatus")).join(";") }
+}
+
+impl Engine {
+    /// Record the new state of one resource and mark what its change affects.
+    fn set(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        resource: Option<&Value>,
+        dirty: &mut HashSet<(Kind, String)>,
+    ) {
+        match resource_type {
+            "HealthcareService" => {
+                let new = resource.map(offer_facts);
+                let old = match &new {
+                    Some(facts) => self.offers.insert(id.to_owned(), facts.clone()),
+                    None => self.offers.remove(id),
+                };
+                for location in old.iter().flat_map(|o| o.locations.iter()) {
+                    if let Some(offers) = self.location_offers.get_mut(location) {
+                        offers.remove(id);
+                        if offers.is_empty() {
+                            self.location_offers.remove(location);
+                        }
+                    }
+                    dirty.insert((Kind::Location, location.clone()));
+                }
+                for location in new.iter().flat_map(|o| o.locations.iter()) {
+                    self.location_offers.entry(location.clone()).or_default().insert(id.to_owned());
+                    dirty.insert((Kind::Location, location.clone()));
+                }
+                dirty.insert((Kind::Offer, id.to_owned()));
+            }
+            "Location" => {
+                match resource.map(location_facts) {
+                    Some(facts) => self.locations.insert(id.to_owned(), facts),
+                    None => self.locations.remove(id),
+                };
+                for offer in self.location_offers.get(id).into_iter().flatten() {
+                    dirty.insert((Kind::Offer, offer.clone()));
+                }
+                dirty.insert((Kind::Location, id.to_owned()));
+            }
+            "Task" => {
+                match resource.map(task_facts) {
+                    Some(facts) => self.tasks.insert(id.to_owned(), facts),
+                    None => self.tasks.remove(id),
+                };
+                dirty.insert((Kind::Task, id.to_owned()));
+            }
+            _ => {}
+        }
+    }
+
+    fn contributions(&self, kind: Kind, id: &str) -> Vec<Contribution> {
+        let mut out = Vec::new();
+        match kind {
+            Kind::Offer => {
+                let Some(offer) = self.offers.get(id) else { return out };
+                let categories: Vec<&str> = if offer.categories.is_empty() {
+                    vec![""]
+                } else {
+                    offer.categories.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect()
+                };
+                for category in categories {
+                    out.push(Contribution::Cell {
+                        measure: OFFERS_BY_TYPE,
+                        region: offer.region.clone(),
+                        dimension: category.to_owned(),
+                        value: 1.0,
+                    });
+                }
+                let reason = if offer.locations.is_empty() {
+                    Some("no-location")
+                } else if offer
+                    .locations
+                    .iter()
+                    .any(|l| !self.locations.get(l).is_some_and(|f| f.has_position))
+                {
+                    Some("location-without-position")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    out.push(Contribution::Cell {
+                        measure: WITHOUT_LOCATION,
+                        region: offer.region.clone(),
+                        dimension: reason.to_owned(),
+                        value: 1.0,
+                    });
+                }
+            }
+            Kind::Location => {
+                let Some(location) = self.locations.get(id) else { return out };
+                if let Some(at_ms) = location.capacity_updated_ms {
+                    out.push(Contribution::Updated { region: location.region.clone(), at_ms });
+                }
+                if location.beds_available != 0.0 {
+                    let activities: BTreeSet<&str> = self
+                        .location_offers
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|offer| self.offers.get(offer))
+                        .flat_map(|offer| offer.specialties.iter().map(String::as_str))
+                        .collect();
+                    let activities: Vec<&str> =
+                        if activities.is_empty() { vec![""] } else { activities.into_iter().collect() };
+                    for activity in activities {
+                        out.push(Contribution::Cell {
+                            measure: AVAILABLE_BEDS,
+                            region: location.region.clone(),
+                            dimension: activity.to_owned(),
+                            value: location.beds_available,
+                        });
+                    }
+                }
+            }
+            Kind::Task => {
+                let Some(task) = self.tasks.get(id) else { return out };
+                if !CLOSED_STATUSES.contains(&task.business_status.as_str()) {
+                    out.push(Contribution::Cell {
+                        measure: OPEN_ANOMALIES,
+                        region: task.region.clone(),
+                        dimension: task.business_status.clone(),
+                        value: 1.0,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Replace the contributions of the dirty entities.
+    fn refresh(&mut self, dirty: HashSet<(Kind, String)>) {
+        for (kind, id) in dirty {
+            let new = self.contributions(kind, &id);
+            let old = if new.is_empty() {
+                self.memo.remove(&(kind, id))
+            } else {
+                self.memo.insert((kind, id), new.clone())
+            };
+            if old.as_ref() == Some(&new) {
+                continue;
+            }
+            for contribution in old.iter().flatten() {
+                self.tables.add(contribution, -1.0);
+            }
+            for contribution in &new {
+                self.tables.add(contribution, 1.0);
+            }
+        }
+    }
+}
+
+/// The maintained indicators of one service.
+pub struct Indicators {
+    engine: Mutex<Engine>,
+}
+
+/// Types whose changes move an indicator.
+fn relevant(resource_type: &str) -> bool {
+    matches!(resource_type, "HealthcareService" | "Location" | "Task")
+}
+
+impl Indicators {
+    /// Start from every live resource of the store (at service start, before the writer runs).
+    pub fn from_store(store: &dyn ResourceStore) -> Result<Indicators> {
+        Ok(Indicators { engine: Mutex::new(Self::scratch(store)?) })
+    }
+
+    /// The tables computed from scratch from the store (what the incremental ones must equal).
+    pub fn recompute(store: &dyn ResourceStore) -> Result<Tables> {
+        Ok(Self::scratch(store)?.tables)
+    }
+
+    fn scratch(store: &dyn ResourceStore) -> Result<Engine> {
+        let mut engine = Engine::default();
+        let mut dirty = HashSet::new();
+        store.scan_current(&mut |resource_type, id, _, json| {
+            if relevant(resource_type) {
+                let resource: Value = serde_json::from_slice(json).map_err(crate::error::Error::internal)?;
+                engine.set(resource_type, id, Some(&resource), &mut dirty);
+            }
+            Ok(())
+        })?;
+        engine.refresh(dirty);
+        Ok(engine)
+    }
+
+    /// The incrementally maintained tables.
+    pub fn tables(&self) -> Tables {
+        self.engine.lock().tables.clone()
+    }
+
+    /// Every indicator cell at `now`.
+    pub fn rows(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<IndicatorRow> {
+        self.engine.lock().tables.rows(now.timestamp_millis())
+    }
+
+    /// Apply committed changes (the writer's hook).
+    pub fn apply(&self, changes: &[(&str, &str, Option<&Value>)]) {
+        let mut dirty = HashSet::new();
+        let mut engine = self.engine.lock();
+        for (resource_type, id, resource) in changes {
+            engine.set(resource_type, id, *resource, &mut dirty);
+        }
+        engine.refresh(dirty);
+    }
+}
+
+impl CommitHook for Indicators {
+    fn on_commit(&self, committed: &[&Committed]) {
+        let changes: Vec<(&str, &str, Option<&Value>)> = committed
+            .iter()
+            .filter(|c| !c.noop && relevant(&c.resource_type))
+            .map(|c| (c.resource_type.as_str(), c.id.as_str(), c.resource.as_deref()))
+            .collect();
+        if !changes.is_empty() {
+            self.apply(&changes);
+        }
+    }
+}
