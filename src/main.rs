@@ -43,6 +43,20 @@ enum Command {
     },
     /// Rebuild the search state from the store offline and check it against the store.
     Reindex,
+    /// Write a BI CSV extract (offers, locations, organizations, anomalies, indicators).
+    Export {
+        /// Extract name; columns documented in index-schemas/exports.toml.
+        name: String,
+        /// Keep resources of this region (meta.tag TRE_R30 code).
+        #[arg(long, env = "ROR_SEARCH_EXPORT_REGION")]
+        region: Option<String>,
+        /// Keep resources updated at or after this date or instant.
+        #[arg(long, env = "ROR_SEARCH_EXPORT_SINCE")]
+        since: Option<String>,
+        /// Output file (standard output when absent).
+        #[arg(long, env = "ROR_SEARCH_EXPORT_OUT")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -117,6 +131,9 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let app = Arc::new(App::open(&data_dir).context("opening the store")?);
+    // Steering indicators are recorded as MeasureReports through the writer (UC11).
+    Arc::new(ror_search::indicators::IndicatorPublisher::new(app.indicators.clone(), app.writer.clone()))
+        .spawn(std::time::Duration::from_secs(10))?;
     let state = actix_web::web::Data::new(HttpState {
         app,
         base_url: args.base_url.clone(),
@@ -164,6 +181,21 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(cli.data_dir, args),
         Some(Command::Load { files }) => load(&cli.data_dir, &files),
         Some(Command::Generate { scale, seed, out }) => generate(&scale, seed, &out, true).map(|_| ()),
+        Some(Command::Export { name, region, since, out }) => {
+            let app = App::open(&cli.data_dir)?;
+            let extract = ror_search::export::extracts::Extract::from_name(&name)?;
+            let filters = ror_search::export::extracts::ExtractFilters::new(region, since)?;
+            let plan = extract.plan(&app, &filters)?;
+            let bar = progress_bar(plan.total(), "exporting");
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let rows = plan.write(&app, &mut sink, &|n| bar.inc(n))?;
+            bar.finish_and_clear();
+            eprintln!("{rows} rows written");
+            Ok(())
+        }
         Some(Command::Reindex) => {
             let started = std::time::Instant::now();
             let app = App::open(&cli.data_dir)?;
@@ -178,7 +210,6 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("rebuilt in {:.1} s", started.elapsed().as_secs_f64());
-            let _ = progress_bar;
             anyhow::ensure!(
                 mismatches == 0,
                 "{mismatches} resource types differ between the store and the search state"

@@ -13,7 +13,7 @@ use crate::index::normalize::normalize;
 use crate::index::text::TextIndex;
 use crate::index::{DocKey, SearchState};
 use crate::query::ast::{Criterion, StringMode};
-use crate::query::value::{date_matches, number_matches, QuantityCriterion};
+use crate::query::value::{date_matches_at, number_matches, QuantityCriterion};
 
 /// Side results of an evaluation: distances of locations found by `near`, relevance scores.
 #[derive(Default, Debug)]
@@ -45,35 +45,59 @@ impl<'a> Executor<'a> {
         criterion: &Criterion,
         context: &mut EvalContext,
     ) -> Result<RoaringBitmap> {
+        self.eval_within(type_index, criterion, context, None)
+    }
+
+    /// As [`eval`], where the answer only matters inside `within` (column scans then visit
+    /// `within` instead of every live resource). The result may contain keys outside `within`.
+    fn eval_within(
+        &self,
+        type_index: usize,
+        criterion: &Criterion,
+        context: &mut EvalContext,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<RoaringBitmap> {
         let collection = self.collection(type_index)?;
         let live = &collection.live;
+        let scan_set = match within {
+            Some(within) if within.len() < live.len() => within,
+            _ => live,
+        };
         Ok(match criterion {
             Criterion::All => live.clone(),
             Criterion::And { all } => {
-                let mut result: Option<RoaringBitmap> = None;
-                for child in all {
+                // Index lookups first; column scans last, over what is left.
+                let mut ordered: Vec<&Criterion> = all.iter().collect();
+                ordered.sort_by_key(|child| is_column_scan(child));
+                let mut result: Option<RoaringBitmap> = within.cloned();
+                let mut narrowed = false;
+                for child in ordered {
                     if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
                         break;
                     }
-                    let bitmap = self.eval(type_index, child, context)?;
+                    let bitmap = self.eval_within(type_index, child, context, result.as_ref())?;
                     result = Some(match result {
                         None => bitmap,
                         Some(acc) => acc & bitmap,
                     });
+                    narrowed = true;
                 }
-                result.unwrap_or_else(|| live.clone())
+                match result {
+                    Some(result) if narrowed => result,
+                    _ => live.clone(),
+                }
             }
             Criterion::Or { any } => {
                 let mut result = RoaringBitmap::new();
                 for child in any {
-                    result |= self.eval(type_index, child, context)?;
+                    result |= self.eval_within(type_index, child, context, within)?;
                 }
                 result
             }
             Criterion::Not { inner } => {
                 // Side results (distances) of a negated branch must not rank anything.
                 let mut scratch = EvalContext::default();
-                live - self.eval(type_index, inner, &mut scratch)?
+                scan_set - self.eval_within(type_index, inner, &mut scratch, within)?
             }
             Criterion::Token { param, keys } if self.is_id_param(type_index, *param) => {
                 let mut result = RoaringBitmap::new();
@@ -122,15 +146,21 @@ impl<'a> Executor<'a> {
                 _ => RoaringBitmap::new(),
             },
             Criterion::Date { param, values } => match collection.param(*param) {
-                ParamIndex::Dates(column) => scan(live, |key| {
-                    column.get(key as usize).is_some_and(|stored| {
-                        stored.iter().any(|range| values.iter().any(|c| date_matches(c, *range)))
+                ParamIndex::Dates(column) => {
+                    // One clock read per criterion, not per stored value (`ap` needs "now").
+                    let now_ms = chrono::Utc::now().timestamp_millis();
+                    scan(scan_set, |key| {
+                        column.get(key as usize).is_some_and(|stored| {
+                            stored
+                                .iter()
+                                .any(|range| values.iter().any(|c| date_matches_at(c, *range, now_ms)))
+                        })
                     })
-                }),
+                }
                 _ => RoaringBitmap::new(),
             },
             Criterion::Number { param, values } => match collection.param(*param) {
-                ParamIndex::Numbers(column) => scan(live, |key| {
+                ParamIndex::Numbers(column) => scan(scan_set, |key| {
                     column.get(key as usize).is_some_and(|stored| {
                         stored.iter().any(|number| values.iter().any(|c| number_matches(c, *number)))
                     })
@@ -138,7 +168,7 @@ impl<'a> Executor<'a> {
                 _ => RoaringBitmap::new(),
             },
             Criterion::Quantity { param, values } => match collection.param(*param) {
-                ParamIndex::Quantities(column) => scan(live, |key| {
+                ParamIndex::Quantities(column) => scan(scan_set, |key| {
                     column.get(key as usize).is_some_and(|stored| {
                         stored.iter().any(|quantity| values.iter().any(|c| quantity_matches(c, quantity)))
                     })
@@ -343,14 +373,15 @@ fn id_of_token_key(key: &str) -> Option<&str> {
     key.strip_prefix(crate::index::extract::TOKEN_SYSTEM_CODE).and_then(|rest| rest.strip_prefix('|'))
 }
 
-fn scan(live: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> RoaringBitmap {
-    let mut result = RoaringBitmap::new();
-    for key in live {
-        if accept(key) {
-            result.insert(key);
-        }
-    }
-    result
+/// Criteria answered by scanning a column rather than reading postings.
+fn is_column_scan(criterion: &Criterion) -> bool {
+    matches!(criterion, Criterion::Date { .. } | Criterion::Number { .. } | Criterion::Quantity { .. })
+        || matches!(criterion, Criterion::Or { any } if any.iter().all(is_column_scan))
+}
+
+fn scan(candidates: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> RoaringBitmap {
+    // Keys come out of the bitmap sorted: build the result in one pass.
+    RoaringBitmap::from_sorted_iter(candidates.iter().filter(|key| accept(*key))).unwrap_or_default()
 }
 
 fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extract::QuantityValue) -> bool {
