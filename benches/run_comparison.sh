@@ -74,6 +74,7 @@ trap 'exit 130' INT TERM
 log "scale $SCALE, seed $SEED, work dir $WORK, run dir $RUN"
 meta scale "$SCALE"
 meta seed "$SEED"
+meta commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes in src/')"
 meta machine "$(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
 
 # ---------------------------------------------------------------- build
@@ -140,13 +141,15 @@ log "PostgreSQL + PostGIS ($PG_DIR, port $PG_PORT)"
 if ! "$REPO/benches/pg/setup.sh" status "$PG_DIR" >/dev/null 2>&1; then PG_STARTED=1; fi
 "$REPO/benches/pg/setup.sh" start "$PG_DIR" "$PG_PORT"
 psql_() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d ror -X -v ON_ERROR_STOP=1 -qAt "$@"; }
+# The PostgreSQL load is reused while the corpus and the loading SQL are the same.
+pg_key="$corpus_key-$(cat "$REPO/benches/pg/load.sql" "$REPO/benches/pg/load.sh" | cksum | cut -d' ' -f1)"
 loaded_key=$(psql_ -c "SELECT key FROM bench_corpus" 2>/dev/null || true)
-if [ "${ROR_BENCH_PG_RELOAD:-0}" = 1 ] || [ "$loaded_key" != "$corpus_key" ]; then
+if [ "${ROR_BENCH_PG_RELOAD:-0}" = 1 ] || [ "$loaded_key" != "$pg_key" ]; then
   log "loading the corpus into PostgreSQL"
   "$REPO/benches/pg/load.sh" "$CORPUS" "$PG_PORT" > "$RUN/pg_load.txt" 2> "$RUN/pg_load.log"
   pg_seconds=$(sed -n 's/^pg_load_seconds=//p' "$RUN/pg_load.txt")
   psql_ -c "DROP TABLE IF EXISTS bench_corpus" -c "CREATE TABLE bench_corpus (key text, load_seconds float8, db_size text)" \
-    -c "INSERT INTO bench_corpus VALUES ('$corpus_key', $pg_seconds, pg_size_pretty(pg_database_size('ror')))"
+    -c "INSERT INTO bench_corpus VALUES ('$pg_key', $pg_seconds, pg_size_pretty(pg_database_size('ror')))"
   meta pg_load_seconds "$pg_seconds"
 else
   meta pg_load_seconds "$(psql_ -c "SELECT load_seconds FROM bench_corpus") (cached: loaded by an earlier run)"

@@ -10,9 +10,8 @@
 --   reference columns: the target's id ('Organization/ej-1' -> 'ej-1'); btree, GIN for arrays.
 --   _content: tsvector, `french` config (Snowball French stemmer, as ror-search's tantivy
 --     analyzer) over unaccent()ed text with every non-alphanumeric character turned into a space
---     (ror-search tokenizes the same way); GIN. Text = the strings of the resource except meta,
---     narrative, URLs and the plumbing keys ror-search skips too (url, system, reference, id,
---     code, status…), as src/index/extract.rs collect_text.
+--     (ror-search tokenizes the same way); GIN. Text: ror_text below, the same strings as
+--     ror-search's collect_text (src/index/extract.rs).
 --   seq: line number in the NDJSON file (stable paging order, like a serial primary key).
 
 \timing on
@@ -42,19 +41,34 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT regexp_replace(jsonb_path_query_first(doc, p, '{}', true)->>'reference', '^.*/', '')
 $$;
 
+-- The text of a resource for _content, as ror-search's collect_text (src/index/extract.rs): every
+-- string, except under meta, text, _line, extension, modifierExtension, contained, availableTime,
+-- notAvailable, position and identifier, except the values of plumbing keys (url, system,
+-- reference, id, code, status…) and URLs.
+CREATE OR REPLACE FUNCTION ror_text(doc jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  WITH RECURSIVE walk(k, v) AS (
+      SELECT ''::text, doc
+    UNION ALL
+      SELECT c.k, c.v FROM walk w, LATERAL (
+        SELECT e.key AS k, e.value AS v
+        FROM jsonb_each(CASE WHEN jsonb_typeof(w.v) = 'object' THEN w.v ELSE '{}' END) e
+        WHERE e.key NOT IN ('meta', 'text', '_line', 'extension', 'modifierExtension', 'contained', 'availableTime',
+                            'notAvailable', 'position', 'identifier')
+        UNION ALL
+        SELECT w.k, a FROM jsonb_array_elements(CASE WHEN jsonb_typeof(w.v) = 'array' THEN w.v ELSE '[]' END) a
+      ) c
+  )
+  SELECT coalesce(string_agg(v #>> '{}', ' '), '') FROM walk
+  WHERE jsonb_typeof(v) = 'string'
+    AND k NOT IN ('url', 'system', 'reference', 'id', 'resourceType', 'profile', 'versionId', 'lastUpdated', 'code',
+                  'valueCanonical', 'use', 'status', 'intent', 'currency')
+    AND (v #>> '{}') !~ '^(https?://|urn:)'
+$$;
+
 CREATE OR REPLACE FUNCTION ror_content(doc jsonb) RETURNS tsvector
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT to_tsvector('french', regexp_replace(unaccent(coalesce(string_agg(s.v, ' '), '')), '[^[:alnum:]]+', ' ', 'g'))
-  FROM jsonb_path_query(doc - 'meta' - 'text', 'strict $.** ? (@.type() == "object")', '{}', true) o,
-       LATERAL jsonb_each(o) e,
-       LATERAL (SELECT e.value #>> '{}' WHERE jsonb_typeof(e.value) = 'string'
-                UNION ALL
-                SELECT a #>> '{}'
-                FROM jsonb_array_elements(CASE WHEN jsonb_typeof(e.value) = 'array' THEN e.value ELSE '[]' END) a
-                WHERE jsonb_typeof(a) = 'string') s(v)
-  WHERE e.key NOT IN ('url', 'system', 'reference', 'id', 'resourceType', 'profile', 'versionId', 'lastUpdated', 'code',
-                      'valueCanonical', 'use', 'status', 'intent', 'currency', 'text', '_line', 'meta')
-    AND s.v !~ '^(https?://|urn:)'
+  SELECT to_tsvector('french', regexp_replace(unaccent(ror_text(doc)), '[^[:alnum:]]+', ' ', 'g'))
 $$;
 
 -- ---------------------------------------------------------------------------- Organization
