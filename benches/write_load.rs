@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const CAPACITY: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity";
+const CAPACITY: &str =
+    "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity";
 
 struct Client {
     address: String,
@@ -29,7 +30,13 @@ impl Client {
     }
 
     /// One request on a keep-alive connection (reconnecting once if the server closed it).
-    fn send(&mut self, method: &str, target: &str, body: &str, content_type: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        body: &str,
+        content_type: &str,
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         for attempt in 0..2 {
             if self.stream.is_none() {
                 let stream = TcpStream::connect(&self.address)?;
@@ -141,7 +148,10 @@ fn readers(address: &str, count: usize, stop: Arc<AtomicBool>) -> Vec<std::threa
                 let mut n = reader;
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    if client.send("GET", SEARCHES[n % SEARCHES.len()], "", "text/plain").is_ok_and(|(s, _)| s == 200) {
+                    if client
+                        .send("GET", SEARCHES[n % SEARCHES.len()], "", "text/plain")
+                        .is_ok_and(|(s, _)| s == 200)
+                    {
                         samples.push(started.elapsed().as_micros() as u64);
                     }
                     n += 1;
@@ -209,15 +219,26 @@ fn main() {
                     let id = &ids[(n as usize * 7919) % ids.len()];
                     let count = 1_000 + (n % 100_000);
                     let sent = Instant::now();
-                    match writer_client.send("PATCH", &format!("/fhir/Location/{id}"), &patch_body(count), "application/fhir+json") {
+                    match writer_client.send(
+                        "PATCH",
+                        &format!("/fhir/Location/{id}"),
+                        &patch_body(count),
+                        "application/fhir+json",
+                    ) {
                         Ok((200, _)) => {
                             let acknowledged = sent.elapsed().as_micros() as u64;
                             patch_latency.lock().map(|mut v| v.push(acknowledged)).ok();
                             // Another connection searches for the new value at once.
                             let probe = format!("/fhir/Location?_id={id}&nb-capacity={count}&_summary=count");
-                            let seen = checker.send("GET", &probe, "", "text/plain").ok().and_then(|(_, b)| total_of(&b));
+                            let seen = checker
+                                .send("GET", &probe, "", "text/plain")
+                                .ok()
+                                .and_then(|(_, b)| total_of(&b));
                             if seen == Some(1) {
-                                visible_latency.lock().map(|mut v| v.push(sent.elapsed().as_micros() as u64)).ok();
+                                visible_latency
+                                    .lock()
+                                    .map(|mut v| v.push(sent.elapsed().as_micros() as u64))
+                                    .ok();
                             } else {
                                 not_visible.lock().map(|mut v| *v += 1).ok();
                             }
@@ -241,10 +262,22 @@ fn main() {
     let mut patches = patch_latency.lock().map(|v| v.clone()).unwrap_or_default();
     let mut visible = visible_latency.lock().map(|v| v.clone()).unwrap_or_default();
     let patch_count = patches.len();
-    let (search_alone_p99, search_during_p99) = (percentile_ms(&mut alone, 0.99), percentile_ms(&mut during, 0.99));
+    let (search_alone_p99, search_during_p99) =
+        (percentile_ms(&mut alone, 0.99), percentile_ms(&mut during, 0.99));
     println!("write_load against {address}: {writers} writers, {reader_count} readers, {seconds} s per phase, {} locations", ids.len());
-    println!("searches alone           : {} requests, median {:.2} ms, p99 {:.2} ms", alone.len(), percentile_ms(&mut alone, 0.5), search_alone_p99);
-    println!("searches during the storm: {} requests, median {:.2} ms, p99 {:.2} ms (p99 change {:+.0}%)", during.len(), percentile_ms(&mut during, 0.5), search_during_p99, (search_during_p99 / search_alone_p99 - 1.0) * 100.0);
+    println!(
+        "searches alone           : {} requests, median {:.2} ms, p99 {:.2} ms",
+        alone.len(),
+        percentile_ms(&mut alone, 0.5),
+        search_alone_p99
+    );
+    println!(
+        "searches during the storm: {} requests, median {:.2} ms, p99 {:.2} ms (p99 change {:+.0}%)",
+        during.len(),
+        percentile_ms(&mut during, 0.5),
+        search_during_p99,
+        (search_during_p99 / search_alone_p99 - 1.0) * 100.0
+    );
     println!("capacity PATCH           : {patch_count} acknowledged in {elapsed:.1} s = {:.0} PATCH/s, median {:.2} ms, p99 {:.2} ms, {} failed", patch_count as f64 / elapsed, percentile_ms(&mut patches, 0.5), percentile_ms(&mut patches, 0.99), failures.lock().map(|v| *v).unwrap_or(0));
     println!("write-to-visible         : median {:.2} ms, p99 {:.2} ms; not visible at the first search after the ack: {}", percentile_ms(&mut visible, 0.5), percentile_ms(&mut visible, 0.99), not_visible.lock().map(|v| *v).unwrap_or(0));
 }

@@ -134,7 +134,6 @@ fn include_closure(
     }
     seen.insert(root.type_index, matched.clone());
     let mut frontier: BTreeMap<usize, RoaringBitmap> = BTreeMap::from([(root.type_index, matched.clone())]);
-    let registry = &state.registry;
     while !frontier.is_empty() {
         let mut next: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
         let mut add = |type_index: usize, key: DocKey, next: &mut BTreeMap<usize, RoaringBitmap>| {
@@ -143,46 +142,19 @@ fn include_closure(
             }
         };
         for (resource_type, keys) in &frontier {
-            for include in root.includes.iter().filter(|i| i.source_type == *resource_type) {
-                let Some(source) = state.collection(include.source_type) else { continue };
-                for key in keys {
-                    for (target_type, target_key) in source.references_of(include.param, key) {
-                        let target_type = usize::from(*target_type);
-                        if include.target_type.is_some_and(|t| t != target_type) {
-                            continue;
-                        }
-                        let Some(target_collection) = state.collection(target_type) else { continue };
-                        let mut targets = target_collection.logical_targets(*target_key);
-                        if target_collection.live.contains(*target_key) {
-                            targets.insert(*target_key);
-                        }
-                        for target in targets {
-                            add(target_type, target, &mut next);
-                        }
-                    }
+            for key in keys {
+                let mut visit = |target_type: usize, target: DocKey| add(target_type, target, &mut next);
+                for include in root.includes.iter().filter(|i| i.source_type == *resource_type) {
+                    crate::search::include::include_targets(state, include, key, &mut visit);
                 }
-            }
-            for include in &root.revincludes {
-                let Some(param) =
-                    registry.resources.get(include.source_type).and_then(|s| s.params.get(include.param))
-                else {
-                    continue;
-                };
-                if !param.targets.iter().any(|t| t == registry.type_name(*resource_type)) {
-                    continue;
-                }
-                let Some(source) = state.collection(include.source_type) else { continue };
-                let Some(target_collection) = state.collection(*resource_type) else { continue };
-                for key in keys {
-                    for target in std::iter::once(key).chain(target_collection.logical_aliases(key)) {
-                        if let Some(bitmap) =
-                            source.referencing(include.param, (*resource_type as u16, target))
-                        {
-                            for source_key in bitmap & &source.live {
-                                add(include.source_type, source_key, &mut next);
-                            }
-                        }
-                    }
+                for include in &root.revincludes {
+                    crate::search::include::revinclude_sources(
+                        state,
+                        include,
+                        *resource_type,
+                        key,
+                        &mut visit,
+                    );
                 }
             }
         }

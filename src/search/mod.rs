@@ -1,6 +1,7 @@
 //! Search execution: evaluation of criteria, ordering, paging, includes.
 
 pub mod execute;
+pub mod include;
 pub mod service;
 
 pub use service::{EntryMode, EntryRef, SearchPage, SearchService};

@@ -428,48 +428,16 @@ impl SearchService {
         while !frontier.is_empty() && included.len() < MAX_INCLUDES {
             let mut next = Vec::new();
             for (resource_type, key) in &frontier {
-                for include in includes.iter().filter(|i| i.source_type == *resource_type) {
-                    let Some(source) = state.collection(include.source_type) else { continue };
-                    for (target_type, target_key) in source.references_of(include.param, *key) {
-                        let target_type = usize::from(*target_type);
-                        if include.target_type.is_some_and(|t| t != target_type) {
-                            continue;
-                        }
-                        let Some(target_collection) = state.collection(target_type) else { continue };
-                        let mut targets = target_collection.logical_targets(*target_key);
-                        if target_collection.live.contains(*target_key) {
-                            targets.insert(*target_key);
-                        }
-                        for target in targets {
-                            if seen.insert((target_type, target)) {
-                                next.push((target_type, target));
-                            }
-                        }
+                let mut add = |target_type: usize, target: DocKey| {
+                    if seen.insert((target_type, target)) {
+                        next.push((target_type, target));
                     }
+                };
+                for include in includes.iter().filter(|i| i.source_type == *resource_type) {
+                    super::include::include_targets(state, include, *key, &mut add);
                 }
                 for include in revincludes {
-                    let Some(param) =
-                        registry.resources.get(include.source_type).and_then(|s| s.params.get(include.param))
-                    else {
-                        continue;
-                    };
-                    if !param.targets.iter().any(|t| t == registry.type_name(*resource_type)) {
-                        continue;
-                    }
-                    let Some(source) = state.collection(include.source_type) else { continue };
-                    let aliases =
-                        state.collection(*resource_type).map(|c| c.logical_aliases(*key)).unwrap_or_default();
-                    for target in std::iter::once(*key).chain(aliases) {
-                        if let Some(bitmap) =
-                            source.referencing(include.param, (*resource_type as u16, target))
-                        {
-                            for source_key in bitmap & &source.live {
-                                if seen.insert((include.source_type, source_key)) {
-                                    next.push((include.source_type, source_key));
-                                }
-                            }
-                        }
-                    }
+                    super::include::revinclude_sources(state, include, *resource_type, *key, &mut add);
                 }
             }
             included.extend(next.iter().copied());
