@@ -6,6 +6,7 @@
 //!   first capacity record, FHIRPath Patch, one group-committed fsync per batch of writes);
 //! * write-to-visible latency: from sending a PATCH to a search that finds the new value
 //!   (a search sent by another connection right after the acknowledgement).
+//!
 //! Corpus: whatever the server holds (the generated corpus; locations with capacity records).
 //! Bounded: `--seconds` per phase (default 10), stops by itself; loopback addresses only.
 //! Run: `cargo bench --bench write_load -- --addr 127.0.0.1:8080 --writers 32 --readers 4`.
