@@ -78,8 +78,11 @@ impl App {
         );
         // Indicators start from the store before the writer runs, then follow every commit.
         let indicators = Arc::new(crate::indicators::Indicators::from_store(store.as_ref())?);
-        let hook: Arc<dyn crate::indicators::CommitHook> = indicators.clone();
-        let writer = Writer::spawn(store.clone(), state.clone(), text.clone(), Some(hook))?;
+        // ROR_SEARCH_INDICATORS=off stops the per-commit maintenance (to measure its cost).
+        let maintain = std::env::var("ROR_SEARCH_INDICATORS").map(|v| v != "off").unwrap_or(true);
+        let hook: Option<Arc<dyn crate::indicators::CommitHook>> =
+            if maintain { Some(indicators.clone() as Arc<dyn crate::indicators::CommitHook>) } else { None };
+        let writer = Writer::spawn(store.clone(), state.clone(), text.clone(), hook)?;
         let search = SearchService::new(state.clone(), text.clone());
         Ok(App {
             registry,

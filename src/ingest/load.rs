@@ -76,29 +76,35 @@ pub fn load_files(
             }
         }
         let mut lines = ndjson.then(|| reader.lines().enumerate());
+        // Parsing and validation are the costly part of a load: they run on every core, a
+        // batch of lines at a time; commits stay in file order.
+        let mut raw: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
         loop {
-            for (line_number, document) in documents.drain(..) {
-                let resources: Vec<Value> = if document.get("resourceType").and_then(Value::as_str)
-                    == Some("Bundle")
-                {
-                    document
-                        .get("entry")
-                        .and_then(Value::as_array)
-                        .map(|entries| entries.iter().filter_map(|e| e.get("resource").cloned()).collect())
-                        .unwrap_or_default()
-                } else {
-                    vec![document]
-                };
-                for resource in resources {
-                    let (_, id) = validate_resource(registry, &resource, None).map_err(|e| {
+            let next_line = match lines.as_mut() {
+                Some(iterator) => iterator.next(),
+                None => None,
+            };
+            let done = next_line.is_none();
+            if let Some((index, line)) = next_line {
+                let line = line.map_err(|e| Error::internal(format!("{name}: {e}")))?;
+                if !line.trim().is_empty() {
+                    raw.push((index + 2, line));
+                }
+            }
+            if raw.len() >= CHUNK || (done && !raw.is_empty()) {
+                for (line_number, result) in parse_batch(std::mem::take(&mut raw)) {
+                    let value = result.map_err(|e| {
+                        Error::body(None, format!("{name} line {line_number}: not JSON: {e}"))
+                    })?;
+                    documents.push((line_number, value));
+                }
+            }
+            if !documents.is_empty() {
+                let batch = std::mem::take(&mut documents);
+                for (line_number, resource) in validate_batch(registry, batch) {
+                    let resource = resource.map_err(|e| {
                         Error::body(e.expression(), format!("{name} line {line_number}: {e}"))
                     })?;
-                    if id.is_none() {
-                        return Err(Error::body(
-                            Some("id"),
-                            format!("{name} line {line_number}: the resource has no id"),
-                        ));
-                    }
                     chunk.push(put(resource));
                     summary.resources += 1;
                     on_resource(1);
@@ -107,18 +113,75 @@ pub fn load_files(
                     }
                 }
             }
-            let Some(iterator) = lines.as_mut() else { break };
-            let Some((index, line)) = iterator.next() else { break };
-            let line = line.map_err(|e| Error::internal(format!("{name}: {e}")))?;
-            if line.trim().is_empty() {
-                continue;
+            if done {
+                break;
             }
-            let value: Value = serde_json::from_str(&line)
-                .map_err(|e| Error::body(None, format!("{name} line {}: not JSON: {e}", index + 2)))?;
-            documents.push((index + 2, value));
         }
         summary.files += 1;
     }
     flush(&mut chunk)?;
     Ok(summary)
+}
+
+fn worker_count() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8)
+}
+
+/// Parse lines on every core, keeping their order.
+fn parse_batch(lines: Vec<(usize, String)>) -> Vec<(usize, std::result::Result<Value, serde_json::Error>)> {
+    let size = lines.len().div_ceil(worker_count()).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = lines
+            .chunks(size)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk.iter().map(|(n, line)| (*n, serde_json::from_str(line))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+    })
+}
+
+/// Expand Bundles and validate every resource on every core, keeping their order.
+fn validate_batch(registry: &Registry, documents: Vec<(usize, Value)>) -> Vec<(usize, Result<Value>)> {
+    let mut resources = Vec::with_capacity(documents.len());
+    for (line_number, document) in documents {
+        if document.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+            let entries = document.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+            resources.extend(
+                entries.into_iter().filter_map(|e| e.get("resource").cloned()).map(|r| (line_number, r)),
+            );
+        } else {
+            resources.push((line_number, document));
+        }
+    }
+    let size = resources.len().div_ceil(worker_count()).max(1);
+    let mut owned_chunks: Vec<Vec<(usize, Value)>> = Vec::new();
+    let mut rest = resources;
+    while !rest.is_empty() {
+        let tail = rest.split_off(size.min(rest.len()));
+        owned_chunks.push(std::mem::replace(&mut rest, tail));
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = owned_chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(n, resource)| {
+                            let checked = match validate_resource(registry, &resource, None) {
+                                Ok((_, Some(_))) => Ok(resource),
+                                Ok((_, None)) => Err(Error::body(Some("id"), "the resource has no id")),
+                                Err(error) => Err(error),
+                            };
+                            (n, checked)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+    })
 }
