@@ -62,6 +62,8 @@ struct Cursor {
 
 const CURSOR_TTL: Duration = Duration::from_secs(600);
 const MAX_CURSORS: usize = 256;
+/// Frozen matches kept across all cursors (16 bytes each: ~128 MiB).
+const MAX_CURSOR_ENTRIES: usize = 8_000_000;
 /// Upper bound of included resources per page (fan-out limit).
 pub const MAX_INCLUDES: usize = 10_000;
 
@@ -75,9 +77,13 @@ impl CursorCache {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut cursors = self.cursors.lock();
         cursors.retain(|_, c| c.created.elapsed() < CURSOR_TTL);
-        if cursors.len() >= MAX_CURSORS {
-            if let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) {
-                cursors.remove(&oldest);
+        // Bounded by count and by the matches they hold (a national `_lastUpdated` search
+        // freezes ~300k entries): the oldest cursors go first.
+        let mut held: usize = cursors.values().map(|c| c.matches.len()).sum::<usize>() + cursor.matches.len();
+        while cursors.len() >= MAX_CURSORS || (held > MAX_CURSOR_ENTRIES && !cursors.is_empty()) {
+            let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) else { break };
+            if let Some(removed) = cursors.remove(&oldest) {
+                held = held.saturating_sub(removed.matches.len());
             }
         }
         cursors.insert(id.clone(), Arc::new(cursor));
