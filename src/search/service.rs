@@ -81,7 +81,9 @@ impl CursorCache {
         // freezes ~300k entries): the oldest cursors go first.
         let mut held: usize = cursors.values().map(|c| c.matches.len()).sum::<usize>() + cursor.matches.len();
         while cursors.len() >= MAX_CURSORS || (held > MAX_CURSOR_ENTRIES && !cursors.is_empty()) {
-            let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) else { break };
+            let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) else {
+                break;
+            };
             if let Some(removed) = cursors.remove(&oldest) {
                 held = held.saturating_sub(removed.matches.len());
             }
