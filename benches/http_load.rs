@@ -1109,7 +1109,7 @@ fn report(args: &Args) -> Res<()> {
         println!("{:<34} {:>14.2}x", "ratio of overall medians pg/ror", b.median_ms / a.median_ms);
         if ratio_count > 0 {
             println!(
-                "{:<34} {:>14.1}x",
+                "{:<34} {:>14.2}x",
                 "geometric mean of per-query ratios",
                 (log_ratio_sum / ratio_count as f64).exp()
             );

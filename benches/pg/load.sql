@@ -154,6 +154,15 @@ CREATE INDEX ON healthcare_service (provided_by);
 CREATE INDEX ON healthcare_service USING gin (location_ids);
 CREATE INDEX ON healthcare_service USING gin (content);
 
+-- HealthcareService.location as a link table too: the classic design for a many-to-many
+-- reference; "offers whose location …" (chains, _revinclude=HealthcareService:location) join it
+-- by location id instead of probing the GIN index of location_ids with thousands of keys.
+DROP TABLE IF EXISTS healthcare_service_location;
+CREATE TABLE healthcare_service_location AS
+SELECT h.id AS hs_id, u.location_id FROM healthcare_service h CROSS JOIN LATERAL unnest(h.location_ids) AS u(location_id);
+CREATE INDEX ON healthcare_service_location (location_id);
+CREATE INDEX ON healthcare_service_location (hs_id);
+
 -- ---------------------------------------------------------------------------- PractitionerRole
 DROP TABLE IF EXISTS practitioner_role CASCADE;
 CREATE TABLE practitioner_role AS
