@@ -143,11 +143,74 @@ impl Terms {
 pub enum ParamIndex {
     Tokens(Terms),
     Strings { normalized: Terms, exact: Terms },
-    Dates(Vec<Box<[DateRange]>>),
-    Numbers(Vec<Box<[f64]>>),
+    Dates(Column<DateRange>),
+    Numbers(Column<f64>),
     Quantities(Vec<Box<[QuantityValue]>>),
     References { forward: Vec<Box<[(u16, DocKey)]>>, reverse: HashMap<(u16, DocKey), RoaringBitmap> },
     Unindexed,
+}
+
+/// Values of one parameter by key, laid out for scans: the first value of every key sits in one
+/// contiguous vector (`_lastUpdated` over 430k offers is one linear pass), further values of
+/// multi-valued keys in a side map.
+#[derive(Clone)]
+pub struct Column<T> {
+    first: Vec<Option<T>>,
+    rest: HashMap<DocKey, Box<[T]>>,
+}
+
+impl<T> Default for Column<T> {
+    fn default() -> Self {
+        Column { first: Vec::new(), rest: HashMap::new() }
+    }
+}
+
+impl<T: Clone> Column<T> {
+    fn set(&mut self, key: DocKey, values: &[T]) {
+        let index = key as usize;
+        if self.first.len() <= index {
+            self.first.resize_with(index + 1, || None);
+        }
+        if let Some(slot) = self.first.get_mut(index) {
+            *slot = values.first().cloned();
+        }
+        match values.get(1..) {
+            Some(more) if !more.is_empty() => {
+                self.rest.insert(key, more.into());
+            }
+            _ => {
+                self.rest.remove(&key);
+            }
+        }
+    }
+
+    fn clear(&mut self, key: DocKey) {
+        if let Some(slot) = self.first.get_mut(key as usize) {
+            *slot = None;
+        }
+        self.rest.remove(&key);
+    }
+
+    /// True when one of the key's values satisfies `test`.
+    pub fn any(&self, key: DocKey, mut test: impl FnMut(&T) -> bool) -> bool {
+        match self.first.get(key as usize) {
+            Some(Some(value)) => {
+                test(value)
+                    || (!self.rest.is_empty()
+                        && self.rest.get(&key).is_some_and(|more| more.iter().any(test)))
+            }
+            _ => false,
+        }
+    }
+
+    /// All values of a key (sorting only).
+    pub fn values(&self, key: DocKey) -> Vec<T> {
+        let mut out: Vec<T> = self.first.get(key as usize).cloned().flatten().into_iter().collect();
+        if let Some(more) = self.rest.get(&key) {
+            out.extend(more.iter().cloned());
+        }
+        out
+    }
 }
 
 /// Maps a reference target (type, id) to its (type index, key).
@@ -190,8 +253,8 @@ impl Collection {
                 ParamType::String => {
                     ParamIndex::Strings { normalized: Terms::default(), exact: Terms::default() }
                 }
-                ParamType::Date => ParamIndex::Dates(Vec::new()),
-                ParamType::Number => ParamIndex::Numbers(Vec::new()),
+                ParamType::Date => ParamIndex::Dates(Column::default()),
+                ParamType::Number => ParamIndex::Numbers(Column::default()),
                 ParamType::Quantity => ParamIndex::Quantities(Vec::new()),
                 ParamType::Reference => {
                     ParamIndex::References { forward: Vec::new(), reverse: HashMap::new() }
@@ -296,8 +359,8 @@ impl Collection {
         }
         for param in self.params.iter_mut() {
             match param {
-                ParamIndex::Dates(column) => clear_slot(column, index),
-                ParamIndex::Numbers(column) => clear_slot(column, index),
+                ParamIndex::Dates(column) => column.clear(key),
+                ParamIndex::Numbers(column) => column.clear(key),
                 ParamIndex::Quantities(column) => clear_slot(column, index),
                 ParamIndex::References { forward, reverse } => {
                     if let Some(targets) = forward.get_mut(index) {
@@ -353,11 +416,11 @@ impl Collection {
                 }
                 (ParamIndex::Dates(column), Values::Dates(dates)) => {
                     has_value = !dates.is_empty();
-                    set_slot(column, index, dates.clone().into());
+                    column.set(key, dates);
                 }
                 (ParamIndex::Numbers(column), Values::Numbers(numbers)) => {
                     has_value = !numbers.is_empty();
-                    set_slot(column, index, numbers.clone().into());
+                    column.set(key, numbers);
                 }
                 (ParamIndex::Quantities(column), Values::Quantities(quantities)) => {
                     has_value = !quantities.is_empty();

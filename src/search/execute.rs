@@ -150,20 +150,14 @@ impl<'a> Executor<'a> {
                     // One clock read per criterion, not per stored value (`ap` needs "now").
                     let now_ms = chrono::Utc::now().timestamp_millis();
                     scan(scan_set, |key| {
-                        column.get(key as usize).is_some_and(|stored| {
-                            stored
-                                .iter()
-                                .any(|range| values.iter().any(|c| date_matches_at(c, *range, now_ms)))
-                        })
+                        column.any(key, |range| values.iter().any(|c| date_matches_at(c, *range, now_ms)))
                     })
                 }
                 _ => RoaringBitmap::new(),
             },
             Criterion::Number { param, values } => match collection.param(*param) {
                 ParamIndex::Numbers(column) => scan(scan_set, |key| {
-                    column.get(key as usize).is_some_and(|stored| {
-                        stored.iter().any(|number| values.iter().any(|c| number_matches(c, *number)))
-                    })
+                    column.any(key, |number| values.iter().any(|c| number_matches(c, *number)))
                 }),
                 _ => RoaringBitmap::new(),
             },

@@ -357,20 +357,13 @@ impl SearchService {
     ) -> Vec<SortValue> {
         match (param_type, collection.param(param)) {
             (_, ParamIndex::Dates(column)) => column
-                .get(key as usize)
-                .map(|ranges| {
-                    ranges
-                        .iter()
-                        .map(|r| {
-                            SortValue::Number(if descending { r.end_ms as f64 } else { r.start_ms as f64 })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            (_, ParamIndex::Numbers(column)) => column
-                .get(key as usize)
-                .map(|v| v.iter().map(|n| SortValue::Number(*n)).collect())
-                .unwrap_or_default(),
+                .values(key)
+                .iter()
+                .map(|r| SortValue::Number(if descending { r.end_ms as f64 } else { r.start_ms as f64 }))
+                .collect(),
+            (_, ParamIndex::Numbers(column)) => {
+                column.values(key).into_iter().map(SortValue::Number).collect()
+            }
             (_, ParamIndex::Quantities(column)) => column
                 .get(key as usize)
                 .map(|v| v.iter().map(|q| SortValue::Number(q.value)).collect())
