@@ -684,7 +684,7 @@ fn build_sql(query: &Query, page: &Page, with_docs: bool) -> Res<String> {
     }
     if base == "Location" && has(true, "HealthcareService:location") {
         ctes.push(
-            "i_hs AS (SELECT h.id FROM healthcare_service h WHERE h.location_ids && ARRAY(SELECT id FROM p))"
+            "i_hs AS (SELECT DISTINCT hs_id AS id FROM healthcare_service_location WHERE location_id IN (SELECT id FROM p))"
                 .to_owned(),
         );
         included.push(("HealthcareService", "healthcare_service", "i_hs"));

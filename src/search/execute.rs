@@ -68,7 +68,7 @@ impl<'a> Executor<'a> {
             Criterion::And { all } => {
                 // Index lookups first; column scans last, over what is left.
                 let mut ordered: Vec<&Criterion> = all.iter().collect();
-                ordered.sort_by_key(|child| is_column_scan(child));
+                ordered.sort_by_key(|child| evaluation_rank(child));
                 let mut result: Option<RoaringBitmap> = within.cloned();
                 let mut narrowed = false;
                 for child in ordered {
@@ -205,6 +205,30 @@ impl<'a> Executor<'a> {
                     present & live
                 }
             }
+            Criterion::Chain { param, target_type, above: false, inner }
+                if within.is_some_and(|w| w.len() * FORWARD_CHAIN_RATIO < live.len()) =>
+            {
+                // Few candidates left: follow their references forward and test only the
+                // resources they point at (e.g. the locations of 3,000 cardiology offers rather
+                // than every location within 15 km).
+                let candidates = within.map(|w| w & live).unwrap_or_default();
+                let tag = *target_type as u16;
+                let mut pointed = RoaringBitmap::new();
+                for key in &candidates {
+                    for (t, target) in collection.references_of(*param, key) {
+                        if *t == tag {
+                            pointed.insert(*target);
+                        }
+                    }
+                }
+                let targets = self.eval_within(*target_type, inner, context, Some(&pointed))? & &pointed;
+                scan(&candidates, |key| {
+                    collection
+                        .references_of(*param, key)
+                        .iter()
+                        .any(|(t, k)| *t == tag && targets.contains(*k))
+                }) | self.referencing_any_logical(collection, *param, *target_type, &targets)
+            }
             Criterion::Chain { param, target_type, above, inner } => {
                 let mut targets = self.eval(*target_type, inner, context)?;
                 if *above {
@@ -231,10 +255,28 @@ impl<'a> Executor<'a> {
                     return Ok(RoaringBitmap::new());
                 }
                 let mut result = RoaringBitmap::new();
-                for (key, distance) in self.state.geo.within((*lat, *lon), *radius_m) {
-                    if live.contains(key) {
-                        result.insert(key);
-                        context.distances.entry(key).and_modify(|d| *d = d.min(distance)).or_insert(distance);
+                let mut record = |key: DocKey, distance: f64, result: &mut RoaringBitmap| {
+                    result.insert(key);
+                    context.distances.entry(key).and_modify(|d| *d = d.min(distance)).or_insert(distance);
+                };
+                match within {
+                    // A few candidate locations: measure each rather than walk the R-tree.
+                    Some(candidates) if candidates.len() * FORWARD_CHAIN_RATIO < live.len() => {
+                        for key in candidates & live {
+                            if let Some(position) = self.state.geo.position(key) {
+                                let distance = crate::index::geo::haversine_m((*lat, *lon), position);
+                                if distance <= *radius_m {
+                                    record(key, distance, &mut result);
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        for (key, distance) in self.state.geo.within((*lat, *lon), *radius_m) {
+                            if live.contains(key) {
+                                record(key, distance, &mut result);
+                            }
+                        }
                     }
                 }
                 result
@@ -253,6 +295,27 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// Keys of `collection` whose reference by identifier (`identifier:<value>`) designates one
+    /// of `targets`.
+    fn referencing_any_logical(
+        &self,
+        collection: &Collection,
+        param: usize,
+        target_type: usize,
+        targets: &RoaringBitmap,
+    ) -> RoaringBitmap {
+        let mut result = RoaringBitmap::new();
+        let Some(target_collection) = self.state.collection(target_type) else { return result };
+        for logical in target_collection.logical_keys() {
+            if target_collection.logical_targets(logical).intersection_len(targets) > 0 {
+                if let Some(bitmap) = collection.referencing(param, (target_type as u16, logical)) {
+                    result |= bitmap;
+                }
+            }
+        }
+        result & &collection.live
+    }
+
     /// Keys of `collection` whose reference `param` points at one of `targets`.
     fn referencing_any(
         &self,
@@ -262,18 +325,7 @@ impl<'a> Executor<'a> {
         targets: &RoaringBitmap,
     ) -> RoaringBitmap {
         let target_type_tag = target_type as u16;
-        let mut by_identifier = RoaringBitmap::new();
-        if let Some(target_collection) = self.state.collection(target_type) {
-            // References by identifier (`{type, identifier}`, as in the Task example) point at a
-            // pseudo key; it counts when it designates one of the targets.
-            for logical in target_collection.logical_keys() {
-                if target_collection.logical_targets(logical).intersection_len(targets) > 0 {
-                    if let Some(bitmap) = collection.referencing(param, (target_type_tag, logical)) {
-                        by_identifier |= bitmap;
-                    }
-                }
-            }
-        }
+        let by_identifier = self.referencing_any_logical(collection, param, target_type, targets);
         // Walking the reverse postings costs |targets| unions; scanning the forward column costs
         // |live| lookups. Take the cheaper one.
         let direct = if targets.len() * 4 < collection.live.len() {
@@ -292,7 +344,7 @@ impl<'a> Executor<'a> {
                     .any(|(t, k)| *t == target_type_tag && targets.contains(*k))
             })
         };
-        direct | (by_identifier & &collection.live)
+        direct | by_identifier
     }
 
     /// `roots` plus every resource below them through the type's `partof` hierarchy.
@@ -365,6 +417,24 @@ fn id_of_token_key(key: &str) -> Option<&str> {
         return Some(id);
     }
     key.strip_prefix(crate::index::extract::TOKEN_SYSTEM_CODE).and_then(|rest| rest.strip_prefix('|'))
+}
+
+/// Below 1/8 of the live resources, candidates are followed forward through chains.
+const FORWARD_CHAIN_RATIO: u64 = 8;
+
+/// Evaluation order inside an AND: postings first, then chains (which can then follow the few
+/// candidates left forward), then column scans over the survivors.
+fn evaluation_rank(criterion: &Criterion) -> u8 {
+    match criterion {
+        _ if is_column_scan(criterion) => 2,
+        Criterion::Token { .. }
+        | Criterion::String { .. }
+        | Criterion::Reference { .. }
+        | Criterion::Missing { .. }
+        | Criterion::Content { .. } => 0,
+        Criterion::Or { any } if any.iter().all(|c| evaluation_rank(c) == 0) => 0,
+        _ => 1,
+    }
 }
 
 /// Criteria answered by scanning a column rather than reading postings.
