@@ -238,6 +238,8 @@ pub struct Collection {
     key_terms: Vec<KeyTerms>,
     /// The `identifier` token parameter, for references by identifier.
     identifier_param: Option<usize>,
+    /// Keys allocated for references by identifier (`identifier:<value>`).
+    logical: RoaringBitmap,
 }
 
 /// Prefix of the pseudo id under which a logical reference (`{type, identifier}`) is indexed.
@@ -273,6 +275,7 @@ impl Collection {
             present: vec![RoaringBitmap::new(); schema.params.len()],
             key_terms: Vec::new(),
             identifier_param: schema.param("identifier").map(|p| p.id),
+            logical: RoaringBitmap::new(),
         }
     }
 
@@ -286,6 +289,9 @@ impl Collection {
             return *key;
         }
         let key = self.ids.len() as DocKey;
+        if id.starts_with(LOGICAL_PREFIX) {
+            self.logical.insert(key);
+        }
         let id: Arc<str> = Arc::from(id);
         self.ids.push(id.clone());
         self.by_id.insert(id, key);
@@ -488,7 +494,7 @@ impl Collection {
 
     /// Keys of logical references (`identifier:<value>`) known to this collection.
     pub fn logical_keys(&self) -> impl Iterator<Item = DocKey> + '_ {
-        self.by_id.iter().filter(|(id, _)| id.starts_with(LOGICAL_PREFIX)).map(|(_, key)| *key)
+        self.logical.iter()
     }
 
     /// Targets of one key through a reference param.

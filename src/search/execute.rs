@@ -305,6 +305,9 @@ impl<'a> Executor<'a> {
         targets: &RoaringBitmap,
     ) -> RoaringBitmap {
         let mut result = RoaringBitmap::new();
+        if targets.is_empty() {
+            return result;
+        }
         let Some(target_collection) = self.state.collection(target_type) else { return result };
         for logical in target_collection.logical_keys() {
             if target_collection.logical_targets(logical).intersection_len(targets) > 0 {
