@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod query;
 pub mod schema;
 pub mod search;
+pub mod security;
 pub mod store;
 
 pub use error::{Error, Result};
