@@ -52,10 +52,14 @@ pub struct App {
     pub communes: Communes,
     pub data_dir: PathBuf,
     pub filter_limits: FilterLimits,
+    /// Limits on what a client controls (configuration `[limits]`).
+    pub limits: crate::config::Limits,
     /// Bulk `$export` jobs and their files under `<data dir>/exports`.
     pub exports: crate::export::ExportJobs,
     /// Steering indicators (UC11), maintained by the writer's commit hook.
     pub indicators: Arc<crate::indicators::Indicators>,
+    /// Admin tasks (online reindex) of this process.
+    pub tasks: crate::admin::AdminTasks,
 }
 
 pub fn store_path(data_dir: &Path) -> PathBuf {
@@ -65,6 +69,11 @@ pub fn store_path(data_dir: &Path) -> PathBuf {
 impl App {
     /// Open the store under `data_dir` and rebuild the search state from it.
     pub fn open(data_dir: &Path) -> Result<App> {
+        App::open_with_limits(data_dir, crate::config::Limits::default())
+    }
+
+    /// Open with the configured limits on what clients control.
+    pub fn open_with_limits(data_dir: &Path, limits: crate::config::Limits) -> Result<App> {
         let registry = Arc::new(Registry::embedded().map_err(Error::internal)?);
         let store: Arc<dyn ResourceStore> = Arc::new(RedbStore::open(&store_path(data_dir))?);
         let text = Arc::new(TextIndex::create_in_ram()?);
@@ -83,7 +92,8 @@ impl App {
         let hook: Option<Arc<dyn crate::indicators::CommitHook>> =
             if maintain { Some(indicators.clone() as Arc<dyn crate::indicators::CommitHook>) } else { None };
         let writer = Writer::spawn(store.clone(), state.clone(), text.clone(), hook)?;
-        let search = SearchService::new(state.clone(), text.clone());
+        let mut search = SearchService::new(state.clone(), text.clone());
+        search.max_included = limits.max_included;
         Ok(App {
             registry,
             store,
@@ -93,13 +103,26 @@ impl App {
             search,
             communes: Communes::embedded()?,
             data_dir: data_dir.to_owned(),
-            filter_limits: FilterLimits::default(),
+            filter_limits: limits.filter_limits(),
+            limits,
             exports: crate::export::ExportJobs::open(
                 data_dir.join("exports"),
-                crate::export::bulk::MAX_RUNNING_EXPORTS,
+                limits.max_concurrent_exports,
             )?,
             indicators,
+            tasks: crate::admin::AdminTasks::new(),
         })
+    }
+
+    /// Start an online reindex (one at a time); see [`crate::admin::reindex`].
+    pub fn start_reindex(&self) -> Result<crate::admin::reindex::Started> {
+        crate::admin::reindex::start(
+            &self.tasks,
+            self.store.clone(),
+            self.registry.clone(),
+            &self.state,
+            self.writer.clone(),
+        )
     }
 
     /// A Task must point at an existing resource (SPEC §1.7: focus 1..1), by literal reference
@@ -170,6 +193,8 @@ impl App {
             communes: &self.communes,
             handling,
             filter_limits: self.filter_limits,
+            max_count: self.limits.max_count,
+            max_or_values: self.limits.max_or_values,
         }
     }
 }

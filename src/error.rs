@@ -20,6 +20,9 @@ pub enum IssueCode {
     Security,
     Forbidden,
     Informational,
+    Login,
+    Timeout,
+    Throttled,
 }
 
 impl IssueCode {
@@ -40,6 +43,9 @@ impl IssueCode {
             IssueCode::Security => "security",
             IssueCode::Forbidden => "forbidden",
             IssueCode::Informational => "informational",
+            IssueCode::Login => "login",
+            IssueCode::Timeout => "timeout",
+            IssueCode::Throttled => "throttled",
         }
     }
 }
@@ -71,6 +77,18 @@ pub enum Error {
     TooCostly { message: String },
     #[error("{message}")]
     PayloadTooLarge { message: String },
+    /// Missing or invalid credentials (401).
+    #[error("{message}")]
+    Unauthorized { expression: Option<String>, message: String },
+    /// Authenticated, but outside the consumer's profile or roles (403).
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// Too many requests of a kind at once (429).
+    #[error("{message}")]
+    TooManyRequests { message: String },
+    /// The request could not be served in time or the service is shutting down (503).
+    #[error("{message}")]
+    Unavailable { message: String },
     #[error("storage error: {0}")]
     Store(Arc<str>),
     #[error("internal error: {0}")]
@@ -111,8 +129,12 @@ impl Error {
             Error::Conflict { .. } => 409,
             Error::PreconditionFailed { .. } => 412,
             Error::NotSupported { .. } => 405,
-            Error::TooCostly { .. } => 403,
+            Error::TooCostly { .. } => 400,
             Error::PayloadTooLarge { .. } => 413,
+            Error::Unauthorized { .. } => 401,
+            Error::Forbidden { .. } => 403,
+            Error::TooManyRequests { .. } => 429,
+            Error::Unavailable { .. } => 503,
             Error::Store(_) | Error::Internal(_) => 500,
         }
     }
@@ -129,6 +151,10 @@ impl Error {
             Error::NotSupported { .. } => IssueCode::NotSupported,
             Error::TooCostly { .. } => IssueCode::TooCostly,
             Error::PayloadTooLarge { .. } => IssueCode::TooCostly,
+            Error::Unauthorized { .. } => IssueCode::Login,
+            Error::Forbidden { .. } => IssueCode::Forbidden,
+            Error::TooManyRequests { .. } => IssueCode::Throttled,
+            Error::Unavailable { .. } => IssueCode::Timeout,
             Error::Store(_) | Error::Internal(_) => IssueCode::Exception,
         }
     }
@@ -137,7 +163,9 @@ impl Error {
     pub fn expression(&self) -> Option<&str> {
         match self {
             Error::InvalidParam { param, .. } => Some(param.as_str()),
-            Error::InvalidBody { expression, .. } | Error::Unprocessable { expression, .. } => {
+            Error::InvalidBody { expression, .. }
+            | Error::Unprocessable { expression, .. }
+            | Error::Unauthorized { expression, .. } => {
                 expression.as_deref()
             }
             _ => None,

@@ -1,7 +1,9 @@
 //! ror-search: a search service for the French national directory of health care offers (ROR),
 //! serving its FHIR R4 API from one binary.
 
+pub mod admin;
 pub mod app;
+pub mod config;
 pub mod error;
 pub mod export;
 pub mod fhir;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ror_search::app::{store_path, App};
+use ror_search::config::Config;
 use ror_search::http::HttpState;
 
 #[derive(Parser)]
@@ -59,11 +60,17 @@ enum Command {
     },
 }
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Default)]
 struct ServeArgs {
-    /// Address to listen on (loopback by default).
-    #[arg(long, env = "ROR_SEARCH_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// Configuration file (TOML; keys documented in the README). Flags below override it.
+    #[arg(long, env = "ROR_SEARCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "ROR_SEARCH_LISTEN")]
+    listen: Option<String>,
+    /// Serve plain HTTP on a non-loopback address (local development only; loopback needs no flag).
+    #[arg(long, env = "ROR_SEARCH_PLAIN_HTTP", default_value_t = false)]
+    plain_http: bool,
     /// Public base URL of the FHIR endpoint, e.g. https://ror.example/fhir (derived from the request when unset).
     #[arg(long, env = "ROR_SEARCH_BASE_URL")]
     base_url: Option<String>,
@@ -73,9 +80,53 @@ struct ServeArgs {
     /// HTTP worker threads (default: number of cores).
     #[arg(long, env = "ROR_SEARCH_WORKERS")]
     workers: Option<usize>,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "ROR_SEARCH_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
-    max_body_bytes: usize,
+    /// Largest accepted request body, in bytes (default 32 MiB).
+    #[arg(long, env = "ROR_SEARCH_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Raster tile URL template for the /console map (`https://…/{z}/{x}/{y}.png`); without one the
+    /// map draws the embedded commune dot cloud and needs no network.
+    #[arg(long, env = "ROR_SEARCH_CONSOLE_TILE_URL")]
+    console_tile_url: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration file (or the defaults), with the command-line flags applied over it.
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = &self.listen {
+            config.server.listen = listen.clone();
+        }
+        if self.base_url.is_some() {
+            config.server.base_url = self.base_url.clone();
+        }
+        if self.workers.is_some() {
+            config.server.workers = self.workers;
+        }
+        if let Some(max_body_bytes) = self.max_body_bytes {
+            config.limits.max_body_bytes = max_body_bytes;
+        }
+        if self.console_tile_url.is_some() {
+            config.server.console_tile_url = self.console_tile_url.clone();
+        }
+        if self.plain_http {
+            config.server.plain_http = true;
+        }
+        // Without TLS, plain HTTP on loopback needs no opt-in (the demo); any other address does.
+        let loopback = config
+            .server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map(|address| address.ip().is_loopback())
+            .unwrap_or(false);
+        if config.tls.is_none() && self.config.is_none() && loopback {
+            config.server.plain_http = true;
+        }
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 fn progress_bar(length: u64, message: &'static str) -> indicatif::ProgressBar {
@@ -119,6 +170,9 @@ fn generate(scale: &str, seed: u64, out: &std::path::Path, progress: bool) -> an
 }
 
 fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let authenticator = ror_search::security::auth::Authenticator::from_config(&config)?;
+    let tls = config.tls.as_ref().map(ror_search::security::tls::server_config).transpose()?;
     if args.demo {
         let store = ror_search::store::RedbStore::open(&store_path(&data_dir))?;
         let empty = ror_search::store::ResourceStore::last_seq(&store)? == 0;
@@ -130,33 +184,98 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
             load(&data_dir, &files)?;
         }
     }
-    let app = Arc::new(App::open(&data_dir).context("opening the store")?);
+    let limits = config.limits;
+    let app = Arc::new(App::open_with_limits(&data_dir, limits).context("opening the store")?);
     // Steering indicators are recorded as MeasureReports through the writer (UC11).
     Arc::new(ror_search::indicators::IndicatorPublisher::new(app.indicators.clone(), app.writer.clone()))
         .spawn(std::time::Duration::from_secs(10))?;
+    let operations = Arc::new(ror_search::http::middleware::Operations::new(
+        authenticator,
+        std::time::Duration::from_secs(limits.request_timeout_seconds),
+    ));
     let state = actix_web::web::Data::new(HttpState {
-        app,
-        base_url: args.base_url.clone(),
-        max_body_bytes: args.max_body_bytes,
+        app: app.clone(),
+        base_url: config.server.base_url.clone(),
+        max_body_bytes: limits.max_body_bytes,
+        ops: operations.clone(),
     });
-    let workers =
-        args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let max_body = args.max_body_bytes;
-    tracing::info!(listen = %args.listen, "serving the FHIR API");
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let console = actix_web::web::Data::new(ror_search::http::ConsoleSettings {
+        tile_url: config.server.console_tile_url.clone(),
+    });
+    let grace = config.server.shutdown_grace_seconds;
+    let listen = config.server.listen.clone();
+    tracing::info!(listen = %listen, tls = tls.is_some(), security = operations.auth.enabled(), "serving the FHIR API");
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        actix_web::HttpServer::new(move || {
+        let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(ror_search::http::middleware::guard))
                 .app_data(state.clone())
-                .app_data(actix_web::web::PayloadConfig::new(max_body))
+                .app_data(console.clone())
+                .app_data(actix_web::web::PayloadConfig::new(limits.max_body_bytes))
                 .configure(ror_search::http::configure)
         })
         .workers(workers)
-        .bind(&args.listen)?
-        .run()
-        .await
+        .shutdown_timeout(grace)
+        // Signals are handled below: readiness goes down before the listener closes.
+        .disable_signals()
+        .on_connect(|connection, extensions| {
+            use actix_tls_stream::TlsStream;
+            if let Some(stream) = connection.downcast_ref::<TlsStream>() {
+                let (_, session) = stream.get_ref();
+                if let Some(certificate) = session.peer_certificates().and_then(|chain| chain.first()) {
+                    extensions.insert(ror_search::security::auth::PeerCertificate(certificate.to_vec()));
+                }
+            }
+        });
+        let server = match tls {
+            Some(tls) => server.bind_rustls_0_23(&listen, tls)?,
+            None => server.bind(&listen)?,
+        }
+        .run();
+        let handle = server.handle();
+        let operations_for_signal = operations.clone();
+        actix_web::rt::spawn(async move {
+            wait_for_shutdown_signal().await;
+            tracing::info!("shutdown requested: refusing new connections and draining requests");
+            operations_for_signal.set_ready(false);
+            handle.stop(true).await;
+        });
+        server.await
     })?;
+    // Every acknowledged write is already committed; this waits for the writes still queued.
+    // The writer runs queued messages in order, so an empty exclusive task returns only once
+    // everything queued before it is committed and applied.
+    if let Err(error) = app.writer.run_exclusive(|_| ()) {
+        tracing::warn!(%error, "the writer could not be drained");
+    }
+    tracing::info!("drained and flushed; exiting");
     Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "SIGTERM handler unavailable; only Ctrl-C stops the server gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The TLS stream type of actix's rustls 0.23 acceptor.
+mod actix_tls_stream {
+    pub type TlsStream = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
 }
 
 fn main() -> anyhow::Result<()> {
@@ -170,13 +289,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(
             cli.data_dir,
-            ServeArgs {
-                listen: "127.0.0.1:8080".into(),
-                base_url: None,
-                demo: false,
-                workers: None,
-                max_body_bytes: 32 << 20,
-            },
+            ServeArgs::default(),
         ),
         Some(Command::Serve(args)) => serve(cli.data_dir, args),
         Some(Command::Load { files }) => load(&cli.data_dir, &files),

@@ -37,3 +37,12 @@ mod export_api;
 // Steering indicators (UC11): incremental versus recount, Measure/MeasureReport searches.
 #[path = "integration/indicators_api.rs"]
 mod indicators_api;
+// Online reindex under continuous searches and writes; the admin task API.
+#[path = "integration/reindex_api.rs"]
+mod reindex_api;
+// TLS, mutual TLS, JWT bearer tokens, 401/403, /metrics and graceful shutdown (real binary).
+#[path = "integration/security_api.rs"]
+mod security_api;
+// The web console: assets served from the binary, and the console driven in headless Chromium.
+#[path = "integration/console.rs"]
+mod console;

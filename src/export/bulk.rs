@@ -24,6 +24,9 @@ use super::select::{root_query, RootQuery, TypeSelection};
 use crate::error::{Error, Result};
 use crate::query::params::{parse_query_string, RawParam};
 use crate::query::parse::ParseContext;
+use crate::schema::Registry;
+use crate::security::view::project_captured;
+use crate::security::Principal;
 use crate::store::ResourceStore;
 
 /// Resources per `collection` Bundle file in the `application/fhir+json` variant.
@@ -220,9 +223,18 @@ pub struct ExportJob {
     status: Mutex<JobStatus>,
     finished: Mutex<Option<Instant>>,
     dir: PathBuf,
+    /// Who kicked the export off: its files are projected for that profile, and only that
+    /// consumer sees the job.
+    pub principal: Principal,
 }
 
 impl ExportJob {
+    /// Whether `principal` may poll, download or cancel this job (another consumer, or the same
+    /// one under another profile, is told it does not exist).
+    pub fn belongs_to(&self, principal: &Principal) -> bool {
+        self.principal.consumer == principal.consumer && self.principal.profile == principal.profile
+    }
+
     pub fn status(&self) -> JobStatus {
         self.status.lock().clone()
     }
@@ -287,6 +299,24 @@ impl ExportJobs {
         request_url: String,
         transaction_time: String,
     ) -> Result<Option<Arc<ExportJob>>> {
+        let registry = Arc::new(Registry::embedded().map_err(Error::internal)?);
+        let principal = Principal::unrestricted();
+        self.start_as(store, registry, selection, format, request_url, transaction_time, principal)
+    }
+
+    /// As [`start`], for `principal`: the files hold what its access profile sees of the
+    /// selection (taken with [`super::select::snapshot_as`] for that profile).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_as(
+        &self,
+        store: Arc<dyn ResourceStore>,
+        registry: Arc<Registry>,
+        selection: Vec<TypeSelection>,
+        format: OutputFormat,
+        request_url: String,
+        transaction_time: String,
+        principal: Principal,
+    ) -> Result<Option<Arc<ExportJob>>> {
         let mut jobs = self.jobs.lock();
         let expired: Vec<String> = jobs
             .iter()
@@ -316,12 +346,13 @@ impl ExportJobs {
             status: Mutex::new(JobStatus::Running),
             finished: Mutex::new(None),
             dir,
+            principal,
         });
         let worker_job = job.clone();
         std::thread::Builder::new()
             .name(format!("ror-export-{}", &id[..8.min(id.len())]))
             .spawn(move || {
-                let result = write_files(store.as_ref(), &selection, &worker_job);
+                let result = write_files(store.as_ref(), &registry, &selection, &worker_job);
                 let status = match result {
                     Ok(files) => JobStatus::Complete(files),
                     Err(error) => {
@@ -338,6 +369,20 @@ impl ExportJobs {
             .map_err(Error::internal)?;
         jobs.insert(id, job.clone());
         Ok(Some(job))
+    }
+
+    /// Jobs by status (`running`, `complete`, `failed`), for the metrics.
+    pub fn status_counts(&self) -> [(&'static str, u64); 3] {
+        let mut counts = [("running", 0), ("complete", 0), ("failed", 0)];
+        for job in self.jobs.lock().values() {
+            let slot = match job.status() {
+                JobStatus::Running => 0,
+                JobStatus::Complete(_) => 1,
+                JobStatus::Failed(_) => 2,
+            };
+            counts[slot].1 += 1;
+        }
+        counts
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<ExportJob>> {
@@ -446,10 +491,12 @@ impl OpenFile {
 /// Stream every selected version from the store into the job's files.
 fn write_files(
     store: &dyn ResourceStore,
+    registry: &Registry,
     selection: &[TypeSelection],
     job: &ExportJob,
 ) -> Result<Vec<OutputFile>> {
     let format = job.format;
+    let profile = job.principal.profile;
     let mut files = Vec::new();
     for type_selection in selection {
         if type_selection.entries.is_empty() {
@@ -462,6 +509,7 @@ fn write_files(
         };
         let mut file_index = 0;
         let mut current = OpenFile::create(&job.dir, resource_type, file_name(file_index), format)?;
+        let mut offset = 0;
         for chunk in type_selection.entries.chunks(READ_CHUNK) {
             if job.cancelled.load(Ordering::Relaxed) {
                 return Err(Error::Gone { message: "the export was cancelled".into() });
@@ -469,12 +517,23 @@ fn write_files(
             let keys: Vec<(&str, &str, u64)> =
                 chunk.iter().map(|(_, id, version)| (resource_type, &**id, *version)).collect();
             let resources = store.read_many(&keys)?;
-            for ((_, id, version), json) in chunk.iter().zip(resources) {
-                let json = json.ok_or_else(|| {
+            let contexts = type_selection.contexts.get(offset..offset + chunk.len()).unwrap_or_default();
+            offset += chunk.len();
+            for (index, ((_, id, version), json)) in chunk.iter().zip(resources).enumerate() {
+                let mut json = json.ok_or_else(|| {
                     Error::internal(format!(
                         "{resource_type}/{id} version {version} is missing from the store"
                     ))
                 })?;
+                if !profile.is_unrestricted() {
+                    // Restricted profiles get the projection (profile 1 keeps the stored bytes).
+                    let mut resource: Value = serde_json::from_slice(&json).map_err(Error::internal)?;
+                    let context = contexts.get(index).copied().unwrap_or_default();
+                    if !project_captured(registry, profile, context, &mut resource) {
+                        continue;
+                    }
+                    json = serde_json::to_vec(&resource).map_err(Error::internal)?.into();
+                }
                 if format == OutputFormat::Bundle && current.file.count as usize >= RESOURCES_PER_BUNDLE {
                     files.push(current.finish(format)?);
                     file_index += 1;

@@ -7,12 +7,16 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use super::select::{root_query, snapshot, TypeSelection};
+use super::select::{root_query, snapshot_as, TypeSelection};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::index::DocKey;
 use crate::query::params::RawParam;
 use crate::query::parse::Handling;
+use crate::security::guard::ProfileGuard;
+use crate::security::projection::hides_sensitive;
+use crate::security::view::project_captured;
+use crate::security::AccessProfile;
 
 /// The column documentation, embedded so that the binary and the tests read the same file.
 pub const COLUMN_DOC: &str = include_str!("../../index-schemas/exports.toml");
@@ -134,6 +138,21 @@ impl Extract {
 
     /// Take the snapshot the extract will stream.
     pub fn plan(self, app: &App, filters: &ExtractFilters) -> Result<ExtractPlan> {
+        self.plan_as(app, filters, AccessProfile::P1)
+    }
+
+    /// As [`plan`], for an access profile: the rows hold what the profile sees (hidden
+    /// resources are absent, the others projected before their columns are read).
+    pub fn plan_as(self, app: &App, filters: &ExtractFilters, profile: AccessProfile) -> Result<ExtractPlan> {
+        if self == Extract::Indicators && hides_sensitive(profile) {
+            // Indicator values aggregate sensitive offers and every capacity record.
+            return Err(Error::Forbidden {
+                message: format!(
+                    "the indicators extract is not available to access profile {}",
+                    profile.number()
+                ),
+            });
+        }
         let Some(resource_type) = self.resource_type() else {
             let measured_at = chrono::Utc::now();
             let rows = app
@@ -149,6 +168,7 @@ impl Extract {
                 hierarchy: HashMap::new(),
                 indicator_rows: rows,
                 measured_at: measured_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                profile,
             });
         };
         let mut params = Vec::new();
@@ -157,7 +177,8 @@ impl Extract {
         }
         let context = app.parse_context(Handling::Strict);
         let root = root_query(&context, resource_type, &[params], filters.since.as_deref(), false)?;
-        let selection = snapshot(&app.state, &app.text, std::slice::from_ref(&root))?;
+        let guard = ProfileGuard::for_profile(profile, &app.registry, app.store.as_ref());
+        let selection = snapshot_as(&app.state, &app.text, std::slice::from_ref(&root), guard.as_ref())?;
         let hierarchy = if self == Extract::Organizations {
             organization_hierarchy(app, &selection)
         } else {
@@ -169,6 +190,7 @@ impl Extract {
             hierarchy,
             indicator_rows: Vec::new(),
             measured_at: String::new(),
+            profile,
         })
     }
 }
@@ -255,6 +277,8 @@ pub struct ExtractPlan {
     hierarchy: HashMap<DocKey, (String, String, usize)>,
     indicator_rows: Vec<crate::indicators::IndicatorRow>,
     measured_at: String,
+    /// The access profile the rows are projected for.
+    profile: AccessProfile,
 }
 
 impl ExtractPlan {
@@ -288,17 +312,26 @@ impl ExtractPlan {
         }
         for type_selection in &self.selection {
             let resource_type = type_selection.resource_type.as_str();
+            let mut offset = 0;
             for chunk in type_selection.entries.chunks(READ_CHUNK) {
+                let contexts = type_selection.contexts.get(offset..offset + chunk.len()).unwrap_or_default();
+                offset += chunk.len();
                 let keys: Vec<(&str, &str, u64)> =
                     chunk.iter().map(|(_, id, version)| (resource_type, &**id, *version)).collect();
                 let resources = app.store.read_many(&keys)?;
-                for ((key, id, version), json) in chunk.iter().zip(resources) {
+                for (index, ((key, id, version), json)) in chunk.iter().zip(resources).enumerate() {
                     let json = json.ok_or_else(|| {
                         Error::internal(format!(
                             "{resource_type}/{id} version {version} is missing from the store"
                         ))
                     })?;
-                    let resource: Value = serde_json::from_slice(&json).map_err(Error::internal)?;
+                    let mut resource: Value = serde_json::from_slice(&json).map_err(Error::internal)?;
+                    if !self.profile.is_unrestricted() {
+                        let context = contexts.get(index).copied().unwrap_or_default();
+                        if !project_captured(&app.registry, self.profile, context, &mut resource) {
+                            continue;
+                        }
+                    }
                     let row = self.row(*key, &resource);
                     writer.write_record(&row).map_err(csv_error)?;
                 }

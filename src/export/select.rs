@@ -14,7 +14,10 @@ use crate::index::{DocKey, SearchState};
 use crate::query::ast::Criterion;
 use crate::query::params::{parse_query_string, RawParam};
 use crate::query::parse::{Include, ParseContext};
-use crate::search::execute::{EvalContext, Executor};
+use crate::search::execute::{EvalContext, Executor, Guard};
+use crate::security::context::Graph;
+use crate::security::guard::ProfileGuard;
+use crate::security::projection::OfferContext;
 
 /// The UC2 standard include block (SPEC §3 UC2 `{INC}`): an offer with its organization and
 /// every `partOf` ancestor, its locations, its practitioner roles and their practitioners. The
@@ -39,6 +42,9 @@ pub struct TypeSelection {
     pub type_index: usize,
     /// (key, id, version) of each resource.
     pub entries: Vec<(DocKey, Arc<str>, u64)>,
+    /// For a restricted access profile, the offer context of each entry as the snapshot saw it
+    /// (what its projection depends on); empty for profile 1.
+    pub contexts: Vec<OfferContext>,
 }
 
 /// Build the root query of `resource_type` from search parameters (each element of
@@ -85,36 +91,56 @@ pub fn snapshot(
     text: &TextIndex,
     roots: &[RootQuery],
 ) -> Result<Vec<TypeSelection>> {
+    snapshot_as(state, text, roots, None)
+}
+
+/// As [`snapshot`], for a restricted access profile: roots match as the `guard` lets them,
+/// the closure leaves out (and does not follow) resources hidden from the profile, and each
+/// entry's offer context is captured for the projection of the files.
+pub fn snapshot_as(
+    state: &RwLock<SearchState>,
+    text: &TextIndex,
+    roots: &[RootQuery],
+    guard: Option<&ProfileGuard<'_>>,
+) -> Result<Vec<TypeSelection>> {
     let state = state.read();
-    let executor = Executor { state: &state, text };
+    let executor = Executor { state: &state, text, guard: guard.map(|g| g as &dyn Guard) };
     let mut selected: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
     for root in roots {
         let mut matched = RoaringBitmap::new();
         if root.criteria.is_empty() {
-            if let Some(collection) = state.collection(root.type_index) {
-                matched |= &collection.live;
+            if let Some(live) = executor.live(root.type_index) {
+                matched |= live;
             }
         }
         for criterion in &root.criteria {
             matched |= executor.eval(root.type_index, criterion, &mut EvalContext::default())?;
         }
-        let closure = include_closure(&state, root, &matched);
+        let closure = include_closure(&executor, root, &matched);
         *selected.entry(root.type_index).or_default() |= matched;
         for (type_index, keys) in closure {
             *selected.entry(type_index).or_default() |= keys;
         }
     }
+    let graph = guard.and_then(|_| Graph::new(&state));
     let mut out = Vec::with_capacity(selected.len());
     for (type_index, keys) in selected {
         let Some(collection) = state.collection(type_index) else { continue };
-        let entries = keys
+        let entries: Vec<(DocKey, Arc<str>, u64)> = keys
             .iter()
             .filter_map(|key| collection.id(key).map(|id| (key, id.clone(), collection.version(key))))
             .collect();
+        let contexts = match &graph {
+            Some(graph) => {
+                entries.iter().map(|(key, _, _)| graph.context_of(&state, type_index, *key)).collect()
+            }
+            None => Vec::new(),
+        };
         out.push(TypeSelection {
             resource_type: state.registry.type_name(type_index).to_owned(),
             type_index,
             entries,
+            contexts,
         });
     }
     Ok(out)
@@ -124,10 +150,11 @@ pub fn snapshot(
 /// (so `Organization:partof` climbs every ancestor and the roles bring their practitioners).
 /// Unlike a search page there is no fan-out cap: an export must hold the whole closure.
 fn include_closure(
-    state: &SearchState,
+    executor: &Executor<'_>,
     root: &RootQuery,
     matched: &RoaringBitmap,
 ) -> BTreeMap<usize, RoaringBitmap> {
+    let state = executor.state;
     let mut seen: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
     if root.includes.is_empty() && root.revincludes.is_empty() {
         return seen;
@@ -137,6 +164,10 @@ fn include_closure(
     while !frontier.is_empty() {
         let mut next: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
         let mut add = |type_index: usize, key: DocKey, next: &mut BTreeMap<usize, RoaringBitmap>| {
+            // A resource hidden from the caller's profile is neither exported nor followed.
+            if executor.guard.is_some() && !executor.is_visible(type_index, key) {
+                return;
+            }
             if seen.entry(type_index).or_default().insert(key) {
                 next.entry(type_index).or_default().insert(key);
             }

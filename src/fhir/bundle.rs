@@ -41,6 +41,13 @@ pub fn project_elements(resource: &[u8], elements: &[String]) -> Result<Vec<u8>>
     serde_json::to_vec(&value).map_err(Error::internal)
 }
 
+/// The access-profile projection of a page: (type, id, stored JSON) of each resource → the JSON
+/// to send, `None` to leave the entry out (the resource does not exist for the caller).
+pub type PageProjection<'a> = &'a dyn Fn(&[StoredResource<'_>]) -> Result<Vec<Option<Vec<u8>>>>;
+
+/// A stored resource: type, id, JSON bytes.
+pub type StoredResource<'b> = (&'b str, &'b str, &'b [u8]);
+
 /// Render one page as a FHIR searchset Bundle.
 pub fn render_searchset(
     store: &dyn ResourceStore,
@@ -49,9 +56,41 @@ pub fn render_searchset(
     elements: Option<&[String]>,
     ignored: &[(String, String)],
 ) -> Result<String> {
+    render_searchset_projected(store, page, links, elements, ignored, None)
+}
+
+/// As [`render_searchset`]; with a `projection` (restricted access profiles) the resources are
+/// parsed and projected, otherwise the stored bytes are spliced in as they are.
+pub fn render_searchset_projected(
+    store: &dyn ResourceStore,
+    page: &SearchPage,
+    links: &BundleLinks,
+    elements: Option<&[String]>,
+    ignored: &[(String, String)],
+    projection: Option<PageProjection<'_>>,
+) -> Result<String> {
     let keys: Vec<(&str, &str, u64)> =
         page.entries.iter().map(|e| (e.resource_type.as_str(), &*e.id, e.version)).collect();
-    let resources = store.read_many(&keys)?;
+    let mut resources = store.read_many(&keys)?;
+    if let Some(projection) = projection {
+        let stored: Vec<(usize, StoredResource<'_>)> = keys
+            .iter()
+            .zip(resources.iter())
+            .enumerate()
+            .filter_map(|(index, ((resource_type, id, _), bytes))| {
+                bytes.as_ref().map(|b| (index, (*resource_type, *id, &**b)))
+            })
+            .collect();
+        let items: Vec<StoredResource<'_>> = stored.iter().map(|(_, item)| *item).collect();
+        let projected = projection(&items)?;
+        let mut shown: Vec<Option<std::sync::Arc<[u8]>>> = vec![None; resources.len()];
+        for ((index, _), bytes) in stored.iter().zip(projected) {
+            if let (Some(slot), Some(bytes)) = (shown.get_mut(*index), bytes) {
+                *slot = Some(bytes.into());
+            }
+        }
+        resources = shown;
+    }
     let mut out =
         String::with_capacity(4096 + resources.iter().flatten().map(|r| r.len() + 256).sum::<usize>());
     out.push_str("{\"resourceType\":\"Bundle\",\"id\":");

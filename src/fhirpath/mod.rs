@@ -59,10 +59,16 @@ pub struct FhirPath {
     pub source: String,
 }
 
+/// Deepest nesting of `(…)` and `where(…)`: the parser and the evaluator recurse once per level,
+/// on threads with 2 MiB stacks, and the ROR paths nest three levels at most.
+const MAX_NESTING: usize = 32;
+
 struct Parser<'a> {
     chars: Vec<char>,
     position: usize,
     source: &'a str,
+    /// Open `(…)` and `where(…)` around the current position.
+    depth: usize,
 }
 
 fn error(source: &str, position: usize, message: &str) -> String {
@@ -272,7 +278,22 @@ impl Parser<'_> {
         Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
+    /// Every nested `(…)` and `where(…)` goes through here, so the depth is counted once.
     fn or(&mut self) -> Result<Expr, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(error(
+                self.source,
+                self.position,
+                &format!("nested deeper than {MAX_NESTING} levels"),
+            ));
+        }
+        self.depth += 1;
+        let result = self.or_items();
+        self.depth -= 1;
+        result
+    }
+
+    fn or_items(&mut self) -> Result<Expr, String> {
         let mut items = vec![self.and()?];
         while self.keyword("or") {
             items.push(self.and()?);
@@ -286,7 +307,7 @@ impl FhirPath {
         if source.len() > 8192 {
             return Err("FHIRPath expression too long (max 8192 characters)".into());
         }
-        let mut parser = Parser { chars: source.chars().collect(), position: 0, source };
+        let mut parser = Parser { chars: source.chars().collect(), position: 0, source, depth: 0 };
         let mut steps = parser.path()?;
         parser.skip_space();
         if parser.position < parser.chars.len() {

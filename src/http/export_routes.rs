@@ -13,9 +13,11 @@ use crate::error::{Error, IssueCode, Result};
 use crate::export::body::channel;
 use crate::export::bulk::{ExportRequest, JobStatus};
 use crate::export::extracts::{Extract, ExtractFilters};
-use crate::export::select::snapshot;
+use crate::export::select::snapshot_as;
 use crate::query::params::parse_query_string;
 use crate::query::parse::Handling;
+use crate::security::guard::ProfileGuard;
+use crate::security::Principal;
 
 /// Registered before the `/fhir` scope so that `$export` is not read as a resource type.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -62,14 +64,25 @@ async fn kickoff(state: Data<HttpState>, request: HttpRequest) -> Result<HttpRes
     let base = base_url(&state, &request);
     let request_url =
         if query.is_empty() { format!("{base}/$export") } else { format!("{base}/$export?{query}") };
+    // The caller at kick-off: the snapshot is taken and the files are written for its profile.
+    let principal = Principal::of(&request);
     let app = state.app.clone();
     let job = blocking(move || {
         // Strict: a misspelt `_typeFilter` parameter must not silently export everything.
         let context = app.parse_context(Handling::Strict);
         let roots = export.root_queries(&context)?;
         let transaction_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let selection = snapshot(&app.state, &app.text, &roots)?;
-        app.exports.start(app.store.clone(), selection, export.format, request_url, transaction_time)
+        let guard = ProfileGuard::for_profile(principal.profile, &app.registry, app.store.as_ref());
+        let selection = snapshot_as(&app.state, &app.text, &roots, guard.as_ref())?;
+        app.exports.start_as(
+            app.store.clone(),
+            app.registry.clone(),
+            selection,
+            export.format,
+            request_url,
+            transaction_time,
+            principal,
+        )
     })
     .await?;
     let Some(job) = job else {
@@ -107,7 +120,13 @@ fn job_id(request: &HttpRequest) -> Result<String> {
 /// `GET` on the status URL: 202 + `X-Progress` while running, 200 + manifest when complete.
 async fn poll(state: Data<HttpState>, request: HttpRequest) -> Result<HttpResponse> {
     let id = job_id(&request)?;
-    let job = state.app.exports.get(&id).ok_or_else(|| Error::not_found(format!("no export job {id:?}")))?;
+    let principal = Principal::of(&request);
+    let job = state
+        .app
+        .exports
+        .get(&id)
+        .filter(|job| job.belongs_to(&principal))
+        .ok_or_else(|| Error::not_found(format!("no export job {id:?}")))?;
     match job.status() {
         JobStatus::Running => {
             let mut response =
@@ -129,7 +148,9 @@ async fn poll(state: Data<HttpState>, request: HttpRequest) -> Result<HttpRespon
 /// `DELETE` on the status URL: cancel the job and remove its files (202).
 async fn cancel(state: Data<HttpState>, request: HttpRequest) -> Result<HttpResponse> {
     let id = job_id(&request)?;
-    if !state.app.exports.cancel(&id) {
+    let principal = Principal::of(&request);
+    let owned = state.app.exports.get(&id).is_some_and(|job| job.belongs_to(&principal));
+    if !owned || !state.app.exports.cancel(&id) {
         return Err(Error::not_found(format!("no export job {id:?}")));
     }
     Ok(outcome(
@@ -141,12 +162,19 @@ async fn cancel(state: Data<HttpState>, request: HttpRequest) -> Result<HttpResp
 }
 
 /// A produced file, streamed from disk.
-async fn download(state: Data<HttpState>, path: web::Path<(String, String)>) -> Result<HttpResponse> {
+async fn download(
+    state: Data<HttpState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let (id, name) = path.into_inner();
+    let principal = Principal::of(&request);
+    let owned = state.app.exports.get(&id).is_some_and(|job| job.belongs_to(&principal));
     let (file_path, format) = state
         .app
         .exports
         .file(&id, &name)
+        .filter(|_| owned)
         .ok_or_else(|| Error::not_found(format!("no file {name:?} in export {id:?}")))?;
     let mut file = std::fs::File::open(&file_path)?;
     let (mut writer, body) = channel();
@@ -195,10 +223,11 @@ async fn csv_extract(
         }
     }
     let filters = ExtractFilters::new(region, since)?;
+    let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     // Select before answering, so that a bad filter is a 400 and not a cut stream.
     let plan = blocking(move || {
-        let plan = extract.plan(&app, &filters)?;
+        let plan = extract.plan_as(&app, &filters, profile)?;
         Ok((app, plan))
     })
     .await?;

@@ -8,13 +8,17 @@ use serde_json::{json, Value};
 
 use super::{HttpState, FHIR_JSON};
 use crate::error::{Error, Result};
-use crate::fhir::bundle::{render_searchset, BundleLinks};
+use crate::fhir::bundle::{render_searchset_projected, BundleLinks, PageProjection};
 use crate::ingest::bundle::{entry_response, error_response, new_id, plan_bundle};
 use crate::ingest::patch::{parse_fhirpath_patch, parse_json_patch, patcher, Patch};
 use crate::ingest::validate::{is_valid_id, validate_resource};
 use crate::query::params::{encode_query, parse_query_string, RawParam};
 use crate::query::parse::Handling;
-use crate::store::{Committed, WriteOp};
+use crate::search::execute::Guard;
+use crate::security::guard::ProfileGuard;
+use crate::security::view::Projector;
+use crate::security::{AccessProfile, Principal};
+use crate::store::{Committed, StoredVersion, WriteOp};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -149,11 +153,17 @@ async fn run_search(
     check_type(&state, &resource_type)?;
     let handling = handling(request);
     let base = base_url(&state, request);
+    let profile = Principal::of(request).profile;
     let app = state.app.clone();
     let body = blocking(move || {
         let context = app.parse_context(handling);
-        let search_request = context.parse_search(&resource_type, &params)?;
-        let page = app.search.search(&search_request)?;
+        let mut search_request = context.parse_search(&resource_type, &params)?;
+        // Profile 1 builds no guard: the unrestricted path is today's, at no cost.
+        let guard = ProfileGuard::for_profile(profile, &app.registry, app.store.as_ref());
+        if let Some(guard) = &guard {
+            guard.strip_hidden_sorts(&app.registry, &mut search_request);
+        }
+        let page = app.search.search_with(&search_request, guard.as_ref().map(|g| g as &dyn Guard))?;
         let self_url = format!("{base}/{resource_type}?{}", encode_query(&search_request.applied));
         let next_url = page.next.as_ref().map(|(cursor, offset)| {
             format!(
@@ -166,12 +176,18 @@ async fn run_search(
             )
         });
         let links = BundleLinks { base_url: base.clone(), self_url, next_url };
-        render_searchset(
+        let projector = Projector::new(profile, &app.state);
+        let project = |items: &[(&str, &str, &[u8])]| match &projector {
+            Some(projector) => projector.project_bytes(items),
+            None => Ok(items.iter().map(|(_, _, bytes)| Some(bytes.to_vec())).collect()),
+        };
+        render_searchset_projected(
             app.store.as_ref(),
             &page,
             &links,
             search_request.elements.as_deref(),
             &search_request.ignored,
+            projector.as_ref().map(|_| &project as PageProjection<'_>),
         )
     })
     .await?;
@@ -200,12 +216,44 @@ fn resource_response(
     Ok(builder.body(body))
 }
 
-async fn read(state: Data<HttpState>, path: web::Path<(String, String)>) -> Result<HttpResponse> {
+/// What the caller sees of one stored version: the projected JSON for a restricted profile,
+/// `None` when the resource does not exist for it. A deletion is judged by the last version
+/// before it, so that a hidden resource is not revealed as "deleted" either.
+fn shown_version(
+    app: &crate::app::App,
+    profile: AccessProfile,
+    resource_type: &str,
+    id: &str,
+    version: StoredVersion,
+) -> Result<Option<StoredVersion>> {
+    let Some(projector) = Projector::new(profile, &app.state) else { return Ok(Some(version)) };
+    if version.deleted {
+        let history = app.store.history(resource_type, id)?;
+        return Ok(match history.iter().find(|v| !v.deleted) {
+            Some(last) if projector.project_one(resource_type, id, &last.json)?.is_none() => None,
+            _ => Some(version),
+        });
+    }
+    let Some(projected) = projector.project_one(resource_type, id, &version.json)? else { return Ok(None) };
+    let json = serde_json::to_vec(&projected).map_err(Error::internal)?;
+    Ok(Some(StoredVersion { json: json.into(), ..version }))
+}
+
+async fn read(
+    state: Data<HttpState>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let (resource_type, id) = path.into_inner();
     check_type(&state, &resource_type)?;
+    let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
-    let stored = blocking(move || app.store.current(&rt, &i)).await?;
+    let stored = blocking(move || match app.store.current(&rt, &i)? {
+        Some(version) => shown_version(&app, profile, &rt, &i, version),
+        None => Ok(None),
+    })
+    .await?;
     match stored {
         None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
         Some(version) if version.deleted => {
@@ -221,14 +269,23 @@ async fn read(state: Data<HttpState>, path: web::Path<(String, String)>) -> Resu
     }
 }
 
-async fn vread(state: Data<HttpState>, path: web::Path<(String, String, String)>) -> Result<HttpResponse> {
+async fn vread(
+    state: Data<HttpState>,
+    path: web::Path<(String, String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse> {
     let (resource_type, id, version) = path.into_inner();
     check_type(&state, &resource_type)?;
     let version: u64 =
         version.parse().map_err(|_| Error::param("_history", format!("invalid version id {version:?}")))?;
+    let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
-    let stored = blocking(move || app.store.version(&rt, &i, version)).await?;
+    let stored = blocking(move || match app.store.version(&rt, &i, version)? {
+        Some(stored) => shown_version(&app, profile, &rt, &i, stored),
+        None => Ok(None),
+    })
+    .await?;
     match stored {
         None => Err(Error::not_found(format!("{resource_type}/{id}/_history/{version} is not known"))),
         Some(v) if v.deleted => {
@@ -248,9 +305,36 @@ async fn history(
     let (resource_type, id) = path.into_inner();
     check_type(&state, &resource_type)?;
     let base = base_url(&state, &request);
+    let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
-    let versions = blocking(move || app.store.history(&rt, &i)).await?;
+    let versions = blocking(move || {
+        let versions = app.store.history(&rt, &i)?;
+        let Some(projector) = Projector::new(profile, &app.state) else { return Ok(versions) };
+        // Hidden now (judged by its last version) = unknown; hidden versions are left out.
+        let live: Vec<&StoredVersion> = versions.iter().filter(|v| !v.deleted).collect();
+        let items: Vec<(&str, &str, &[u8])> =
+            live.iter().map(|v| (rt.as_str(), i.as_str(), &*v.json)).collect();
+        let projected = projector.project_bytes(&items)?;
+        if projected.first().is_some_and(Option::is_none) {
+            return Ok(Vec::new());
+        }
+        let mut shown: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
+        for (version, json) in live.iter().zip(projected) {
+            if let Some(json) = json {
+                shown.insert(version.version, json);
+            }
+        }
+        Ok(versions
+            .into_iter()
+            .filter_map(|v| match shown.remove(&v.version) {
+                _ if v.deleted => Some(v),
+                Some(json) => Some(StoredVersion { json: json.into(), ..v }),
+                None => None,
+            })
+            .collect())
+    })
+    .await?;
     if versions.is_empty() {
         return Err(Error::not_found(format!("{resource_type}/{id} is not known")));
     }
@@ -285,6 +369,59 @@ fn if_match(request: &HttpRequest) -> Result<Option<u64>> {
     trimmed.parse().map(Some).map_err(|_| {
         Error::body(Some("If-Match"), format!("invalid If-Match {text:?}: expected W/\"<version>\""))
     })
+}
+
+/// The answer to a write, with the resource as the caller may see it (projected for a
+/// restricted profile; no body when the written resource does not exist for it).
+async fn written(
+    state: &HttpState,
+    request: &HttpRequest,
+    status: actix_web::http::StatusCode,
+    base: &str,
+    committed: Committed,
+) -> Result<HttpResponse> {
+    let profile = Principal::of(request).profile;
+    if profile.is_unrestricted() {
+        return write_response(status, base, &committed);
+    }
+    let app = state.app.clone();
+    let projected = blocking(move || {
+        let mut committed = committed;
+        if let (Some(projector), Some(resource)) =
+            (Projector::new(profile, &app.state), committed.resource.take())
+        {
+            let (resource_type, id) = (committed.resource_type.clone(), committed.id.clone());
+            let shown = projector.project_values(vec![(&resource_type, &id, (*resource).clone())]);
+            committed.resource = shown.into_iter().next().flatten().map(std::sync::Arc::new);
+        }
+        Ok(committed)
+    })
+    .await?;
+    write_response(status, base, &projected)
+}
+
+/// A restricted caller cannot change (nor learn of) a resource that does not exist for it.
+async fn check_writable(
+    state: &HttpState,
+    request: &HttpRequest,
+    resource_type: &str,
+    id: &str,
+) -> Result<()> {
+    let profile = Principal::of(request).profile;
+    if profile.is_unrestricted() {
+        return Ok(());
+    }
+    let app = state.app.clone();
+    let (rt, i) = (resource_type.to_owned(), id.to_owned());
+    let hidden = blocking(move || match app.store.current(&rt, &i)? {
+        Some(version) if !version.deleted => Ok(shown_version(&app, profile, &rt, &i, version)?.is_none()),
+        _ => Ok(false),
+    })
+    .await?;
+    if hidden {
+        return Err(Error::not_found(format!("{resource_type}/{id} is not known")));
+    }
+    Ok(())
 }
 
 fn write_response(
@@ -334,7 +471,7 @@ async fn create(
         WriteOp::Put { resource, if_match: None, create_only: true, keep_last_updated: true },
     )
     .await?;
-    write_response(actix_web::http::StatusCode::CREATED, &base, &committed)
+    written(&state, &request, actix_web::http::StatusCode::CREATED, &base, committed).await
 }
 
 async fn update(
@@ -367,6 +504,7 @@ async fn update(
     }
     let if_match = if_match(&request)?;
     let base = base_url(&state, &request);
+    check_writable(&state, &request, &resource_type, &id).await?;
     let committed =
         submit_one(&state, WriteOp::Put { resource, if_match, create_only: false, keep_last_updated: true })
             .await?;
@@ -375,7 +513,7 @@ async fn update(
     } else {
         actix_web::http::StatusCode::OK
     };
-    write_response(status, &base, &committed)
+    written(&state, &request, status, &base, committed).await
 }
 
 async fn delete(
@@ -386,6 +524,7 @@ async fn delete(
     let (resource_type, id) = path.into_inner();
     check_type(&state, &resource_type)?;
     let if_match = if_match(&request)?;
+    check_writable(&state, &request, &resource_type, &id).await?;
     let committed = submit_one(&state, WriteOp::Delete { resource_type, id, if_match }).await?;
     let mut builder = HttpResponse::NoContent();
     if !committed.noop {
@@ -429,7 +568,26 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
             methods.push(entry.method);
             ops.push(entry.op);
         }
-        let committed = blocking(move || app.writer.submit(ops)).await?;
+        let profile = Principal::of(&request).profile;
+        let committed = blocking(move || {
+            let mut committed = app.writer.submit(ops)?;
+            // The response shows the written resources as the caller may see them.
+            if let Some(projector) = Projector::new(profile, &app.state) {
+                let owned: Vec<(String, String, Value)> = committed
+                    .iter()
+                    .filter_map(|c| {
+                        c.resource.as_ref().map(|r| (c.resource_type.clone(), c.id.clone(), (**r).clone()))
+                    })
+                    .collect();
+                let items = owned.iter().map(|(t, i, r)| (t.as_str(), i.as_str(), r.clone())).collect();
+                let mut shown = projector.project_values(items).into_iter();
+                for c in committed.iter_mut().filter(|c| c.resource.is_some()) {
+                    c.resource = shown.next().flatten().map(std::sync::Arc::new);
+                }
+            }
+            Ok(committed)
+        })
+        .await?;
         let entries: Vec<Value> = committed
             .iter()
             .zip(methods.iter())
@@ -516,9 +674,10 @@ async fn patch(
     let document = patch_document(&request, &body)?;
     let if_match = if_match(&request)?;
     let base = base_url(&state, &request);
+    check_writable(&state, &request, &resource_type, &id).await?;
     let patcher = patcher(state.app.registry.clone(), document);
     let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
-    write_response(actix_web::http::StatusCode::OK, &base, &committed)
+    written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }
 
 /// `PATCH [base]/Location?identifier=…`: the search must select exactly one resource.
@@ -541,6 +700,7 @@ async fn conditional_patch(
     let document = patch_document(&request, &body)?;
     let if_match = if_match(&request)?;
     let base = base_url(&state, &request);
+    let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let search_type = resource_type.clone();
     let id = blocking(move || {
@@ -549,7 +709,9 @@ async fn conditional_patch(
         search.count = 2;
         search.includes.clear();
         search.revincludes.clear();
-        let page = app.search.search(&search)?;
+        // The selection sees what the caller sees: a hidden resource is never the one patched.
+        let guard = ProfileGuard::for_profile(profile, &app.registry, app.store.as_ref());
+        let page = app.search.search_with(&search, guard.as_ref().map(|g| g as &dyn Guard))?;
         match page.total {
             0 => Err(Error::not_found(format!("no {search_type} matches the conditional PATCH criteria"))),
             1 => page.entries.first().map(|e| e.id.to_string()).ok_or_else(|| Error::internal("match without entry")),
@@ -559,5 +721,5 @@ async fn conditional_patch(
     .await?;
     let patcher = patcher(state.app.registry.clone(), document);
     let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
-    write_response(actix_web::http::StatusCode::OK, &base, &committed)
+    written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }

@@ -1,14 +1,20 @@
 //! The thin HTTP shell: routes, extraction of FHIR parameters from the raw query string, and
 //! blocking work moved off the async workers.
 
+mod admin_routes;
+mod console_routes;
 mod export_routes;
 mod fhir_routes;
+pub mod metrics;
+pub mod middleware;
+mod ops_routes;
 mod response;
 
 use std::sync::Arc;
 
 use actix_web::web;
 
+pub use console_routes::ConsoleSettings;
 pub use response::FHIR_JSON;
 
 use crate::app::App;
@@ -19,10 +25,27 @@ pub struct HttpState {
     /// Public base URL of the FHIR endpoint (`http://host/fhir`); derived from the request when unset.
     pub base_url: Option<String>,
     pub max_body_bytes: usize,
+    /// Authentication, metrics, readiness and the request time limit.
+    pub ops: Arc<middleware::Operations>,
+}
+
+impl HttpState {
+    /// Without security, default limits: local development and tests.
+    pub fn new(app: Arc<App>, base_url: Option<String>) -> HttpState {
+        HttpState {
+            app,
+            base_url,
+            max_body_bytes: crate::config::Limits::default().max_body_bytes,
+            ops: Arc::new(middleware::Operations::default()),
+        }
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the /fhir scope: `$export` must not be read as a resource type.
     export_routes::configure(cfg);
     fhir_routes::configure(cfg);
+    admin_routes::configure(cfg);
+    ops_routes::configure(cfg);
+    console_routes::configure(cfg);
 }

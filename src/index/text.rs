@@ -23,13 +23,20 @@ const WHOLE_WORD_BOOST: f32 = 2.0;
 const MAX_QUERY_WORDS: usize = 16;
 
 pub struct TextIndex {
-    index: Index,
-    writer: parking_lot::Mutex<IndexWriter>,
-    reader: IndexReader,
+    /// Behind a lock so that a reindex can put a freshly built engine in place while every
+    /// holder of this `TextIndex` (writer, search, export) keeps its handle. Queries never go
+    /// through it: they run on the searcher stored in the search state, which pins its engine.
+    engine: parking_lot::RwLock<Engine>,
     key_field: Field,
     type_field: Field,
     content_field: Field,
     analyzer: parking_lot::Mutex<TextAnalyzer>,
+}
+
+struct Engine {
+    index: Index,
+    writer: parking_lot::Mutex<IndexWriter>,
+    reader: IndexReader,
 }
 
 fn text_error(error: tantivy::TantivyError) -> Error {
@@ -64,9 +71,11 @@ impl TextIndex {
         let reader =
             index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(text_error)?;
         Ok(TextIndex {
-            index,
-            writer: parking_lot::Mutex::new(writer),
-            reader,
+            engine: parking_lot::RwLock::new(Engine {
+                index,
+                writer: parking_lot::Mutex::new(writer),
+                reader,
+            }),
             key_field,
             type_field,
             content_field,
@@ -76,7 +85,8 @@ impl TextIndex {
 
     /// Replace (or remove, with `None`) the text of one document. Visible after [`commit`].
     pub fn stage(&self, type_index: usize, key: DocKey, text: Option<&str>) -> Result<()> {
-        let writer = self.writer.lock();
+        let engine = self.engine.read();
+        let writer = engine.writer.lock();
         let combined = combined_key(type_index, key);
         writer.delete_term(Term::from_field_u64(self.key_field, combined));
         if let Some(text) = text {
@@ -91,13 +101,28 @@ impl TextIndex {
 
     /// Make staged changes durable in the index and return a searcher that sees them.
     pub fn commit(&self) -> Result<Searcher> {
-        self.writer.lock().commit().map_err(text_error)?;
-        self.reader.reload().map_err(text_error)?;
-        Ok(self.reader.searcher())
+        let engine = self.engine.read();
+        engine.writer.lock().commit().map_err(text_error)?;
+        engine.reader.reload().map_err(text_error)?;
+        Ok(engine.reader.searcher())
     }
 
     pub fn searcher(&self) -> Searcher {
-        self.reader.searcher()
+        self.engine.read().reader.searcher()
+    }
+
+    /// Exchange engines with `other` (a reindex puts its new generation in place; `other` then
+    /// holds the old one). Staged, uncommitted changes move with their engine. Both indexes are
+    /// built by [`create_in_ram`](Self::create_in_ram), so their fields match; checked anyway,
+    /// since a searcher of one engine is queried with the fields of this handle.
+    pub fn swap_engine(&self, other: &mut TextIndex) -> Result<()> {
+        if (self.key_field, self.type_field, self.content_field)
+            != (other.key_field, other.type_field, other.content_field)
+        {
+            return Err(Error::internal("text index: the new engine has a different schema"));
+        }
+        std::mem::swap(&mut *self.engine.write(), other.engine.get_mut());
+        Ok(())
     }
 
     /// The analyzed words of a query, in order, deduplicated.
@@ -147,11 +172,12 @@ impl TextIndex {
     }
 
     pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        self.searcher().num_docs()
     }
 
-    pub fn index(&self) -> &Index {
-        &self.index
+    /// The current engine's index (a cheap handle; a later swap does not affect it).
+    pub fn index(&self) -> Index {
+        self.engine.read().index.clone()
     }
 }
 
@@ -230,5 +256,27 @@ mod tests {
         text.stage(0, 4, Some("Cardiopédiatrie")).unwrap();
         let searcher = text.commit().unwrap();
         assert!(text.search(&searcher, 0, "pédiatrie").unwrap().is_empty());
+    }
+
+    #[test]
+    fn test_swap_engine_keeps_old_searchers_and_moves_writes() {
+        let live = TextIndex::create_in_ram().unwrap();
+        live.stage(0, 1, Some("cardiologie")).unwrap();
+        let old_searcher = live.commit().unwrap();
+        let mut fresh = TextIndex::create_in_ram().unwrap();
+        fresh.stage(0, 7, Some("pédiatrie")).unwrap();
+        fresh.commit().unwrap();
+        live.swap_engine(&mut fresh).unwrap();
+        // A query that pinned the old engine still answers from it.
+        assert_eq!(live.search(&old_searcher, 0, "cardiologie").unwrap().len(), 1);
+        let searcher = live.searcher();
+        assert!(live.search(&searcher, 0, "cardiologie").unwrap().is_empty());
+        let keys: Vec<DocKey> = live.search(&searcher, 0, "pédiatrie").unwrap().iter().map(|h| h.0).collect();
+        assert_eq!(keys, vec![7]);
+        // Later writes go to the new engine; the old one is left in `fresh`.
+        live.stage(0, 8, Some("pédiatrie néonatale")).unwrap();
+        let searcher = live.commit().unwrap();
+        assert_eq!(live.search(&searcher, 0, "pédiatrie").unwrap().len(), 2);
+        assert_eq!(fresh.num_docs(), 1);
     }
 }

@@ -26,6 +26,36 @@ fn invalid(expression: &str, message: impl Into<String>) -> Error {
     Error::unprocessable(expression, message)
 }
 
+/// Deepest nesting of arrays and objects a patched resource may reach: what serde_json reads
+/// back (its recursion limit), so that the stored version can be parsed again. Patch operations
+/// can otherwise nest values into values without bound.
+const MAX_JSON_NESTING: usize = 127;
+
+/// Whether `value`, placed inside `enclosing` arrays and objects, nests deeper than allowed.
+/// Recursion stops at the limit, so a deep value costs no more stack than a legal one.
+fn nests_too_deep(value: &Value, enclosing: usize) -> bool {
+    match value {
+        Value::Array(_) | Value::Object(_) if enclosing >= MAX_JSON_NESTING => true,
+        Value::Array(items) => items.iter().any(|item| nests_too_deep(item, enclosing + 1)),
+        Value::Object(object) => object.values().any(|item| nests_too_deep(item, enclosing + 1)),
+        _ => false,
+    }
+}
+
+/// Checked before a value is put in place, so that no over-deep document ever exists (dropping
+/// or serializing one recurses once per level).
+fn check_nesting<'a>(values: impl IntoIterator<Item = &'a Value>, enclosing: usize, at: &str) -> Result<()> {
+    if values.into_iter().any(|value| nests_too_deep(value, enclosing)) {
+        return Err(invalid(
+            at,
+            format!(
+                "the patched resource would nest arrays and objects deeper than {MAX_JSON_NESTING} levels"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The value[x] of a Parameters part, or its parts as an element.
 fn part_values(part: &Value, at: &str) -> Result<Vec<Value>> {
     let Some(object) = part.as_object() else { return Err(invalid(at, "a parameter must be an object")) };
@@ -203,6 +233,7 @@ fn apply_fhirpath(resource: &mut Value, operations: &[FhirPathOperation]) -> Res
                         ),
                     ));
                 };
+                check_nesting(values, target.len() + 2, &at)?;
                 let node = get_mut(resource, target).ok_or_else(|| invalid(&at, "add: target vanished"))?;
                 let object = node
                     .as_object_mut()
@@ -242,6 +273,7 @@ fn apply_fhirpath(resource: &mut Value, operations: &[FhirPathOperation]) -> Res
                         format!("add: the owner of {:?} must be one element", path.source),
                     ));
                 };
+                check_nesting(values, parent.len() + 2, &at)?;
                 let node = get_mut(resource, parent).ok_or_else(|| invalid(&at, "add: target vanished"))?;
                 let object = node
                     .as_object_mut()
@@ -256,6 +288,7 @@ fn apply_fhirpath(resource: &mut Value, operations: &[FhirPathOperation]) -> Res
                 let lists = select(&container, resource)?;
                 let list_location = list_location(&lists)
                     .ok_or_else(|| invalid(&format!("{at}.path"), "insert: the path must select a list"))?;
+                check_nesting(values, list_location.len() + 1, &at)?;
                 let list = get_mut(resource, &list_location)
                     .and_then(Value::as_array_mut)
                     .ok_or_else(|| invalid(&format!("{at}.path"), "insert: not a list"))?;
@@ -296,6 +329,8 @@ fn apply_fhirpath(resource: &mut Value, operations: &[FhirPathOperation]) -> Res
                         .len()
                         == 1;
                 if targets.len() == 1 && values.len() == 1 {
+                    // One more level: an extension's value[x] may be what is replaced.
+                    check_nesting(values, targets[0].len() + 1, &at)?;
                     let node = get_mut(resource, &targets[0])
                         .ok_or_else(|| invalid(&at, "replace: target vanished"))?;
                     set_or_replace(node, &values[0]);
@@ -317,6 +352,7 @@ fn apply_fhirpath(resource: &mut Value, operations: &[FhirPathOperation]) -> Res
                         })
                         .collect();
                     indices.sort_unstable_by(|a, b| b.cmp(a));
+                    check_nesting(values, list_location.len() + 1, &at)?;
                     let list = get_mut(resource, &list_location)
                         .and_then(Value::as_array_mut)
                         .ok_or_else(|| invalid(&at, "replace: not a list"))?;
@@ -471,6 +507,10 @@ fn json_parent<'a>(document: &'a mut Value, tokens: &[String], at: &str) -> Resu
 }
 
 fn json_get(document: &Value, tokens: &[String]) -> Option<Value> {
+    json_pointer(document, tokens).cloned()
+}
+
+fn json_pointer<'a>(document: &'a Value, tokens: &[String]) -> Option<&'a Value> {
     let mut current = document;
     for token in tokens {
         current = match current {
@@ -479,7 +519,7 @@ fn json_get(document: &Value, tokens: &[String]) -> Option<Value> {
             _ => return None,
         };
     }
-    Some(current.clone())
+    Some(current)
 }
 
 fn json_remove(document: &mut Value, tokens: &[String], at: &str) -> Result<Value> {
@@ -501,6 +541,7 @@ fn json_remove(document: &mut Value, tokens: &[String], at: &str) -> Result<Valu
 }
 
 fn json_add(document: &mut Value, tokens: &[String], value: Value, replace: bool, at: &str) -> Result<()> {
+    check_nesting([&value], tokens.len(), at)?;
     let (parent, last) = json_parent(document, tokens, at)?;
     match parent {
         Value::Object(object) => {
@@ -532,7 +573,21 @@ fn json_add(document: &mut Value, tokens: &[String], value: Value, replace: bool
     Ok(())
 }
 
+/// Most JSON nodes that `copy` operations may add to one resource. The other operations add at
+/// most what the request body carries, but each copy of the document into itself doubles it:
+/// a few dozen such operations would exhaust memory. A copied extension is tens of nodes.
+const MAX_COPIED_NODES: usize = 100_000;
+
+fn node_count(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Value::Object(object) => 1 + object.values().map(node_count).sum::<usize>(),
+        _ => 1,
+    }
+}
+
 fn apply_json(resource: &mut Value, operations: &[Value]) -> Result<()> {
+    let mut copied_nodes = 0usize;
     for (index, operation) in operations.iter().enumerate() {
         let at = format!("/{index}");
         let op = operation.get("op").and_then(Value::as_str).unwrap_or_default();
@@ -551,8 +606,17 @@ fn apply_json(resource: &mut Value, operations: &[Value]) -> Result<()> {
                 json_add(resource, &path, moved, false, &at)?;
             }
             "copy" => {
-                let copied =
-                    json_get(resource, &from()?).ok_or_else(|| invalid(&at, "copy: from does not exist"))?;
+                let from = from()?;
+                let source =
+                    json_pointer(resource, &from).ok_or_else(|| invalid(&at, "copy: from does not exist"))?;
+                copied_nodes = copied_nodes.saturating_add(node_count(source));
+                if copied_nodes > MAX_COPIED_NODES {
+                    return Err(invalid(
+                        &at,
+                        format!("copy: the patch copies more than {MAX_COPIED_NODES} JSON nodes"),
+                    ));
+                }
+                let copied = source.clone();
                 json_add(resource, &path, copied, false, &at)?;
             }
             "test" => {

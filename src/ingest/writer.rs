@@ -23,6 +23,21 @@ struct WriteRequest {
     reply: SyncSender<Result<Vec<Committed>>>,
 }
 
+/// What the writer thread works on while an exclusive task runs: nothing is committed,
+/// published or acknowledged meanwhile, so the store and the search state stand still.
+pub struct WriterContext<'a> {
+    pub store: &'a dyn ResourceStore,
+    pub state: &'a RwLock<SearchState>,
+    pub text: &'a TextIndex,
+}
+
+type Exclusive = Box<dyn FnOnce(&WriterContext<'_>) + Send>;
+
+enum Message {
+    Write(WriteRequest),
+    Exclusive(Exclusive),
+}
+
 #[derive(Default, Debug, Clone, Copy)]
 pub struct WriterStats {
     pub groups: u64,
@@ -32,7 +47,7 @@ pub struct WriterStats {
 
 #[derive(Clone)]
 pub struct Writer {
-    sender: SyncSender<WriteRequest>,
+    sender: SyncSender<Message>,
     pub stats: Arc<parking_lot::Mutex<WriterStats>>,
 }
 
@@ -43,7 +58,7 @@ impl Writer {
         text: Arc<TextIndex>,
         hook: Option<Arc<dyn crate::indicators::CommitHook>>,
     ) -> Result<Writer> {
-        let (sender, receiver) = mpsc::sync_channel::<WriteRequest>(4096);
+        let (sender, receiver) = mpsc::sync_channel::<Message>(4096);
         let stats = Arc::new(parking_lot::Mutex::new(WriterStats::default()));
         let thread_stats = stats.clone();
         std::thread::Builder::new()
@@ -57,9 +72,27 @@ impl Writer {
     pub fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<Committed>> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.sender
-            .send(WriteRequest { ops, reply })
+            .send(Message::Write(WriteRequest { ops, reply }))
             .map_err(|_| Error::internal("the writer thread has stopped"))?;
         answer.recv().map_err(|_| Error::internal("the writer thread dropped the request"))?
+    }
+
+    /// Run `work` on the writer thread between two group commits and return its result: the
+    /// writes queued meanwhile wait, so `work` sees a store and a search state that no write
+    /// changes under it (the reindex swap needs that). Keep it short: it delays every write.
+    pub fn run_exclusive<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&WriterContext<'_>) -> R + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let task: Exclusive = Box::new(move |context: &WriterContext<'_>| {
+            let _ = reply.send(work(context));
+        });
+        self.sender
+            .send(Message::Exclusive(task))
+            .map_err(|_| Error::internal("the writer thread has stopped"))?;
+        answer.recv().map_err(|_| Error::internal("the exclusive task on the writer thread failed"))
     }
 
     /// Commit several independent units; they share group commits, each gets its own result.
@@ -67,7 +100,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(units.len());
         for ops in units {
             let (reply, answer) = mpsc::sync_channel(1);
-            match self.sender.send(WriteRequest { ops, reply }) {
+            match self.sender.send(Message::Write(WriteRequest { ops, reply })) {
                 Ok(()) => answers.push(Ok(answer)),
                 Err(_) => answers.push(Err(Error::internal("the writer thread has stopped"))),
             }
@@ -84,52 +117,85 @@ impl Writer {
 }
 
 fn run(
-    receiver: Receiver<WriteRequest>,
+    receiver: Receiver<Message>,
     store: Arc<dyn ResourceStore>,
     state: Arc<RwLock<SearchState>>,
     text: Arc<TextIndex>,
     stats: Arc<parking_lot::Mutex<WriterStats>>,
     hook: Option<Arc<dyn crate::indicators::CommitHook>>,
 ) {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let (units, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.ops, r.reply)).unzip();
-        let unit_count = units.len() as u64;
-        let results = match store.commit_units(units) {
-            Ok(results) => results,
-            Err(error) => {
-                tracing::error!(%error, "group commit failed");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
+    let context = WriterContext { store: store.as_ref(), state: &state, text: &text };
+    while let Ok(message) = receiver.recv() {
+        let first = match message {
+            Message::Write(request) => request,
+            Message::Exclusive(work) => {
+                run_exclusive(work, &context);
                 continue;
             }
         };
-        let committed: Vec<&Committed> = results.iter().filter_map(|r| r.as_ref().ok()).flatten().collect();
-        if let Err(error) = publish(&state, &text, &committed) {
-            // The writes are durable; the search state is rebuilt from the store at restart.
-            tracing::error!(%error, "applying committed changes to the search state failed");
+        let mut batch = vec![first];
+        // An exclusive task ends the group: it must see every write queued before it.
+        let mut exclusive = None;
+        while batch.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(Message::Write(request)) => batch.push(request),
+                Ok(Message::Exclusive(work)) => {
+                    exclusive = Some(work);
+                    break;
+                }
+                Err(_) => break,
+            }
         }
-        // Commit hook (steering indicators): sees exactly what was committed, before the ack.
-        if let Some(hook) = &hook {
-            hook.on_commit(&committed);
+        commit_group(batch, &context, &stats, hook.as_deref());
+        if let Some(work) = exclusive {
+            run_exclusive(work, &context);
         }
-        {
-            let mut stats = stats.lock();
-            stats.groups += 1;
-            stats.units += unit_count;
-            stats.last_publish_micros = started.elapsed().as_micros() as u64;
+    }
+}
+
+fn run_exclusive(work: Exclusive, context: &WriterContext<'_>) {
+    // A panic there must not stop the writer; the caller sees its reply channel dropped.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(context))).is_err() {
+        tracing::error!("an exclusive task panicked on the writer thread");
+    }
+}
+
+fn commit_group(
+    batch: Vec<WriteRequest>,
+    context: &WriterContext<'_>,
+    stats: &parking_lot::Mutex<WriterStats>,
+    hook: Option<&dyn crate::indicators::CommitHook>,
+) {
+    let started = Instant::now();
+    let (units, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.ops, r.reply)).unzip();
+    let unit_count = units.len() as u64;
+    let results = match context.store.commit_units(units) {
+        Ok(results) => results,
+        Err(error) => {
+            tracing::error!(%error, "group commit failed");
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+            return;
         }
-        for (reply, result) in replies.into_iter().zip(results) {
-            let _ = reply.send(result);
-        }
+    };
+    let committed: Vec<&Committed> = results.iter().filter_map(|r| r.as_ref().ok()).flatten().collect();
+    if let Err(error) = publish(context.state, context.text, &committed) {
+        // The writes are durable; the search state is rebuilt from the store at restart.
+        tracing::error!(%error, "applying committed changes to the search state failed");
+    }
+    // Commit hook (steering indicators): sees exactly what was committed, before the ack.
+    if let Some(hook) = hook {
+        hook.on_commit(&committed);
+    }
+    {
+        let mut stats = stats.lock();
+        stats.groups += 1;
+        stats.units += unit_count;
+        stats.last_publish_micros = started.elapsed().as_micros() as u64;
+    }
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result);
     }
 }
 
@@ -183,6 +249,65 @@ pub fn apply_changes(
     }
     guard.applied_seq = guard.applied_seq.max(max_seq);
     Ok(())
+}
+
+/// Apply to `state` the store changes that follow its `applied_seq`, at most `limit` change
+/// entries, each resource at the version its last change in the batch wrote, and return how many
+/// entries were applied (0 once caught up). A reindexed generation catches up with the writes
+/// that arrived during its rebuild this way.
+pub fn catch_up(
+    store: &dyn ResourceStore,
+    state: &RwLock<SearchState>,
+    text: &TextIndex,
+    limit: usize,
+) -> Result<usize> {
+    let (registry, after) = {
+        let state = state.read();
+        (state.registry.clone(), state.applied_seq)
+    };
+    let entries = store.changes_since(after, limit.max(1))?;
+    let Some(max_seq) = entries.last().map(|e| e.seq) else { return Ok(0) };
+    // Earlier changes of a resource are superseded by its last one in the batch.
+    let mut last_of: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    for (position, entry) in entries.iter().enumerate() {
+        last_of.insert((entry.resource_type.as_str(), entry.id.as_str()), position);
+    }
+    let latest: Vec<&crate::store::ChangeEntry> = entries
+        .iter()
+        .enumerate()
+        .filter(|(p, e)| last_of.get(&(e.resource_type.as_str(), e.id.as_str())) == Some(p))
+        .map(|(_, e)| e)
+        .collect();
+    let keys: Vec<(&str, &str, u64)> =
+        latest.iter().map(|e| (e.resource_type.as_str(), e.id.as_str(), e.version)).collect();
+    let versions = store.read_many(&keys)?;
+    let mut changes = Vec::with_capacity(latest.len());
+    for (entry, bytes) in latest.iter().zip(versions) {
+        let (version, bytes) = match bytes {
+            Some(bytes) => (entry.version, bytes),
+            // Not expected (versions are kept); the current version is as good for a replay.
+            None => match store.current(&entry.resource_type, &entry.id)? {
+                Some(current) => (current.version, current.json),
+                None => (entry.version, Arc::from(&[][..])),
+            },
+        };
+        if bytes.is_empty() {
+            changes.push(IndexChange::Delete {
+                resource_type: entry.resource_type.clone(),
+                id: entry.id.clone(),
+            });
+            continue;
+        }
+        let extracted = serde_json::from_slice::<Value>(&bytes)
+            .map_err(Error::internal)
+            .and_then(|resource| extract_resource(&registry, &resource, version));
+        match extracted {
+            Ok(doc) => changes.push(IndexChange::Upsert(doc)),
+            Err(error) => tracing::warn!(%error, id = %entry.id, "stored resource could not be indexed"),
+        }
+    }
+    apply_changes(state, text, changes, max_seq)?;
+    Ok(entries.len())
 }
 
 /// Rebuild the search state from every live resource of the store. JSON parsing and value
@@ -248,4 +373,63 @@ pub fn rebuild(
         tracing::warn!(failures, "some stored resources could not be indexed");
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::Registry;
+    use crate::store::RedbStore;
+
+    fn put(resource: Value) -> Vec<WriteOp> {
+        vec![WriteOp::Put { resource, if_match: None, create_only: false, keep_last_updated: false }]
+    }
+
+    fn organization(id: &str, name: &str) -> Vec<WriteOp> {
+        put(json!({"resourceType": "Organization", "id": id, "name": name}))
+    }
+
+    #[test]
+    fn test_catch_up_replays_creates_updates_and_deletes_after_a_rebuild() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbStore::open(&dir.path().join("store.redb")).expect("store");
+        let registry = Arc::new(Registry::embedded().expect("registry"));
+        store.commit_units(vec![organization("o1", "Alpha"), organization("o2", "Beta")]).expect("commit");
+        let text = TextIndex::create_in_ram().expect("text");
+        let state = RwLock::new(SearchState::new(registry, text.searcher()));
+        rebuild(&store, &state, &text, None).expect("rebuild");
+        assert_eq!(catch_up(&store, &state, &text, 10).expect("nothing to replay"), 0);
+
+        let delete =
+            vec![WriteOp::Delete { resource_type: "Organization".into(), id: "o2".into(), if_match: None }];
+        store
+            .commit_units(vec![
+                organization("o1", "Alpha renamed"),
+                delete,
+                organization("o3", "Gamma"),
+                organization("o3", "Gamma renamed"),
+            ])
+            .expect("commit");
+        // Small batches: a resource changed in two batches is applied twice, ending at its last version.
+        let mut applied = 0;
+        loop {
+            let step = catch_up(&store, &state, &text, 2).expect("catch up");
+            if step == 0 {
+                break;
+            }
+            applied += step;
+        }
+        assert_eq!(applied, 4);
+        let state = state.read();
+        assert_eq!(state.applied_seq, store.last_seq().expect("last seq"));
+        let organizations = state.collection_by_name("Organization").expect("collection");
+        assert_eq!(organizations.len(), 2);
+        let live = |id: &str| organizations.key(id).is_some_and(|k| organizations.live.contains(k));
+        assert!(live("o1") && live("o3") && !live("o2"));
+        let version = |id: &str| organizations.key(id).map(|k| organizations.version(k));
+        assert_eq!(version("o1"), Some(2));
+        assert_eq!(version("o3"), Some(2));
+    }
 }

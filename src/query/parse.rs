@@ -23,9 +23,9 @@ use crate::schema::{ParamType, Registry, ResourceSchema, SearchParam};
 
 /// Default page size (SPEC RG_RECH_52).
 pub const DEFAULT_COUNT: u32 = 200;
-/// Largest page a client may ask for.
+/// Largest page a client may ask for, unless configured otherwise.
 pub const MAX_COUNT: u32 = 1000;
-/// Most OR alternatives one parameter may carry.
+/// Most OR alternatives one parameter may carry, unless configured otherwise.
 pub const MAX_OR_VALUES: usize = 1000;
 
 /// Where the commune centres for `near-insee-code` come from.
@@ -84,6 +84,10 @@ pub struct ParseContext<'a> {
     pub communes: &'a dyn CommuneLookup,
     pub handling: Handling,
     pub filter_limits: FilterLimits,
+    /// Largest `_count` (configuration `limits.max_count`).
+    pub max_count: u32,
+    /// Most values one parameter may OR together (`limits.max_or_values`).
+    pub max_or_values: usize,
 }
 
 /// Parameters that control the result rather than select resources.
@@ -137,10 +141,10 @@ impl<'a> ParseContext<'a> {
         let mut criteria = Vec::new();
         for raw in params {
             let joined = raw.values.iter().map(|v| escape_commas(v)).collect::<Vec<_>>().join(",");
-            if raw.values.len() > MAX_OR_VALUES {
+            if raw.values.len() > self.max_or_values {
                 return Err(Error::param(
                     &raw.name,
-                    format!("too many values for {:?} (max {MAX_OR_VALUES})", raw.name),
+                    format!("too many values for {:?} (max {})", raw.name, self.max_or_values),
                 ));
             }
             let base_name = raw.name.split(':').next().unwrap_or_default();
@@ -185,7 +189,14 @@ impl<'a> ParseContext<'a> {
         let unsupported = |message: String| BuildError::Unknown(message);
         match name {
             "_count" => {
-                request.count = parse_count(first, MAX_COUNT).map_err(|e| invalid(e.to_string()))?;
+                let count = parse_count(first, u32::MAX).map_err(|e| invalid(e.to_string()))?;
+                if count > self.max_count {
+                    return Err(invalid(format!(
+                        "_count={first} is above this server's maximum of {} per page",
+                        self.max_count
+                    )));
+                }
+                request.count = count;
             }
             "_offset" | "_getpagesoffset" => {
                 request.offset = first

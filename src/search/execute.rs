@@ -27,6 +27,31 @@ pub struct EvalContext {
 pub struct Executor<'a> {
     pub state: &'a SearchState,
     pub text: &'a TextIndex,
+    /// What the caller's access profile may see; `None` (profile 1, no security) sees
+    /// everything and costs nothing.
+    pub guard: Option<&'a dyn Guard>,
+}
+
+/// The access-profile hook of the evaluation (implemented by `security::guard`): a search must
+/// match exactly what the caller would see in the projected resources, so hidden resources are
+/// taken out of every type's live set, and leaves on hidden elements are answered on what is
+/// visible. Since each leaf is exact, `Not`, `Or`, chains and `_has` compose soundly.
+///
+/// One guard serves one request on one state (it may cache sets computed from `state`).
+pub trait Guard {
+    /// The keys of `type_index` that exist for the caller; `None` when every live one does.
+    fn visible(&self, state: &SearchState, type_index: usize) -> Option<&RoaringBitmap>;
+    /// What the leaf `criterion` on `type_index` matches among the projected resources, when
+    /// that differs from the raw evaluation; `None` to evaluate it as usual.
+    fn leaf(
+        &self,
+        executor: &Executor<'_>,
+        type_index: usize,
+        criterion: &Criterion,
+        context: &mut EvalContext,
+    ) -> Result<Option<RoaringBitmap>>;
+    /// Who may continue a paging cursor this guard created.
+    fn scope(&self) -> u8;
 }
 
 fn empty_collection_error(type_index: usize) -> crate::error::Error {
@@ -34,8 +59,24 @@ fn empty_collection_error(type_index: usize) -> crate::error::Error {
 }
 
 impl<'a> Executor<'a> {
+    /// An executor that sees every live resource.
+    pub fn new(state: &'a SearchState, text: &'a TextIndex) -> Executor<'a> {
+        Executor { state, text, guard: None }
+    }
+
     fn collection(&self, type_index: usize) -> Result<&'a Collection> {
         self.state.collection(type_index).ok_or_else(|| empty_collection_error(type_index))
+    }
+
+    /// The keys of `type_index` that exist for the caller.
+    pub fn live(&self, type_index: usize) -> Option<&'a RoaringBitmap> {
+        let collection = self.state.collection(type_index)?;
+        Some(self.guard.and_then(|g| g.visible(self.state, type_index)).unwrap_or(&collection.live))
+    }
+
+    /// Whether `key` of `type_index` exists for the caller.
+    pub fn is_visible(&self, type_index: usize, key: DocKey) -> bool {
+        self.live(type_index).is_some_and(|live| live.contains(key))
     }
 
     /// Keys of `type_index` matching `criterion`.
@@ -58,7 +99,26 @@ impl<'a> Executor<'a> {
         within: Option<&RoaringBitmap>,
     ) -> Result<RoaringBitmap> {
         let collection = self.collection(type_index)?;
-        let live = &collection.live;
+        let Some(guard) = self.guard else {
+            return self.eval_raw(type_index, collection, &collection.live, criterion, context, within);
+        };
+        let live = guard.visible(self.state, type_index).unwrap_or(&collection.live);
+        if let Some(result) = guard.leaf(self, type_index, criterion, context)? {
+            return Ok(result & live);
+        }
+        // References and chains read postings that may name hidden resources.
+        Ok(self.eval_raw(type_index, collection, live, criterion, context, within)? & live)
+    }
+
+    fn eval_raw(
+        &self,
+        type_index: usize,
+        collection: &'a Collection,
+        live: &RoaringBitmap,
+        criterion: &Criterion,
+        context: &mut EvalContext,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<RoaringBitmap> {
         let scan_set = match within {
             Some(within) if within.len() < live.len() => within,
             _ => live,
@@ -233,6 +293,9 @@ impl<'a> Executor<'a> {
                 let mut targets = self.eval(*target_type, inner, context)?;
                 if *above {
                     targets = self.descendants(*target_type, targets)?;
+                    if let Some(visible) = self.live(*target_type).filter(|_| self.guard.is_some()) {
+                        targets &= visible;
+                    }
                 }
                 self.referencing_any(collection, *param, *target_type, &targets)
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use roaring::RoaringBitmap;
 
-use super::execute::{EvalContext, Executor};
+use super::execute::{EvalContext, Executor, Guard};
 use crate::error::{Error, Result};
 use crate::index::collection::ParamIndex;
 use crate::index::text::TextIndex;
@@ -58,6 +58,10 @@ struct Cursor {
     includes: Vec<Include>,
     revincludes: Vec<Include>,
     created: Instant,
+    /// The access profile the matches were computed for (`None`: unrestricted).
+    scope: Option<u8>,
+    /// Keys mean nothing in another generation of the search state (a reindex renumbers them).
+    generation: u64,
 }
 
 const CURSOR_TTL: Duration = Duration::from_secs(600);
@@ -102,6 +106,8 @@ pub struct SearchService {
     pub state: Arc<RwLock<SearchState>>,
     pub text: Arc<TextIndex>,
     cursors: CursorCache,
+    /// Resources `_include`/`_revinclude` may add to one page (`limits.max_included`).
+    pub max_included: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
@@ -112,16 +118,21 @@ enum SortValue {
 
 impl SearchService {
     pub fn new(state: Arc<RwLock<SearchState>>, text: Arc<TextIndex>) -> SearchService {
-        SearchService { state, text, cursors: CursorCache::default() }
+        SearchService { state, text, cursors: CursorCache::default(), max_included: MAX_INCLUDES }
     }
 
     /// Run a parsed search and return one page of entry references.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchPage> {
+        self.search_with(request, None)
+    }
+
+    /// As [`search`], seeing only what `guard` lets the caller see (matches, includes, sorts).
+    pub fn search_with(&self, request: &SearchRequest, guard: Option<&dyn Guard>) -> Result<SearchPage> {
         if let Some(cursor_id) = &request.page_cursor {
-            return self.continue_cursor(cursor_id, request);
+            return self.continue_cursor(cursor_id, request, guard);
         }
         let state = self.state.read();
-        let executor = Executor { state: &state, text: &self.text };
+        let executor = Executor { state: &state, text: &self.text, guard };
         let mut context = EvalContext::default();
         let type_index = request.resource_type;
         let matched = executor.eval(type_index, &request.criterion, &mut context)?;
@@ -156,6 +167,8 @@ impl SearchService {
                 includes: request.includes.clone(),
                 revincludes: request.revincludes.clone(),
                 created: Instant::now(),
+                scope: guard.map(|g| g.scope()),
+                generation: state.generation,
             });
             next = Some((id.clone(), end as u32));
             cursor_id = Some(id);
@@ -181,12 +194,28 @@ impl SearchService {
         })
     }
 
-    fn continue_cursor(&self, cursor_id: &str, request: &SearchRequest) -> Result<SearchPage> {
-        let cursor = self.cursors.get(cursor_id).ok_or_else(|| Error::Gone {
-            message: format!("paging cursor {cursor_id:?} is unknown or expired; run the search again"),
-        })?;
+    fn continue_cursor(
+        &self,
+        cursor_id: &str,
+        request: &SearchRequest,
+        guard: Option<&dyn Guard>,
+    ) -> Result<SearchPage> {
+        // A cursor frozen for one access profile is unknown to every other one.
+        let cursor =
+            self.cursors.get(cursor_id).filter(|c| c.scope == guard.map(|g| g.scope())).ok_or_else(|| {
+                Error::Gone {
+                    message: format!(
+                        "paging cursor {cursor_id:?} is unknown or expired; run the search again"
+                    ),
+                }
+            })?;
         let state = self.state.read();
-        let executor = Executor { state: &state, text: &self.text };
+        if state.generation != cursor.generation {
+            return Err(Error::Gone {
+                message: format!("paging cursor {cursor_id:?} predates a reindex; run the search again"),
+            });
+        }
+        let executor = Executor { state: &state, text: &self.text, guard };
         let offset = request.offset as usize;
         let end = offset.saturating_add(request.count as usize).min(cursor.matches.len());
         let page = cursor.matches.get(offset..end).map(<[(DocKey, u64)]>::to_vec).unwrap_or_default();
@@ -316,7 +345,10 @@ impl SearchService {
             let mut next = Vec::new();
             for (_, k) in current.iter().filter(|(t, _)| t == chain_type) {
                 for (target_type, target_key) in collection.references_of(*param, *k) {
-                    next.push((usize::from(*target_type), *target_key));
+                    let target_type = usize::from(*target_type);
+                    if executor.guard.is_none() || executor.is_visible(target_type, *target_key) {
+                        next.push((target_type, *target_key));
+                    }
                 }
             }
             current = next;
@@ -426,10 +458,14 @@ impl SearchService {
         // the practitioners of the included roles (SPEC UC2 include block).
         let mut frontier: Vec<(usize, DocKey)> = page.iter().map(|(k, _)| (type_index, *k)).collect();
         let mut included: Vec<(usize, DocKey)> = Vec::new();
-        while !frontier.is_empty() && included.len() < MAX_INCLUDES {
+        while !frontier.is_empty() {
             let mut next = Vec::new();
             for (resource_type, key) in &frontier {
                 let mut add = |target_type: usize, target: DocKey| {
+                    // A resource hidden from the caller is neither included nor followed.
+                    if executor.guard.is_some() && !executor.is_visible(target_type, target) {
+                        return;
+                    }
                     if seen.insert((target_type, target)) {
                         next.push((target_type, target));
                     }
@@ -442,9 +478,16 @@ impl SearchService {
                 }
             }
             included.extend(next.iter().copied());
+            if included.len() > self.max_included {
+                return Err(Error::TooCostly {
+                    message: format!(
+                        "_include/_revinclude would add more than {} resources to this page: lower _count or include less",
+                        self.max_included
+                    ),
+                });
+            }
             frontier = next;
         }
-        included.truncate(MAX_INCLUDES);
         for (resource_type, key) in included {
             let Some(collection) = state.collection(resource_type) else { continue };
             let Some(id) = collection.id(key) else { continue };

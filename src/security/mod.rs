@@ -1,6 +1,13 @@
 //! Who is calling and what they may see: the consumer identified by its TLS client certificate
 //! or bearer token, its ROR data access profile (SPEC §5.2) and its roles.
 
+pub mod auth;
+pub mod context;
+pub mod guard;
+pub mod projection;
+pub mod tls;
+pub mod view;
+
 use actix_web::{HttpMessage, HttpRequest};
 
 /// ROR data access profiles (SPEC §5.2), assigned per consumer at onboarding.

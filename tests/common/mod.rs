@@ -147,12 +147,16 @@ impl Response {
 
 pub async fn call(app: &TestApp, request: TestRequest) -> Response {
     let state = Data::new(HttpState {
-        app: app.app.clone(),
-        base_url: Some("http://test/fhir".into()),
         max_body_bytes: 1 << 24,
+        ..HttpState::new(app.app.clone(), Some("http://test/fhir".into()))
     });
     let service =
-        test::init_service(actix_web::App::new().app_data(state).configure(ror_search::http::configure))
+        test::init_service(
+            actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(ror_search::http::middleware::guard))
+                .app_data(state)
+                .configure(ror_search::http::configure),
+        )
             .await;
     let response: ServiceResponse = service.call(request.to_request()).await.expect("service call");
     let status = response.status().as_u16();

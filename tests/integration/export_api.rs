@@ -14,9 +14,8 @@ use crate::common::{demo, demo_corpus_dir, Response, TestApp};
 async fn call(app: &TestApp, request: TestRequest) -> Response {
     use actix_web::dev::Service;
     let state = actix_web::web::Data::new(ror_search::http::HttpState {
-        app: app.app.clone(),
-        base_url: Some("http://test/fhir".into()),
         max_body_bytes: 1 << 24,
+        ..ror_search::http::HttpState::new(app.app.clone(), Some("http://test/fhir".into()))
     });
     let service = actix_web::test::init_service(
         actix_web::App::new().app_data(state).configure(ror_search::http::configure),
