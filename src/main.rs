@@ -211,14 +211,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %listen, tls = tls.is_some(), security = operations.auth.enabled(), "serving the FHIR API");
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let server = actix_web::HttpServer::new(move || {
-            actix_web::App::new()
-                .wrap(actix_web::middleware::from_fn(ror_search::http::middleware::guard))
-                .app_data(state.clone())
-                .app_data(console.clone())
-                .app_data(actix_web::web::PayloadConfig::new(limits.max_body_bytes))
-                .configure(ror_search::http::configure)
-        })
+        let server = actix_web::HttpServer::new(move || ror_search::http::application(state.clone(), console.clone()))
         .workers(workers)
         .shutdown_timeout(grace)
         // Signals are handled below: readiness goes down before the listener closes.
@@ -279,12 +272,19 @@ mod actix_tls_stream {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // One JSON object per line (with the request span: id, method, path) for log collectors.
+    if std::env::var("ROR_SEARCH_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let cli = Cli::parse();
     match cli.command {
         None => serve(

@@ -13,6 +13,9 @@ mod crash;
 // Malformed requests never crash the service nor answer 5xx.
 #[path = "integration/robustness.rs"]
 mod robustness;
+// Inputs that crashed a fuzz target (tests/fuzz/regressions), replayed through its entry point.
+#[path = "integration/fuzz_regressions.rs"]
+mod fuzz_regressions;
 // Writes, reads, versions, Bundles and bad bodies.
 #[path = "integration/ingest_api.rs"]
 mod ingest_api;
@@ -46,3 +49,9 @@ mod security_api;
 // The web console: assets served from the binary, and the console driven in headless Chromium.
 #[path = "integration/console.rs"]
 mod console;
+// Access profiles 0–5 (SPEC §5.2–§5.3): projections and matching that does not leak hidden data.
+#[path = "integration/profiles_api.rs"]
+mod profiles_api;
+// Limits on what a client controls: _count, OR values, _filter, includes, body, time, exports.
+#[path = "integration/limits_api.rs"]
+mod limits_api;

@@ -399,25 +399,38 @@ async fn communes(query: web::Query<CommuneQuery>) -> Result<HttpResponse> {
     Ok(json_response(&json!({"communes": rows})))
 }
 
-/// Grid step of the dot cloud, in degrees: ~6,700 dots, enough to read the coastline and the
+/// Grid step of the dot cloud, in degrees: ~20,000 dots, enough to read the coastline and the
 /// overseas departments, small enough to redraw on every pan.
-const DOT_STEP_DEGREES: f64 = 0.1;
+const DOT_STEP_DEGREES: f64 = 0.05;
+/// Dot coordinates are sent as integers of 1/1000 degree (~100 m) to keep the payload small.
+const DOT_SCALE: f64 = 1000.0;
 
 fn dot_cloud() -> Result<&'static (Vec<u8>, Vec<u8>)> {
     static DOTS: OnceLock<std::result::Result<(Vec<u8>, Vec<u8>), String>> = OnceLock::new();
     let built = DOTS.get_or_init(|| {
         let table = crate::generate::reference::commune_table().map_err(|e| e.to_string())?;
-        let mut cells: BTreeMap<(i64, i64), u32> = BTreeMap::new();
+        // Each dot sits at the mean of the commune centres of its cell, not at the cell's
+        // centre, so the cloud follows the settlement pattern instead of drawing a lattice.
+        let mut cells: BTreeMap<(i64, i64), (f64, f64, i64)> = BTreeMap::new();
         for commune in table {
             let cell = (
                 (commune.lat / DOT_STEP_DEGREES).round() as i64,
                 (commune.lon / DOT_STEP_DEGREES).round() as i64,
             );
-            *cells.entry(cell).or_default() += 1;
+            let entry = cells.entry(cell).or_insert((0.0, 0.0, 0));
+            entry.0 += commune.lat;
+            entry.1 += commune.lon;
+            entry.2 += 1;
         }
-        // Flat [lat, lon, communes, …] in grid units keeps the payload small.
-        let flat: Vec<i64> = cells.iter().flat_map(|((lat, lon), n)| [*lat, *lon, i64::from(*n)]).collect();
+        let flat: Vec<i64> = cells
+            .values()
+            .flat_map(|(lat, lon, n)| {
+                let count = *n as f64;
+                [(lat / count * DOT_SCALE).round() as i64, (lon / count * DOT_SCALE).round() as i64, *n]
+            })
+            .collect();
         let body = json!({
+            "scale": DOT_SCALE,
             "step": DOT_STEP_DEGREES,
             "source": "INSEE COG 2026 commune centres (geo.api.gouv.fr, IGN) — fixtures/reference/communes.csv.gz",
             "cells": flat,

@@ -49,3 +49,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ops_routes::configure(cfg);
     console_routes::configure(cfg);
 }
+
+/// The whole HTTP application as `serve` runs it (middleware, limits, routes): the server and
+/// the tests build it the same way.
+pub fn application(
+    state: web::Data<HttpState>,
+    console: web::Data<ConsoleSettings>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let max_body_bytes = state.max_body_bytes;
+    actix_web::App::new()
+        .wrap(actix_web::middleware::from_fn(middleware::guard))
+        .app_data(state)
+        .app_data(console)
+        .app_data(web::PayloadConfig::new(max_body_bytes))
+        .configure(configure)
+}

@@ -151,13 +151,7 @@ pub async fn call(app: &TestApp, request: TestRequest) -> Response {
         ..HttpState::new(app.app.clone(), Some("http://test/fhir".into()))
     });
     let service =
-        test::init_service(
-            actix_web::App::new()
-                .wrap(actix_web::middleware::from_fn(ror_search::http::middleware::guard))
-                .app_data(state)
-                .configure(ror_search::http::configure),
-        )
-            .await;
+        test::init_service(ror_search::http::application(state, Data::new(Default::default()))).await;
     let response: ServiceResponse = service.call(request.to_request()).await.expect("service call");
     let status = response.status().as_u16();
     let headers = response.headers().clone();

@@ -103,8 +103,8 @@ async fn test_console_assets_are_served_with_their_types() {
     let dots = get(&app, "/console/data/france-dots.json").await;
     let cells = dots.body["cells"].as_array().unwrap();
     assert!(cells.len() > 3 * 5000, "{} values", cells.len());
-    let step = dots.body["step"].as_f64().unwrap();
-    let latitudes: Vec<f64> = cells.iter().step_by(3).filter_map(|v| v.as_f64()).map(|v| v * step).collect();
+    let scale = dots.body["scale"].as_f64().unwrap();
+    let latitudes: Vec<f64> = cells.iter().step_by(3).filter_map(|v| v.as_f64()).map(|v| v / scale).collect();
     assert!(latitudes.iter().any(|lat| (50.0..51.2).contains(lat)), "Nord");
     assert!(latitudes.iter().any(|lat| (-21.5..-20.8).contains(lat)), "La Réunion");
 

@@ -253,7 +253,7 @@ async fn test_reindex_under_continuous_searches_and_writes() {
 #[actix_web::test]
 async fn test_second_reindex_while_one_runs_is_409_naming_the_running_task() {
     let app = TestApp::empty();
-    let body = json!({"resourceType": "Organization", "id": "o1", "name": "Une organisation"});
+    let body = json!({"resourceType": "Organization", "id": "o1", "name": "Organisation une"});
     assert_eq!(put_json(&app, "/fhir/Organization/o1", &body).await.status, 201);
     // Hold the writer thread: the reindex cannot swap, so it stays running while we ask again.
     let (release, held) = std::sync::mpsc::channel::<()>();
@@ -329,7 +329,7 @@ async fn test_failed_reindex_keeps_the_current_generation_serving() {
         };
         let results = store
             .commit_units(vec![
-                vec![put(json!({"resourceType": "Organization", "id": "o1", "name": "Une organisation"}))],
+                vec![put(json!({"resourceType": "Organization", "id": "o1", "name": "Organisation une"}))],
                 vec![put(
                     json!({"resourceType": "Location", "id": "bad", "position": {"latitude": "north"}}),
                 )],
@@ -349,7 +349,7 @@ async fn test_failed_reindex_keeps_the_current_generation_serving() {
     let found = get(&app, "/fhir/Organization?name=organisation").await;
     assert_eq!(found.match_ids(), vec!["o1"]);
     // Writes still go through and are visible.
-    let body = json!({"resourceType": "Organization", "id": "o2", "name": "Autre organisation"});
+    let body = json!({"resourceType": "Organization", "id": "o2", "name": "Organisation deux"});
     assert_eq!(put_json(&app, "/fhir/Organization/o2", &body).await.status, 201);
     assert_eq!(get(&app, "/fhir/Organization?name=organisation").await.total(), 2);
     drop(dir);

@@ -207,6 +207,14 @@ export function renderAdmin(main, ctx) {
       loadTasks();
       watch(taskUrl);
     } catch (error) {
+      // One reindex at a time: the server names the running one, follow it instead.
+      const running = error.status === 409 ? error.headers?.get('Content-Location') : null;
+      if (running) {
+        announce(t('admin.reindexAlreadyRunning'));
+        reindexError.append(h('p', { class: 'warning' }, t('admin.reindexAlreadyRunning')));
+        watch(new URL(running, window.location.href).href);
+        return;
+      }
       reindexStatus.dataset.status = 'error';
       reindexStatus.textContent = t('admin.reindexRefused');
       reindexError.append(h('pre', { class: 'alert', role: 'alert' },

@@ -46,11 +46,14 @@ export function setToken(token) {
   } catch { /* storage disabled: the token lives for this page only */ }
 }
 
-/** Percent-encode a query the way `curl --data-urlencode` would; parameter names keep `:` and `.`. */
+// `:`, `/` and `,` are legal in a query and keep the shown URL readable (`_include=Type:param`,
+// system URLs, OR lists); everything else, `|` included, is percent-encoded.
+function encodeQueryPart(text) {
+  return encodeURIComponent(text).replace(/%3A/gi, ':').replace(/%2F/gi, '/').replace(/%2C/gi, ',');
+}
+
 export function queryString(params) {
-  return params
-    .map(([name, value]) => `${encodeURIComponent(name).replace(/%3A/gi, ':')}=${encodeURIComponent(value)}`)
-    .join('&');
+  return params.map(([name, value]) => `${encodeQueryPart(name)}=${encodeQueryPart(value)}`).join('&');
 }
 
 function parseCode(text) {
@@ -176,10 +179,11 @@ export function curlCommand(url, token) {
 }
 
 export class ApiError extends Error {
-  constructor(status, message, outcome) {
+  constructor(status, message, outcome, headers = null) {
     super(message);
     this.status = status;
     this.outcome = outcome;
+    this.headers = headers;
   }
 }
 
@@ -208,7 +212,7 @@ export async function api(url, options = {}) {
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
   if (!response.ok) {
     const message = outcomeText(body) || `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, message, body);
+    throw new ApiError(response.status, message, body, response.headers);
   }
   return { status: response.status, headers: response.headers, body };
 }

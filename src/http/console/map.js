@@ -47,7 +47,7 @@ function loadDots() {
         if (!data?.cells) return null;
         const points = [];
         for (let i = 0; i + 2 < data.cells.length; i += 3) {
-          const p = project(data.cells[i] * data.step, data.cells[i + 1] * data.step);
+          const p = project(data.cells[i] / data.scale, data.cells[i + 1] / data.scale);
           points.push(p.x, p.y, data.cells[i + 2]);
         }
         return new Float64Array(points);
@@ -92,7 +92,7 @@ export class MapView {
     const zoomOut = h('button', { type: 'button', class: 'map-button', 'aria-label': t('map.zoomOut'), title: t('map.zoomOut'), onclick: () => this.zoomBy(-1) }, '−');
     const fit = h('button', { type: 'button', class: 'map-button', 'aria-label': t('map.fit'), title: t('map.fit'), onclick: () => this.fitContent() }, '⤢');
     this.attribution = h('div', { class: 'map-attribution' });
-    this.help = h('p', { id: `${options.id || 'map'}-help`, class: 'map-help' }, t('map.help'));
+    this.help = h('p', { id: `${options.id || 'map'}-help`, class: 'map-help' }, t(options.onPick ? 'map.help' : 'map.helpNoPick'));
     this.root = h('div', { class: 'map', id: options.id || null },
       this.canvas, this.overlay,
       h('div', { class: 'map-controls' }, zoomIn, zoomOut, fit),
@@ -302,9 +302,9 @@ export class MapView {
 
   renderDots(ctx, w, hgt) {
     const size = this.worldSize;
-    // One dot per 0.1° cell: its side follows the zoom, capped so it stays a cloud.
-    const cell = (0.1 / 360) * size;
-    const side = Math.max(1.1, Math.min(cell * 0.75, 3));
+    // One dot per 0.05° cell: its side follows the zoom, capped so it stays a cloud.
+    const cell = (0.05 / 360) * size;
+    const side = Math.max(1, Math.min(cell * 0.6, 3));
     ctx.fillStyle = getComputedStyle(this.root).getPropertyValue('--map-dot').trim() || 'rgba(60, 90, 130, 0.35)';
     const ox = this.width / 2 - this.center.x * size;
     const oy = this.height / 2 - this.center.y * size;

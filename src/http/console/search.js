@@ -222,6 +222,8 @@ export function renderSearch(main, ctx, query) {
     const { errors } = buildSearch(values, codes);
     showErrors(errors);
     if (errors.length) return;
+    // On a phone the results are below a long form: show them once they arrive.
+    ctx.scrollToResults = window.matchMedia('(max-width: 700px)').matches;
     const next = `#/search?${queryFromState(values)}`;
     if (window.location.hash === next) run(values);
     else window.location.hash = next;
@@ -340,6 +342,10 @@ export function renderSearch(main, ctx, query) {
     const text = t('results.summary', { shown: formatNumber(results.length, 0), total: formatNumber(view.total ?? results.length, 0) });
     summary.textContent = text;
     announce(text);
+    if (ctx.scrollToResults) {
+      ctx.scrollToResults = false;
+      mapBox.closest('.search-map')?.scrollIntoView({ block: 'start' });
+    }
   }
 
   more.addEventListener('click', async () => {

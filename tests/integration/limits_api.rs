@@ -1,0 +1,182 @@
+//! Every limit on what a client controls, configured small: exceeding one is a clear 4xx (or
+//! 413/429/503) OperationOutcome naming what was too large.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::dev::Service;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::Data;
+use ror_search::app::{store_path, App};
+use ror_search::config::Limits;
+use ror_search::http::middleware::Operations;
+use ror_search::http::HttpState;
+use serde_json::Value;
+
+use crate::common::{corpus_files, demo_corpus_dir, encode_spec_request};
+
+const LIMITS: Limits = Limits {
+    max_body_bytes: 4096,
+    max_count: 50,
+    max_or_values: 3,
+    max_filter_depth: 2,
+    max_filter_length: 200,
+    max_filter_comparisons: 4,
+    max_included: 5,
+    request_timeout_seconds: 60,
+    max_concurrent_exports: 1,
+};
+
+struct Limited {
+    app: Arc<App>,
+    _dir: tempfile::TempDir,
+}
+
+fn limited() -> &'static Limited {
+    static APP: OnceLock<Limited> = OnceLock::new();
+    APP.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let registry = ror_search::schema::Registry::embedded().expect("registry");
+            let store = ror_search::store::RedbStore::open(&store_path(dir.path())).expect("store");
+            let files = corpus_files(demo_corpus_dir());
+            ror_search::ingest::load::load_files(&registry, &store, &files, &mut |_| {}).expect("load");
+        }
+        let app = App::open_with_limits(dir.path(), LIMITS).expect("open");
+        Limited { app: Arc::new(app), _dir: dir }
+    })
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+async fn send(request: TestRequest, timeout: Duration) -> Answer {
+    let app = limited().app.clone();
+    let state = Data::new(HttpState {
+        max_body_bytes: LIMITS.max_body_bytes,
+        ops: Arc::new(Operations::new(ror_search::security::auth::Authenticator::disabled(), timeout)),
+        ..HttpState::new(app, Some("http://test/fhir".into()))
+    });
+    let service = test::init_service(ror_search::http::application(state, Data::new(Default::default()))).await;
+    let response = match service.call(request.to_request()).await {
+        Ok(response) => response,
+        // An error raised by the middleware itself (the request time limit) is rendered by
+        // actix through `ResponseError`, as the server would.
+        Err(error) => {
+            let response = error.error_response();
+            let status = response.status().as_u16();
+            let bytes = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
+            return Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        }
+    };
+    let status = response.status().as_u16();
+    let bytes = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
+    Answer { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+async fn get(uri: &str) -> Answer {
+    send(TestRequest::get().uri(&encode_spec_request(uri)), Duration::from_secs(60)).await
+}
+
+fn assert_outcome(answer: &Answer, status: u16, needle: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["resourceType"], "OperationOutcome", "{}", answer.body);
+    let text = answer.body.to_string();
+    assert!(text.contains(needle), "{needle:?} not in {text}");
+}
+
+#[actix_web::test]
+async fn test_count_above_the_maximum_is_refused() {
+    assert_eq!(get("/fhir/HealthcareService?_count=50").await.status, 200);
+    let answer = get("/fhir/HealthcareService?_count=51").await;
+    assert_outcome(&answer, 400, "maximum of 50");
+    assert_eq!(answer.body["issue"][0]["expression"][0], "_count");
+}
+
+#[actix_web::test]
+async fn test_too_many_or_values_are_refused() {
+    assert_eq!(get("/fhir/Organization?address-postalcode=75001,75002,75003").await.status, 200);
+    let answer = get("/fhir/Organization?address-postalcode=75001,75002,75003,75004").await;
+    assert_outcome(&answer, 400, "too many values");
+    assert_eq!(answer.body["issue"][0]["expression"][0], "address-postalcode");
+}
+
+#[actix_web::test]
+async fn test_filter_depth_and_size_are_bounded() {
+    assert_eq!(get("/fhir/HealthcareService?_filter=(name eq cardio)").await.status, 200);
+    let deep = "/fhir/HealthcareService?_filter=(((name eq cardio)))";
+    assert_outcome(&get(deep).await, 400, "_filter");
+    let long = format!("/fhir/HealthcareService?_filter=name eq {}", "a".repeat(300));
+    assert_outcome(&get(&long).await, 400, "_filter");
+    let many = "/fhir/HealthcareService?_filter=name eq a or name eq b or name eq c or name eq d or name eq e";
+    assert_outcome(&get(many).await, 400, "_filter");
+}
+
+#[actix_web::test]
+async fn test_include_fan_out_is_bounded() {
+    // One offer brings its organization and locations: under the limit.
+    let one = get("/fhir/HealthcareService?_count=1&_include=HealthcareService:organization").await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    let answer =
+        get("/fhir/HealthcareService?_count=50&_include=HealthcareService:location&_include=HealthcareService:organization")
+            .await;
+    assert_outcome(&answer, 400, "more than 5 resources");
+    assert_eq!(answer.body["issue"][0]["code"], "too-costly");
+}
+
+#[actix_web::test]
+async fn test_body_size_is_bounded() {
+    let small = serde_json::json!({"resourceType": "Location", "id": "limits-small", "name": "Petit"});
+    let answer = send(
+        TestRequest::put().uri("/fhir/Location/limits-small").set_payload(small.to_string()).insert_header((
+            "content-type",
+            "application/fhir+json",
+        )),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(answer.status == 201 || answer.status == 200, "{}", answer.body);
+    let large = serde_json::json!({"resourceType": "Location", "id": "limits-large", "name": "x".repeat(8000)});
+    let answer = send(
+        TestRequest::put()
+            .uri("/fhir/Location/limits-large")
+            .set_payload(large.to_string())
+            .insert_header(("content-type", "application/fhir+json")),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_outcome(&answer, 413, "too large");
+}
+
+#[actix_web::test]
+async fn test_request_time_limit_answers_503() {
+    // Searches run on the blocking pool, so no answer is ready within a nanosecond.
+    let answer = send(TestRequest::get().uri("/fhir/HealthcareService?_content=cardio"), Duration::from_nanos(1)).await;
+    assert_outcome(&answer, 503, "longer than");
+    assert_eq!(answer.body["issue"][0]["code"], "timeout");
+}
+
+#[actix_web::test]
+async fn test_concurrent_exports_are_bounded() {
+    // Four kick-offs at once, each exporting every type of the demo corpus, against a limit of
+    // one running export: the ones arriving while another runs get 429.
+    let kick_off = || send(
+        TestRequest::get().uri("/fhir/$export").insert_header(("prefer", "respond-async")),
+        Duration::from_secs(60),
+    );
+    let answers = futures_join4(kick_off(), kick_off(), kick_off(), kick_off()).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert!(statuses.contains(&202), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    for answer in answers.iter().filter(|a| a.status == 429) {
+        assert_outcome(answer, 429, "too many exports");
+    }
+}
+
+async fn futures_join4<F: std::future::Future<Output = Answer>>(a: F, b: F, c: F, d: F) -> [Answer; 4] {
+    let (a, b) = tokio::join!(a, b);
+    let (c, d) = tokio::join!(c, d);
+    [a, b, c, d]
+}
