@@ -988,7 +988,10 @@ fn search_form(rng: &mut ChaCha8Rng) -> Request {
     let resource_type = pick(rng, TYPES);
     let body: Vec<u8> = match rng.random_range(0..4) {
         0 => (0..rng.random_range(1..300)).map(|_| rng.random::<u8>()).collect(),
-        1 => format!("{}={}", encode(pick(rng, PARAMS)), maybe_encode(rng, &random_value(rng))).into_bytes(),
+        1 => {
+            let value = random_value(rng);
+            format!("{}={}", encode(pick(rng, PARAMS)), maybe_encode(rng, &value)).into_bytes()
+        }
         2 => format!("_filter={}", encode(&filter_expression(rng))).into_bytes(),
         _ => [b"name=".as_slice(), b"\xff\xfe", b"&_count=%"].concat(),
     };

@@ -123,10 +123,13 @@ fn run(task: &Task, store: &dyn ResourceStore, registry: Arc<Registry>, writer: 
 /// On the writer thread: final replay, count check, swap. Returns the generation now serving and
 /// the one to drop.
 fn swap_in(context: &WriterContext<'_>, mut new: Generation) -> (Result<u64>, Generation) {
+    // Writes wait for as long as this runs: logged, since it is the reindex's only cost to them.
+    let paused = std::time::Instant::now();
+    let mut replayed = 0;
     loop {
         match catch_up(context.store, &new.state, &new.text, REPLAY_BATCH) {
             Ok(0) => break,
-            Ok(_) => continue,
+            Ok(applied) => replayed += applied,
             Err(error) => return (Err(error), new),
         }
     }
@@ -151,6 +154,12 @@ fn swap_in(context: &WriterContext<'_>, mut new: Generation) -> (Result<u64>, Ge
         return (Err(error), new);
     }
     std::mem::swap(&mut *context.state.write(), new.state.get_mut());
+    tracing::info!(
+        generation,
+        replayed,
+        writes_paused_ms = paused.elapsed().as_millis() as u64,
+        "new search state generation swapped in"
+    );
     (Ok(generation), new)
 }
 

@@ -251,8 +251,11 @@ struct CodeRow {
     display: String,
 }
 
+/// A JSON payload built once: plain and gzip bytes, or why it could not be built.
+type BuiltPayload = std::result::Result<(Vec<u8>, Vec<u8>), String>;
+
 fn code_lists() -> Result<&'static (Vec<u8>, Vec<u8>)> {
-    static CODES: OnceLock<std::result::Result<(Vec<u8>, Vec<u8>), String>> = OnceLock::new();
+    static CODES: OnceLock<BuiltPayload> = OnceLock::new();
     let built = CODES.get_or_init(|| {
         let mut lists = serde_json::Map::new();
         for list in CODE_LISTS {
@@ -406,7 +409,7 @@ const DOT_STEP_DEGREES: f64 = 0.05;
 const DOT_SCALE: f64 = 1000.0;
 
 fn dot_cloud() -> Result<&'static (Vec<u8>, Vec<u8>)> {
-    static DOTS: OnceLock<std::result::Result<(Vec<u8>, Vec<u8>), String>> = OnceLock::new();
+    static DOTS: OnceLock<BuiltPayload> = OnceLock::new();
     let built = DOTS.get_or_init(|| {
         let table = crate::generate::reference::commune_table().map_err(|e| e.to_string())?;
         // Each dot sits at the mean of the commune centres of its cell, not at the cell's

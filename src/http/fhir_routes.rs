@@ -451,6 +451,55 @@ async fn submit_one(state: &HttpState, op: WriteOp) -> Result<Committed> {
     committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))
 }
 
+/// UC8 S2 (`POST [BASE]/Bundle` with a `collection` of Tasks): the national server's way of
+/// reporting several anomalies at once. Bundles are not stored as such; each entry is created,
+/// all or nothing, exactly as the same entries POSTed in a `transaction` would be.
+async fn create_from_collection(state: Data<HttpState>, request: HttpRequest, body: Bytes) -> Result<HttpResponse> {
+    let bundle = parse_body(&body)?;
+    match bundle.get("type").and_then(Value::as_str) {
+        Some("collection") => {}
+        Some("transaction") | Some("batch") => {
+            return Err(Error::body(
+                Some("Bundle.type"),
+                "transaction and batch Bundles are posted to the base URL ([BASE]), not to [BASE]/Bundle",
+            ))
+        }
+        _ => {
+            return Err(Error::body(
+                Some("Bundle.type"),
+                "only a `collection` Bundle of resources to create can be posted to [BASE]/Bundle",
+            ))
+        }
+    }
+    let entries = bundle.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
+    if entries.is_empty() {
+        return Err(Error::body(Some("Bundle.entry"), "the collection has no entry"));
+    }
+    let mut transaction_entries = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let resource_type = entry
+            .get("resource")
+            .and_then(|r| r.get("resourceType"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::body(Some(&format!("Bundle.entry[{index}].resource")), "each entry needs a resource")
+            })?
+            .to_owned();
+        let mut entry = entry;
+        if let Some(object) = entry.as_object_mut() {
+            object.insert("request".into(), serde_json::json!({"method": "POST", "url": resource_type}));
+        }
+        transaction_entries.push(entry);
+    }
+    let transaction_bundle =
+        serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": transaction_entries});
+    let mut response = transaction(state, request, Bytes::from(transaction_bundle.to_string())).await?;
+    if response.status() == actix_web::http::StatusCode::OK {
+        *response.status_mut() = actix_web::http::StatusCode::CREATED;
+    }
+    Ok(response)
+}
+
 async fn create(
     state: Data<HttpState>,
     path: web::Path<String>,
@@ -458,6 +507,9 @@ async fn create(
     body: Bytes,
 ) -> Result<HttpResponse> {
     let resource_type = path.into_inner();
+    if resource_type == "Bundle" {
+        return create_from_collection(state, request, body).await;
+    }
     check_type(&state, &resource_type)?;
     let mut resource = parse_body(&body)?;
     validate_resource(&state.app.registry, &resource, Some(&resource_type))?;

@@ -75,3 +75,43 @@ async fn test_task_with_unknown_focus_is_rejected() {
     task["focus"] = json!({"reference": "HealthcareService/absent"});
     assert_eq!(post_json(&app, "/fhir/Task", &task).await.status, 422);
 }
+
+#[actix_web::test]
+async fn test_uc8_s2_collection_of_anomalies_posted_to_bundle() {
+    let app = TestApp::empty();
+    let organization = json!({"resourceType": "Organization", "id": "eg-191080000",
+        "identifier": [{"system": "https://finess.esante.gouv.fr", "value": "1910800002"}], "name": "EHPAD Les Tilleuls"});
+    assert_eq!(put_json(&app, "/fhir/Organization/eg-191080000", &organization).await.status, 201);
+    let mut first = fixture("Task-ror-task-exemple.json");
+    first.as_object_mut().unwrap().remove("id");
+    let mut second = first.clone();
+    second["identifier"] = json!([{"value": "ANO-S2-2"}]);
+    second["businessStatus"]["coding"][0]["code"] = json!("10");
+    let collection = json!({"resourceType": "Bundle", "type": "collection",
+        "entry": [{"resource": first}, {"resource": second.clone()}]});
+    let created = post_json(&app, "/fhir/Bundle", &collection).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let locations: Vec<String> = created.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["location"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(locations.len(), 2);
+    assert!(locations.iter().all(|l| l.starts_with("Task/") && l.ends_with("/_history/1")), "{locations:?}");
+    assert_eq!(get(&app, "/fhir/Task?focus:Organization.identifier=1910800002").await.total(), 2);
+    assert_eq!(get(&app, "/fhir/Task?identifier=ANO-S2-2").await.total(), 1);
+
+    // All or nothing: one anomaly on a focus that does not exist, nothing is created.
+    let mut orphan = second.clone();
+    orphan["focus"] = json!({"reference": "HealthcareService/absent"});
+    let refused = post_json(&app, "/fhir/Bundle",
+        &json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": second}, {"resource": orphan}]})).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.expression().contains("focus"), "{}", refused.text);
+    assert_eq!(get(&app, "/fhir/Task").await.total(), 2);
+    // Other Bundle types are not posted there.
+    let wrong = post_json(&app, "/fhir/Bundle", &json!({"resourceType": "Bundle", "type": "transaction", "entry": []})).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert_eq!(wrong.expression(), "Bundle.type");
+}
