@@ -93,11 +93,41 @@ pub fn key_of_type(type_system: &str, type_code: &str, value: &str) -> String {
     format!("{TOKEN_OF_TYPE}{}|{type_code}|{value}", system_digest(type_system))
 }
 
+/// SPEC.md §3 writes systems as `R211` for the NOS URL of TRE_R211 (and clients write
+/// `TRE_R211` too): such a shorthand stands for the canonical URL of the ROR's code system of that
+/// number, listed in `index-schemas/nos-code-systems.txt`.
+fn nos_shorthand(system: &str) -> Option<&'static str> {
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<String, &'static str>> = std::sync::OnceLock::new();
+    let number = system
+        .strip_prefix("TRE_")
+        .or_else(|| system.strip_prefix("TRE-"))
+        .unwrap_or(system);
+    let digits = number.strip_prefix('R')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let table = TABLE.get_or_init(|| {
+        include_str!("../../index-schemas/nos-code-systems.txt")
+            .lines()
+            .filter(|line| line.starts_with("https://"))
+            .filter_map(|url| {
+                let folder = url.strip_prefix("https://mos.esante.gouv.fr/NOS/TRE_")?;
+                let number = folder.split(['-', '/']).next()?;
+                Some((number.to_owned(), url))
+            })
+            .collect()
+    });
+    table.get(number).copied()
+}
+
 /// NOS CodeSystem URLs are `…/NOS/TRE_Rnn-Name/FHIR/TRE-Rnn-Name`; some ROR documents write the
 /// last segment with an underscore (SPEC §6.3, UC2 S5). Both spellings index and search alike.
 pub fn canonical_system(system: &str) -> std::borrow::Cow<'_, str> {
     const NOS: &str = "https://mos.esante.gouv.fr/NOS/";
     let trimmed = system.trim();
+    if let Some(url) = nos_shorthand(trimmed) {
+        return std::borrow::Cow::Borrowed(url);
+    }
     if let Some(rest) = trimmed.strip_prefix(NOS) {
         if let Some((folder, last)) = rest.split_once("/FHIR/") {
             if let Some(code_system) = last.strip_prefix("TRE_") {
@@ -477,6 +507,15 @@ mod tests {
         let canonical = "https://mos.esante.gouv.fr/NOS/TRE_R66-CategorieEtablissement/FHIR/TRE-R66-CategorieEtablissement";
         assert_eq!(canonical_system(underscore), canonical);
         assert_eq!(canonical_system(&format!(" {canonical}")), canonical);
+        // SPEC §3 shorthands.
+        assert_eq!(canonical_system("R66"), canonical);
+        assert_eq!(canonical_system("TRE_R66"), canonical);
+        assert_eq!(
+            canonical_system("R211"),
+            "https://mos.esante.gouv.fr/NOS/TRE_R211-ActiviteOperationnelle/FHIR/TRE-R211-ActiviteOperationnelle"
+        );
+        assert_eq!(canonical_system("R9999"), "R9999");
+        assert_eq!(canonical_system("Rx"), "Rx");
         assert_eq!(key_system_code(underscore, "189"), key_system_code(canonical, "189"));
     }
 

@@ -136,6 +136,10 @@ async function searchScenario(page, viewport, useKeyboard) {
     await page.tap('#search-submit');
   }
   await page.waitForSelector('#results[data-state="done"]', { timeout: TIMEOUT });
+  if (viewport === 'phone') {
+    const mapTop = await page.evaluate(() => document.querySelector('.search-map').getBoundingClientRect().top);
+    check(Math.abs(mapTop) < 5, `phone: the page scrolls to the map and results after a search (map top at ${mapTop}px)`);
+  }
 
   const requestUrl = (await page.textContent('#request-url')).trim();
   check(requestUrl.startsWith(`${BASE}/fhir/HealthcareService?`), `request URL on this server: ${requestUrl}`);
@@ -209,8 +213,6 @@ async function searchScenario(page, viewport, useKeyboard) {
   await noHorizontalOverflow(page, `${viewport} search`);
   if (viewport === 'phone') {
     // Below the long form, the page scrolled to the map and results by itself.
-    const mapTop = await page.evaluate(() => document.querySelector('.search-map').getBoundingClientRect().top);
-    check(Math.abs(mapTop) < 5, `phone: the page scrolls to the map and results after a search (map top at ${mapTop}px)`);
     await page.$eval('#results-map', (el) => el.scrollIntoView({ block: 'start' }));
     await screenshot(page, `${viewport}-search`);
     await page.$eval('#results-title', (el) => el.scrollIntoView({ block: 'start' }));

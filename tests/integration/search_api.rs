@@ -745,3 +745,30 @@ async fn test_uc5_tariff_requests() {
     assert_eq!(typo.status, 400);
     assert_eq!(typo.expression(), "organization.price-amount-value");
 }
+
+/// SPEC §3 abbreviates systems (`R211` for the TRE_R211 URL); such requests find what the full
+/// URL finds.
+#[actix_web::test]
+async fn test_spec_system_shorthands_match_the_full_urls() {
+    let app = crate::common::demo();
+    let full = "https://mos.esante.gouv.fr/NOS/TRE_R211-ActiviteOperationnelle/FHIR/TRE-R211-ActiviteOperationnelle";
+    let by_url = crate::common::spec_get(app, &format!("[BASE]/HealthcareService?specialty={full}|013&_count=1000")).await;
+    assert!(by_url.total() > 0);
+    for shorthand in ["R211", "TRE_R211"] {
+        let by_shorthand =
+            crate::common::spec_get(app, &format!("[BASE]/HealthcareService?specialty={shorthand}|013&_count=1000")).await;
+        assert_eq!(by_shorthand.match_ids(), by_url.match_ids(), "{shorthand}");
+    }
+    let filtered = crate::common::spec_get(
+        app,
+        "[BASE]/HealthcareService?_filter=(specialty eq R211|013 or R211|033)&_count=1000",
+    )
+    .await;
+    let either = crate::common::spec_get(
+        app,
+        &format!("[BASE]/HealthcareService?specialty={full}|013,{full}|033&_count=1000"),
+    )
+    .await;
+    assert!(either.total() > by_url.total());
+    assert_eq!(filtered.total(), either.total());
+}
