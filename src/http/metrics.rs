@@ -96,7 +96,7 @@ fn render_service(app: &App, out: &mut String) {
         (
             state.generation,
             state.applied_seq,
-            state.collections.iter().map(|c| (c.resource_type.clone(), c.len() as u64)).collect(),
+            state.collections.iter().map(|c| (c.resource_type.clone(), c.len())).collect(),
         )
     };
     gauge(out, "ror_snapshot_generation", "Search state generation (bumped by each reindex swap).", generation);

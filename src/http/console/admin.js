@@ -129,16 +129,18 @@ export function renderAdmin(main, ctx) {
       const { body } = await api(`${adminBase}/tasks`);
       if (disposed) return [];
       const tasks = body?.tasks || [];
+      const headers = ['admin.taskId', 'admin.kind', 'admin.taskStatus', 'admin.phase', 'admin.progress',
+        'admin.started', 'admin.finished', 'admin.error'].map((k) => t(k));
+      const cell = (i, content) => h('td', { 'data-label': headers[i] }, content);
       clear(tasksBox).append(tasks.length === 0 ? h('p', { class: 'empty' }, t('admin.noTasks')) :
-        h('div', { class: 'table-wrap' }, h('table', { id: 'tasks-table' },
-          h('thead', {}, h('tr', {}, ['admin.taskId', 'admin.kind', 'admin.taskStatus', 'admin.phase', 'admin.progress',
-            'admin.started', 'admin.finished', 'admin.error'].map((k) => h('th', { scope: 'col' }, t(k))))),
+        h('div', { class: 'table-wrap' }, h('table', { id: 'tasks-table', class: 'stack' },
+          h('thead', {}, h('tr', {}, headers.map((head) => h('th', { scope: 'col' }, head)))),
           h('tbody', {}, tasks.map((task) => h('tr', { dataset: { id: task.id, status: task.status } },
-            h('td', {}, h('code', {}, task.id)), h('td', {}, task.kind || '—'),
-            h('td', {}, h('span', { class: `pill ${task.status || ''}` }, statusLabel(task.status))),
-            h('td', {}, task.phase || '—'), h('td', {}, taskProgress(task)),
-            h('td', {}, formatDate(task.started)), h('td', {}, formatDate(task.finished)),
-            h('td', {}, task.error || '—')))))));
+            cell(0, h('code', {}, task.id)), cell(1, task.kind || '—'),
+            cell(2, h('span', { class: `pill ${task.status || ''}` }, statusLabel(task.status))),
+            cell(3, task.phase || '—'), cell(4, taskProgress(task)),
+            cell(5, formatDate(task.started)), cell(6, formatDate(task.finished)),
+            cell(7, task.error || '—')))))));
       return tasks;
     } catch (error) {
       if (!disposed) clear(tasksBox).append(h('p', { class: 'warning' }, error.status === 404 ? t('admin.tasksUnavailable') : accessHint(error)));

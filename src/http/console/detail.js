@@ -9,12 +9,15 @@ import {
 } from './fhir.js';
 import { MapView } from './map.js';
 
+// `stack`: on a phone each row becomes a block of labelled cells (data-label) instead of a
+// table wider than the screen.
 function table(id, headers, rows, emptyKey) {
   if (rows.length === 0) return h('p', { class: 'empty', id }, t(emptyKey));
   return h('div', { class: 'table-wrap' },
-    h('table', { id },
+    h('table', { id, class: 'stack' },
       h('thead', {}, h('tr', {}, headers.map((head) => h('th', { scope: 'col' }, head)))),
-      h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((cell) => h('td', {}, cell ?? '—')))))));
+      h('tbody', {}, rows.map((cells) => h('tr', {},
+        cells.map((cell, i) => h('td', { 'data-label': headers[i] }, cell ?? '—')))))));
 }
 
 function section(id, titleKey, ...content) {
