@@ -19,6 +19,12 @@ const VERSIONS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("vers
 const CHANGES: TableDefinition<u64, (&str, u64)> = TableDefinition::new("changes");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const LAST_SEQ: &str = "last_seq";
+/// Set once the per-type live counts below are maintained (stores written before them are
+/// counted once at open).
+const COUNTS_READY: &str = "counts_ready";
+/// `count:<Type>` → live resources of that type, kept by every commit: `counts()` is then a
+/// few reads instead of a scan of every key (the reindex checks it while writes wait).
+const COUNT_PREFIX: &str = "count:";
 const STORE_CACHE_BYTES: usize = 32 << 20;
 
 pub struct RedbStore {
@@ -39,10 +45,25 @@ impl RedbStore {
         let db = Database::builder().set_cache_size(STORE_CACHE_BYTES).create(path)?;
         let txn = db.begin_write()?;
         {
-            txn.open_table(CURRENT)?;
+            let current = txn.open_table(CURRENT)?;
             txn.open_table(VERSIONS)?;
             txn.open_table(CHANGES)?;
-            txn.open_table(META)?;
+            let mut meta = txn.open_table(META)?;
+            if meta.get(COUNTS_READY)?.is_none() {
+                let mut counts: HashMap<String, u64> = HashMap::new();
+                for entry in current.iter()? {
+                    let (key, state) = entry?;
+                    if !state.value().1 {
+                        if let Some((resource_type, _)) = key.value().split_once('/') {
+                            *counts.entry(resource_type.to_owned()).or_default() += 1;
+                        }
+                    }
+                }
+                for (resource_type, count) in counts {
+                    meta.insert(format!("{COUNT_PREFIX}{resource_type}").as_str(), count)?;
+                }
+                meta.insert(COUNTS_READY, 1)?;
+            }
         }
         txn.commit()?;
         Ok(RedbStore { db })
@@ -93,6 +114,7 @@ impl ResourceStore for RedbStore {
             // Resources written by earlier units of this group, so that a later unit (or a
             // later op of the same unit) reads them and chains versions correctly.
             let mut group_state: HashMap<String, Pending> = HashMap::new();
+            let mut count_deltas: HashMap<String, i64> = HashMap::new();
             for unit in units {
                 // Plan the whole unit (preconditions checked, patches applied) before writing
                 // anything, so a failed unit leaves no partial state in the shared transaction.
@@ -107,6 +129,13 @@ impl ResourceStore for RedbStore {
                 };
                 let mut committed = Vec::with_capacity(planned.len());
                 for write in planned {
+                    match write.action {
+                        Action::Put { .. } if !write.existed => {
+                            *count_deltas.entry(write.resource_type.clone()).or_default() += 1;
+                        }
+                        Action::Delete => *count_deltas.entry(write.resource_type.clone()).or_default() -= 1,
+                        _ => {}
+                    }
                     match write.action {
                         Action::Noop => committed.push(Committed {
                             resource_type: write.resource_type,
@@ -158,6 +187,11 @@ impl ResourceStore for RedbStore {
                 results.push(Ok(committed));
             }
             meta.insert(LAST_SEQ, seq)?;
+            for (resource_type, delta) in count_deltas {
+                let key = format!("{COUNT_PREFIX}{resource_type}");
+                let count = meta.get(key.as_str())?.map(|g| g.value()).unwrap_or(0);
+                meta.insert(key.as_str(), count.saturating_add_signed(delta))?;
+            }
         }
         txn.commit()?;
         Ok(results)
@@ -271,18 +305,19 @@ impl ResourceStore for RedbStore {
 
     fn counts(&self) -> Result<Vec<(String, u64)>> {
         let txn = self.db.begin_read()?;
-        let current = txn.open_table(CURRENT)?;
-        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-        for entry in current.iter()? {
-            let (key, state) = entry?;
-            if state.value().1 {
-                continue;
-            }
-            if let Some((resource_type, _)) = key.value().split_once('/') {
-                *counts.entry(resource_type.to_owned()).or_default() += 1;
+        let meta = txn.open_table(META)?;
+        let mut counts = Vec::new();
+        // `;` follows `:` in ASCII: the range holds exactly the `count:` keys.
+        for entry in meta.range("count:".."count;")? {
+            let (key, count) = entry?;
+            let count = count.value();
+            if count > 0 {
+                if let Some(resource_type) = key.value().strip_prefix(COUNT_PREFIX) {
+                    counts.push((resource_type.to_owned(), count));
+                }
             }
         }
-        Ok(counts.into_iter().collect())
+        Ok(counts)
     }
 }
 
@@ -452,5 +487,47 @@ mod tests {
         assert_eq!(results[0].as_ref().unwrap()[0].version, 3);
         assert!(store.current("Location", "a").unwrap().unwrap().deleted);
         assert_eq!(store.counts().unwrap(), vec![]);
+    }
+
+    #[test]
+    fn test_live_counts_follow_creates_deletes_and_recreates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let location = |id: &str| put(json!({"resourceType": "Location", "id": id}));
+        let delete = |id: &str| WriteOp::Delete { resource_type: "Location".into(), id: id.into(), if_match: None };
+        store
+            .commit_units(vec![
+                vec![location("a"), location("b"), location("a")],
+                vec![put(json!({"resourceType": "Task", "id": "t"}))],
+            ])
+            .unwrap();
+        assert_eq!(store.counts().unwrap(), vec![("Location".into(), 2), ("Task".into(), 1)]);
+        store.commit_units(vec![vec![delete("a")], vec![delete("a")], vec![delete("zz")]]).unwrap();
+        assert_eq!(store.counts().unwrap(), vec![("Location".into(), 1), ("Task".into(), 1)]);
+        // A failed unit changes no count.
+        let stale = WriteOp::Put {
+            resource: json!({"resourceType": "Location", "id": "c"}),
+            if_match: Some(9),
+            create_only: false,
+            keep_last_updated: true,
+        };
+        assert!(store.commit_units(vec![vec![location("d"), stale]]).unwrap()[0].is_err());
+        store.commit_units(vec![vec![location("a")]]).unwrap();
+        assert_eq!(store.counts().unwrap(), vec![("Location".into(), 2), ("Task".into(), 1)]);
+        // A store written before the counts existed is counted once when opened.
+        drop(store);
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.remove(COUNTS_READY).unwrap();
+                meta.remove("count:Location").unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.counts().unwrap(), vec![("Location".into(), 2), ("Task".into(), 1)]);
     }
 }

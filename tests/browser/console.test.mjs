@@ -100,6 +100,79 @@ async function noHorizontalOverflow(page, where) {
   check(scroll <= inner + 1, `${where}: page is ${scroll}px wide in a ${inner}px viewport`);
 }
 
+/** The request the page shows, made from here: the list and the markers must be its answer. */
+async function compareWithApi(page, what) {
+  const requestUrl = (await page.textContent('#request-url')).trim();
+  check(requestUrl.startsWith(`${BASE}/fhir/HealthcareService?`), `${what}: request URL on this server: ${requestUrl}`);
+  const answer = await api(requestUrl);
+  checkEqual(answer.status, 200, `${what}: the console request is a valid FHIR search`);
+  const expected = expectedFromBundle(answer.body);
+  const listIds = await page.$$eval('#results > li', (items) => items.map((li) => li.dataset.id));
+  checkEqual(listIds, expected.ids, `${what}: list = API matches, same order`);
+  const names = await page.$$eval('#results > li .result-name', (links) => links.map((a) => a.textContent));
+  checkEqual(names, expected.offers.map((o) => o.name || o.id), `${what}: list names = offer names`);
+  const beds = await page.$$eval('#results > li [data-field="beds"]', (cells) => cells.map((c) => c.textContent.replace(/\s/g, '')));
+  checkEqual(beds, expected.beds.map((b) => b.replace(/\s/g, '')), `${what}: free beds = current available beds of the included locations`);
+  const markers = await page.$$eval('#results-map .marker', (nodes) => nodes.map((n) => ({
+    offer: n.dataset.offer, location: n.dataset.location, rank: Number(n.dataset.rank), lat: Number(n.dataset.lat), lon: Number(n.dataset.lon),
+  })));
+  checkEqual(sortMarkers(markers), sortMarkers(expected.markers), `${what}: map markers = positions of the matches' locations, ranked as the list`);
+  return { requestUrl, answer, expected };
+}
+
+async function submitSearch(page) {
+  await page.click('#search-submit');
+  await page.waitForSelector('#results[data-state="done"]', { timeout: TIMEOUT });
+}
+
+/** The other filters of the form, each checked against the API (desktop only). */
+async function filterScenario(page, offer) {
+  await page.click('nav.main-nav a[data-route="search"]');
+  await page.waitForSelector('#search-form');
+  // Activity picker (JDV_J17) + text + commune: the offer opened in the detail view is found again.
+  const activity = offer.specialty?.[0]?.coding?.[0]?.code;
+  await page.fill('#f-text', 'cardio');
+  await page.check('#place-commune');
+  await page.fill('#f-commune', COMMUNE);
+  await page.fill('#f-radius', RADIUS_KM);
+  await page.fill('#f-activity', activity);
+  await submitSearch(page);
+  let { requestUrl, expected } = await compareWithApi(page, `activity ${activity}`);
+  check(new URL(requestUrl).searchParams.get('specialty').endsWith(`TRE-R211-ActiviteOperationnelle|${activity}`), 'activity sent as specialty with the TRE_R211 system');
+  check(expected.ids.includes(offer.id), `activity ${activity}: ${offer.id} found again`);
+
+  // Free beds: capacity parameters on one capacity line.
+  await page.fill('#f-activity', '');
+  await page.fill('#f-beds', '1');
+  await submitSearch(page);
+  ({ requestUrl, expected } = await compareWithApi(page, 'free beds ≥ 1'));
+  const bedsQuery = new URL(requestUrl).searchParams;
+  checkEqual(bedsQuery.get('location.nb-capacity'), 'ge1', 'beds sent as location.nb-capacity=ge1');
+  checkEqual(bedsQuery.get('_matching'), 'record', 'capacity criteria on one capacity line');
+  check(expected.beds.every((b) => Number(b) >= 1), `every result has free beds: ${expected.beds}`);
+  await screenshot(page, 'desktop-search-beds');
+
+  // Tariff ceiling anywhere in France, with a department.
+  await page.click('#search-reset');
+  await page.waitForSelector('#results[data-state="idle"]');
+  await page.selectOption('#f-priceType', '06');
+  await page.fill('#f-price', '30');
+  await page.selectOption('#f-department', '29');
+  await submitSearch(page);
+  ({ requestUrl, expected } = await compareWithApi(page, 'tariff 06 ≤ 30 € in 29'));
+  const priceQuery = new URL(requestUrl).searchParams;
+  checkEqual(priceQuery.get('organization.price-amount-value:above'), 'le30', 'ceiling sent as price-amount-value');
+  checkEqual(priceQuery.get('location.address-postalcode'), '29', 'department sent as a postal code prefix');
+  check(expected.ids.length > 0, 'the demo corpus has home-help tariffs under 30 € in Finistère');
+  check(await page.$('#results-map .map-radius') === null, 'no radius circle without proximity');
+
+  // A bad value is caught in the form, not sent.
+  await page.fill('#f-price', '-3');
+  await page.click('#search-submit');
+  checkEqual(await page.getAttribute('#f-price', 'aria-invalid'), 'true', 'invalid amount flagged');
+  check(await page.evaluate(() => document.activeElement?.id) === 'f-price', 'focus moved to the invalid field');
+}
+
 async function searchScenario(page, viewport, useKeyboard) {
   await page.goto(`${BASE}/console`, { waitUntil: 'domcontentloaded' });
   check(page.url().startsWith(`${BASE}/console/`), `redirected to the console page, got ${page.url()}`);
@@ -113,10 +186,8 @@ async function searchScenario(page, viewport, useKeyboard) {
   await page.click('#lang-toggle');
   checkEqual(await page.textContent('#search-title'), startLang === 'fr' ? enTitle : frTitle, 'title after the language switch');
   checkEqual(await page.getAttribute('html', 'lang'), startLang === 'fr' ? 'en' : 'fr', 'html lang follows the toggle');
-  if (viewport === 'desktop') {
-    await page.click('#lang-toggle');
-    checkEqual(await page.getAttribute('html', 'lang'), 'fr', 'back to French');
-  }
+  await page.click('#lang-toggle');
+  checkEqual(await page.getAttribute('html', 'lang'), startLang, 'back to the start language');
 
   // Every form control has a label.
   const unlabelled = await page.evaluate(() => [...document.querySelectorAll('#search-form input, #search-form select')]
@@ -141,35 +212,18 @@ async function searchScenario(page, viewport, useKeyboard) {
     check(Math.abs(mapTop) < 5, `phone: the page scrolls to the map and results after a search (map top at ${mapTop}px)`);
   }
 
-  const requestUrl = (await page.textContent('#request-url')).trim();
-  check(requestUrl.startsWith(`${BASE}/fhir/HealthcareService?`), `request URL on this server: ${requestUrl}`);
+  const { requestUrl, answer, expected } = await compareWithApi(page, 'cardio near a commune');
   const query = new URL(requestUrl).searchParams;
   checkEqual(query.get('_content'), 'cardio', 'free text sent as _content');
   checkEqual(query.get('location.near-insee-code'), `${COMMUNE}|${RADIUS_KM}|km`, 'commune sent as location.near-insee-code');
   check(query.getAll('_include').includes('HealthcareService:location'), 'locations included for positions');
-
-  // The same request from here: the page must show exactly the API's answer.
-  const answer = await api(requestUrl);
-  checkEqual(answer.status, 200, 'the console request is a valid FHIR search');
-  const expected = expectedFromBundle(answer.body);
   check(expected.ids.length > 0, `the demo corpus has "cardio" offers within ${RADIUS_KM} km of ${COMMUNE}`);
-
-  const listIds = await page.$$eval('#results > li', (items) => items.map((li) => li.dataset.id));
-  checkEqual(listIds, expected.ids, 'list = API matches, same order');
-  const names = await page.$$eval('#results > li .result-name', (links) => links.map((a) => a.textContent));
-  checkEqual(names, expected.offers.map((o) => o.name || o.id), 'list names = offer names');
-  const beds = await page.$$eval('#results > li [data-field="beds"]', (cells) => cells.map((c) => c.textContent.replace(/\s/g, '')));
-  checkEqual(beds, expected.beds.map((b) => b.replace(/\s/g, '')), 'free beds = current available beds of the included locations');
   const distances = await page.$$eval('#results > li [data-field="distance"]', (cells) => cells.map((c) => Number(c.dataset.km)));
   check(distances.every((d) => Number.isFinite(d) && d <= Number(RADIUS_KM) + 1e-6), `every distance within the radius: ${distances}`);
   check(distances.every((d, i) => i === 0 || d >= distances[i - 1] - 1e-9), `nearest first: ${distances}`);
   const summary = await page.textContent('#result-summary');
   check(summary.includes(String(answer.body.total)), `summary names the total ${answer.body.total}: ${summary}`);
 
-  const markers = await page.$$eval('#results-map .marker', (nodes) => nodes.map((n) => ({
-    offer: n.dataset.offer, location: n.dataset.location, rank: Number(n.dataset.rank), lat: Number(n.dataset.lat), lon: Number(n.dataset.lon),
-  })));
-  checkEqual(sortMarkers(markers), sortMarkers(expected.markers), 'map markers = positions of the matches\' locations, ranked as the list');
   const circle = await page.$('#results-map .map-radius');
   check(circle !== null, 'radius circle drawn');
   // After the fit every marker is inside the map.
@@ -278,6 +332,7 @@ async function detailScenario(page, viewport, expected, task, useKeyboard) {
 
   await noHorizontalOverflow(page, `${viewport} detail`);
   await screenshot(page, `${viewport}-detail`);
+  await page.screenshot({ path: path.join(ARTIFACTS, `${viewport}-detail-full.png`), fullPage: true });
   await page.$eval('#sec-anomalies', (el) => el.scrollIntoView());
   await screenshot(page, `${viewport}-detail-anomalies`);
 
@@ -366,6 +421,7 @@ async function run() {
       if (!task) task = await reportAnomaly(detailOffer(expected));
       await detailScenario(page, name, expected, task, keyboard);
       await adminScenario(page, name);
+      if (name === 'desktop') await filterScenario(page, detailOffer(expected));
       checkEqual(problems, [], `${name}: no page error, console error or foreign request`);
     } catch (error) {
       const page = context.pages()[0];
