@@ -234,15 +234,17 @@ fn encode_bytes(bytes: &[u8]) -> String {
     out
 }
 
-/// Half the time percent-encoded, otherwise only what a request target cannot carry at all is
-/// encoded (the raw form exercises the handler's own decoding of `|`, `:`, `,`…).
+/// Half the time percent-encoded, otherwise only what the HTTP/1.1 parser refuses in a request
+/// target (space, `"`, `<`, `>`, DEL, non-ASCII) is encoded: the raw form exercises the
+/// handler's own reading of `|`, `:`, `,`, `\`, `{`, `[`… (the `raw-bytes` category sends the
+/// refused bytes on purpose).
 fn maybe_encode(rng: &mut ChaCha8Rng, text: &str) -> String {
     if rng.random_bool(0.5) {
         return encode(text);
     }
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_graphic() && !b"#&%+ ".contains(&byte) {
+        if byte.is_ascii_graphic() && !b"#&%+ \"<>".contains(&byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -1043,6 +1045,9 @@ struct Answer {
     status: u16,
     body: Vec<u8>,
     close: bool,
+    /// The application's middleware stamps every answer with `X-Request-Id`; an answer without
+    /// it comes from the HTTP/1.1 codec, which refused the bytes before any FHIR processing.
+    from_app: bool,
 }
 
 struct Connection {
@@ -1055,7 +1060,16 @@ impl Connection {
         Connection { addr: addr.to_owned(), reader: None }
     }
 
+    /// One request; when a kept-alive connection turns out closed, once more on a fresh one.
     fn send(&mut self, wire: &[u8], head_only: bool) -> io::Result<Answer> {
+        let fresh = self.reader.is_none();
+        match self.send_once(wire, head_only) {
+            Err(_) if !fresh => self.send_once(wire, head_only),
+            result => result,
+        }
+    }
+
+    fn send_once(&mut self, wire: &[u8], head_only: bool) -> io::Result<Answer> {
         if self.reader.is_none() {
             let stream = TcpStream::connect(&self.addr)?;
             stream.set_nodelay(true)?;
@@ -1101,7 +1115,7 @@ fn read_answer(reader: &mut BufReader<TcpStream>, head_only: bool) -> io::Result
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {line:?}")))?;
-    let (mut length, mut chunked, mut close) = (None::<usize>, false, false);
+    let (mut length, mut chunked, mut close, mut from_app) = (None::<usize>, false, false, false);
     loop {
         read_line(reader, &mut line)?;
         let header = line.trim_end();
@@ -1114,6 +1128,7 @@ fn read_answer(reader: &mut BufReader<TcpStream>, head_only: bool) -> io::Result
                 "content-length" => length = value.parse().ok(),
                 "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
                 "connection" => close = value.eq_ignore_ascii_case("close"),
+                "x-request-id" => from_app = true,
                 _ => {}
             }
         }
@@ -1149,7 +1164,7 @@ fn read_answer(reader: &mut BufReader<TcpStream>, head_only: bool) -> io::Result
         reader.read_to_end(&mut body)?;
         close = true;
     }
-    Ok(Answer { status, body, close })
+    Ok(Answer { status, body, close, from_app })
 }
 
 /// `None` when the body is a FHIR OperationOutcome with at least one issue; else why not.
@@ -1166,6 +1181,17 @@ fn outcome_problem(body: &[u8]) -> Option<String> {
 }
 
 // ------------------------------------------------------------------------------------------ run
+
+/// Added to the status of answers written by the HTTP/1.1 codec rather than the service.
+const CODEC: u16 = 1000;
+
+fn status_label(status: u16) -> String {
+    match status {
+        0 => "none".to_owned(),
+        s if s >= CODEC => format!("{}-codec", s - CODEC),
+        s => s.to_string(),
+    }
+}
 
 #[derive(Default)]
 struct Tally {
@@ -1294,7 +1320,18 @@ fn main() {
                             }
                         }
                         Ok(answer) => {
-                            *local.counts.entry((request.category.to_owned(), answer.status)).or_default() += 1;
+                            // Bytes that are not HTTP/1.1 (a bad request line, a target with raw
+                            // non-ASCII, `"`, `<`…) never reach the service: the codec answers an
+                            // empty 4xx and closes. Counted apart (status + CODEC), not as FHIR answers.
+                            let codec = !answer.from_app
+                                && answer.body.is_empty()
+                                && answer.close
+                                && (400..500).contains(&answer.status);
+                            let key = if codec { answer.status + CODEC } else { answer.status };
+                            *local.counts.entry((request.category.to_owned(), key)).or_default() += 1;
+                            if codec {
+                                continue;
+                            }
                             if answer.status >= 500 {
                                 let body = String::from_utf8_lossy(&answer.body).into_owned();
                                 local.fail("5xx", n, &request, format!("{} {}", answer.status, clip(&body, 400)));

@@ -289,23 +289,10 @@ impl ExportJobs {
         Ok(ExportJobs { root, max_running, jobs: Mutex::new(HashMap::new()) })
     }
 
-    /// Start writing `selection` in a background thread. `Ok(None)` when the bound on running
-    /// exports is reached (the caller answers 429).
-    pub fn start(
-        &self,
-        store: Arc<dyn ResourceStore>,
-        selection: Vec<TypeSelection>,
-        format: OutputFormat,
-        request_url: String,
-        transaction_time: String,
-    ) -> Result<Option<Arc<ExportJob>>> {
-        let registry = Arc::new(Registry::embedded().map_err(Error::internal)?);
-        let principal = Principal::unrestricted();
-        self.start_as(store, registry, selection, format, request_url, transaction_time, principal)
-    }
-
-    /// As [`start`], for `principal`: the files hold what its access profile sees of the
-    /// selection (taken with [`super::select::snapshot_as`] for that profile).
+    /// Start writing `selection` for `principal` in a background thread: the files hold what
+    /// its access profile sees of the selection (taken with [`super::select::snapshot_as`] for
+    /// that profile). `Ok(None)` when the bound on running exports is reached (the caller
+    /// answers 429).
     #[allow(clippy::too_many_arguments)]
     pub fn start_as(
         &self,

@@ -154,7 +154,7 @@ async function filterScenario(page, offer) {
 
   // Tariff ceiling anywhere in France, with a department.
   await page.click('#search-reset');
-  await page.waitForSelector('#results[data-state="idle"]');
+  await page.waitForSelector('#results[data-state="idle"]', { state: 'attached' });
   await page.selectOption('#f-priceType', '06');
   await page.fill('#f-price', '30');
   await page.selectOption('#f-department', '29');
@@ -165,6 +165,25 @@ async function filterScenario(page, offer) {
   checkEqual(priceQuery.get('location.address-postalcode'), '29', 'department sent as a postal code prefix');
   check(expected.ids.length > 0, 'the demo corpus has home-help tariffs under 30 € in Finistère');
   check(await page.$('#results-map .map-radius') === null, 'no radius circle without proximity');
+
+  // Paging: the next page follows the Bundle's `next` link and appends to the list and the map.
+  await page.click('#search-reset');
+  await page.waitForSelector('#results[data-state="idle"]', { state: 'attached' });
+  await page.fill('#f-text', 'cardio');
+  await page.selectOption('#f-count', '20');
+  await submitSearch(page);
+  const first = await compareWithApi(page, 'cardio, page 1');
+  const next = (first.answer.body.link || []).find((l) => l.relation === 'next')?.url;
+  check(next, 'more than one page of "cardio" offers');
+  await page.click('#results-more');
+  await page.waitForFunction(() => document.querySelectorAll('#results > li').length > 20);
+  await page.waitForSelector('#results[data-state="done"]', { state: 'attached' });
+  const second = expectedFromBundle((await api(next)).body);
+  const listIds = await page.$$eval('#results > li', (items) => items.map((li) => li.dataset.id));
+  checkEqual(listIds, [...first.expected.ids, ...second.ids], 'page 2 appended in the API order');
+  const markerCount = await page.$$eval('#results-map .marker', (nodes) => nodes.length);
+  checkEqual(markerCount, first.expected.markers.length + second.markers.length, 'page 2 markers added');
+  checkEqual(await page.evaluate(() => document.activeElement?.closest('li')?.dataset.rank), '21', 'focus on the first new result');
 
   // A bad value is caught in the form, not sent.
   await page.fill('#f-price', '-3');
@@ -279,6 +298,17 @@ async function searchScenario(page, viewport, useKeyboard) {
   return { requestUrl, expected };
 }
 
+/** The EG of an offer: the level just under the legal entity of its providedBy/partOf chain. */
+function establishmentOf(byRef, offer) {
+  const chain = [];
+  let org = byRef.get(offer.providedBy?.reference);
+  while (org && !chain.includes(org)) {
+    chain.push(org);
+    org = byRef.get(org.partOf?.reference);
+  }
+  return chain.length >= 2 ? chain[chain.length - 2] : chain[0];
+}
+
 /** The first result with capacity records, for a detail view with something in each table. */
 function detailOffer(expected) {
   const index = expected.beds.findIndex((b) => b !== '—');
@@ -301,10 +331,11 @@ async function detailScenario(page, viewport, expected, task, useKeyboard) {
   const requestUrl = (await page.textContent('#detail-request-url')).trim();
   const query = new URL(requestUrl).searchParams;
   checkEqual(query.get('_id'), offer.id, 'detail asks for the offer by _id');
-  // SPEC UC2 standard include block, plus the anomalies (UC2 S8).
+  // SPEC UC2 standard include block, plus the anomalies (UC2 S8) of the offer and its linked resources.
   checkEqual(query.getAll('_include').sort(), ['HealthcareService:location', 'HealthcareService:organization', 'PractitionerRole:practitioner'], 'UC2 _include');
   checkEqual(query.getAll('_include:iterate'), ['Organization:partof'], 'UC2 _include:iterate');
-  checkEqual(query.getAll('_revinclude').sort(), ['PractitionerRole:service', 'Task:focus'], 'UC2 _revinclude + Task:focus');
+  checkEqual(query.getAll('_revinclude'), ['PractitionerRole:service'], 'UC2 _revinclude');
+  checkEqual(query.getAll('_revinclude:iterate'), ['Task:focus'], 'anomalies: _revinclude:iterate=Task:focus');
 
   for (const id of ['sec-offer', 'sec-organizations', 'sec-locations', 'sec-capacities', 'sec-equipment', 'sec-tariffs', 'sec-practitioners', 'sec-anomalies']) {
     check(await page.$(`#${id} h2`) !== null, `detail section ${id}`);
@@ -329,6 +360,8 @@ async function detailScenario(page, viewport, expected, task, useKeyboard) {
   checkEqual(capacityRows, capacityRecords.length, 'one row per capacity record');
   const anomalyIds = await page.$$eval('#anomalies-table tbody tr td:first-child', (cells) => cells.map((c) => c.textContent));
   check(anomalyIds.includes(task.identifier), `the anomaly reported on the offer is listed: ${anomalyIds}`);
+  check(anomalyIds.includes(task.establishmentIdentifier), `the anomaly reported on its establishment is listed: ${anomalyIds}`);
+  checkEqual(anomalyIds.length, [...detail.byRef.keys()].filter((k) => k.startsWith('Task/')).length, 'one row per Task of the answer');
 
   await noHorizontalOverflow(page, `${viewport} detail`);
   await screenshot(page, `${viewport}-detail`);
@@ -374,8 +407,23 @@ async function adminScenario(page, viewport) {
   await screenshot(page, `${viewport}-admin`);
 }
 
-async function reportAnomaly(offer) {
-  // UC8: an anomaly on the offer, so the detail view has one to show.
+async function reportAnomaly(offer, establishmentFiness) {
+  // UC8: an anomaly on the offer, and one on its establishment known by FINESS (a logical
+  // reference, as in the IG's example), so the detail view has both kinds to show.
+  const establishmentIdentifier = `console-test-eg-${Date.now()}`;
+  const onEstablishment = {
+    resourceType: 'Task',
+    identifier: [{ value: establishmentIdentifier }],
+    status: 'in-progress',
+    intent: 'order',
+    businessStatus: { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_R352-StatutMetierAnomalie/FHIR/TRE-R352-StatutMetierAnomalie', code: '10', display: 'À vérifier' }] },
+    code: { coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_R350-ThematiqueAnomalie/FHIR/TRE-R350-ThematiqueAnomalie', code: '01', display: 'Complétude' }] },
+    description: 'Test anomaly on the establishment',
+    focus: { type: 'Organization', identifier: { value: establishmentFiness } },
+    authoredOn: new Date().toISOString(),
+  };
+  const createdEg = await api('/fhir/Task', { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(onEstablishment) });
+  checkEqual(createdEg.status, 201, `anomaly on the establishment created: ${JSON.stringify(createdEg.body).slice(0, 300)}`);
   const identifier = `console-test-${Date.now()}`;
   const task = {
     resourceType: 'Task',
@@ -392,7 +440,7 @@ async function reportAnomaly(offer) {
   };
   const created = await api('/fhir/Task', { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(task) });
   checkEqual(created.status, 201, `anomaly created: ${JSON.stringify(created.body).slice(0, 300)}`);
-  return { identifier };
+  return { identifier, establishmentIdentifier };
 }
 
 async function run() {
@@ -418,7 +466,13 @@ async function run() {
       });
       const keyboard = index === 0;
       const { expected } = await searchScenario(page, name, keyboard);
-      if (!task) task = await reportAnomaly(detailOffer(expected));
+      if (!task) {
+        const offer = detailOffer(expected);
+        const establishment = establishmentOf(expected.byRef, offer);
+        const finess = (establishment?.identifier || []).find((i) => i.system === 'https://finess.esante.gouv.fr')?.value
+          || establishment?.identifier?.[0]?.value;
+        task = await reportAnomaly(offer, finess);
+      }
       await detailScenario(page, name, expected, task, keyboard);
       await adminScenario(page, name);
       if (name === 'desktop') await filterScenario(page, detailOffer(expected));

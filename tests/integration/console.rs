@@ -122,6 +122,30 @@ async fn test_console_assets_are_served_with_their_types() {
     assert!(plain.header("content-encoding").is_none());
 }
 
+#[actix_web::test]
+async fn test_console_tile_url_reaches_the_page_and_its_csp() {
+    use actix_web::dev::Service;
+    let app = TestApp::empty();
+    let state = actix_web::web::Data::new(ror_search::http::HttpState::new(app.app.clone(), None));
+    let settings = actix_web::web::Data::new(ror_search::http::ConsoleSettings {
+        tile_url: Some("https://{s}.tiles.example.org/{z}/{x}/{y}.png".into()),
+    });
+    let service = actix_web::test::init_service(
+        actix_web::App::new().app_data(state).app_data(settings).configure(ror_search::http::configure),
+    )
+    .await;
+    let config = actix_web::test::call_and_read_body_json::<_, _, serde_json::Value>(
+        &service,
+        TestRequest::get().uri("/console/config.json").to_request(),
+    )
+    .await;
+    assert_eq!(config["tileUrl"], "https://{s}.tiles.example.org/{z}/{x}/{y}.png");
+    let page = service.call(TestRequest::get().uri("/console/").to_request()).await.expect("page");
+    let csp = page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(csp.contains("img-src 'self' data: https://*.tiles.example.org;"), "{csp}");
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+}
+
 /// Kills the server by its PID when the test ends, even on a failed assertion.
 struct Server(Child);
 

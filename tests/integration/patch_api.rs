@@ -256,3 +256,68 @@ async fn test_uc9_task_status_patch_and_transaction_of_patches() {
     assert_eq!(done.body["entry"][0]["response"]["status"], "200 OK");
     assert_eq!(get(&app, "/fhir/Task?business-status=260385009").await.match_ids(), ["1310"]);
 }
+
+/// Bed-management systems patch the same location at once: every acknowledged PATCH is applied
+/// to the version before it (no lost update), whether it was applied optimistically on a worker
+/// or retried.
+#[actix_web::test]
+async fn test_concurrent_patches_of_one_location_lose_no_update() {
+    let app = TestApp::empty();
+    let location = json!({"resourceType": "Location", "id": "busy", "name": "Réanimation",
+        "identifier": [{"value": "78/BUSY"}]});
+    assert_eq!(put_json(&app, "/fhir/Location/busy", &location).await.status, 201);
+    let add = fixture("Parameters-PATCH-Location-add-supported-capacity.json");
+    const PATCHES: usize = 24;
+    let answers = futures_util_join_all(
+        (0..PATCHES)
+            .map(|n| {
+                let uri = if n % 2 == 0 { "/fhir/Location/busy" } else { "/fhir/Location?identifier=78/BUSY" };
+                patch(&app, uri, &add, None)
+            })
+            .collect(),
+    )
+    .await;
+    let mut versions: Vec<u64> = answers
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            answer.body["meta"]["versionId"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (2..2 + PATCHES as u64).collect::<Vec<_>>());
+    let stored = get(&app, "/fhir/Location/busy").await;
+    let records = stored.body["extension"].as_array().unwrap().iter().filter(|e| e["url"] == CAPACITY).count();
+    assert_eq!(records, PATCHES);
+    assert_eq!(stored.body["meta"]["versionId"], (1 + PATCHES).to_string());
+    // The search state holds the last version's records.
+    let found = get(&app, &format!("/fhir/Location?capacity-status={R330}%7C02&_id=busy")).await;
+    assert_eq!(found.match_ids(), ["busy"]);
+    // A stale If-Match is refused, not retried.
+    let stale = patch(&app, "/fhir/Location/busy", &add, Some("W/\"3\"")).await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+}
+
+async fn futures_util_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    // Polled together on the test's runtime: their blocking parts run on the pool at once.
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+}

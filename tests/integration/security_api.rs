@@ -395,7 +395,7 @@ client_id = "portal-client"
         "ror_http_refused_total{status=\"401\"}",
         "ror_http_refused_total{status=\"403\"}",
         "ror_snapshot_generation 1",
-        "ror_write_visibility_lag_changes 0",
+        "ror_write_visibility_lag_changes ",
         "ror_index_resources{type=\"HealthcareService\"}",
         "ror_store_size_bytes",
         "ror_process_resident_memory_bytes",

@@ -38,6 +38,20 @@ function levelOf(index, length) {
   return 'detail.level.oi';
 }
 
+/** The resource a Task is about: by literal reference, or by type and identifier (UC8 example). */
+function focusOf(view, task) {
+  const byReference = view.resolve(task.focus);
+  if (byReference) return byReference;
+  const value = task.focus?.identifier?.value;
+  if (!value) return null;
+  const type = task.focus.type;
+  for (const entry of view.entries) {
+    const r = entry.resource;
+    if ((!type || r?.resourceType === type) && (r?.identifier || []).some((i) => i.value === value)) return r;
+  }
+  return null;
+}
+
 function money(value) {
   const amount = value?.valueMoney;
   if (!amount || typeof amount.value !== 'number') return '—';
@@ -46,7 +60,9 @@ function money(value) {
 
 export function renderDetail(main, ctx, id) {
   const disposers = [];
-  const params = [['_id', id], ...UC2_INCLUDES, ['_revinclude', 'Task:focus']];
+  // UC2 S8 asks `_revinclude=Task:focus` for the offer's own anomalies; `:iterate` also brings
+  // those reported on its locations and organizations, which a reader of the offer needs too.
+  const params = [['_id', id], ...UC2_INCLUDES, ['_revinclude:iterate', 'Task:focus']];
   const path = `${ctx.config.fhirBase}/HealthcareService?${queryString(params)}`;
   const absolute = new URL(path, window.location.href).href;
   const back = h('a', { href: ctx.lastSearch || '#/search', class: 'back' }, t('detail.back'));
@@ -194,12 +210,16 @@ export function renderDetail(main, ctx, id) {
           return [name || person?.id || '—', identifierText(person), conceptText(role.code)];
         }), 'detail.none'));
 
-    // Anomalies
-    const tasks = view.included('Task');
+    // Anomalies, on the offer first.
+    const tasks = view.included('Task')
+      .map((task) => ({ task, target: focusOf(view, task) }))
+      .sort((a, b) => (a.target === offer ? 0 : 1) - (b.target === offer ? 0 : 1));
     const anomalySection = section('sec-anomalies', 'detail.anomalies',
-      table('anomalies-table', [t('detail.identifier'), t('detail.businessStatus'), t('detail.theme'), t('detail.action'),
-        t('detail.description'), t('detail.authoredOn')],
-      tasks.map((task) => [identifierText(task) || task.id, conceptText(task.businessStatus), conceptText(task.code),
+      table('anomalies-table', [t('detail.identifier'), t('detail.element'), t('detail.businessStatus'), t('detail.theme'),
+        t('detail.action'), t('detail.description'), t('detail.authoredOn')],
+      tasks.map(({ task, target }) => [identifierText(task) || task.id,
+        target ? `${t(`type.${target.resourceType}`, {}, target.resourceType)} — ${target.name || target.id}` : (task.focus?.reference || identifierText({ identifier: [task.focus?.identifier].filter(Boolean) }) || '—'),
+        conceptText(task.businessStatus), conceptText(task.code),
         conceptText(task.reasonCode), task.description || '—', formatDate(task.authoredOn)]), 'detail.noAnomaly'));
 
     body.append(offerSection, orgSection, locationSection, capacitySection, equipmentSection, tariffSection,

@@ -193,8 +193,11 @@ export class MapView {
       west: Math.min(...points.map((p) => p.lon)),
       east: Math.max(...points.map((p) => p.lon)),
     };
-    if (bounds.north - bounds.south < 0.02 && bounds.east - bounds.west < 0.02) {
-      bounds = { south: bounds.south - 0.02, north: bounds.north + 0.02, west: bounds.west - 0.03, east: bounds.east + 0.03 };
+    // A single place (or a tight cluster) is shown with ~10 km of surroundings.
+    if (bounds.north - bounds.south < 0.1 && bounds.east - bounds.west < 0.15) {
+      const lat = (bounds.north + bounds.south) / 2;
+      const lon = (bounds.east + bounds.west) / 2;
+      bounds = { south: lat - 0.05, north: lat + 0.05, west: lon - 0.075, east: lon + 0.075 };
     }
     this.fitBounds(bounds);
   }
