@@ -1277,7 +1277,13 @@ fn main() {
         }
         let answer = Connection::new(&addr).send(&wire, request.method == "HEAD");
         match answer {
-            Ok(answer) => println!("#{only} -> {}\n{}", answer.status, String::from_utf8_lossy(&answer.body)),
+            Ok(answer) => println!(
+                "#{only} -> {} (from the service: {}, connection closed: {})\n{}",
+                answer.status,
+                answer.from_app,
+                answer.close,
+                String::from_utf8_lossy(&answer.body)
+            ),
             Err(error) => println!("#{only} -> no answer: {error}"),
         }
         return;
@@ -1382,15 +1388,14 @@ fn main() {
         *per_category.entry(category.as_str()).or_default().entry(*status).or_default() += n;
     }
     println!("\nmalformed requests: {sent} sent in {elapsed:.1} s ({:.0} req/s), slowest answer {} ms", sent as f64 / elapsed.max(1e-9), tally.latency_max_ms);
-    println!("\n{:<8} {:>9}", "status", "count");
+    println!("\n{:<10} {:>9}", "status", "count");
     for (status, n) in &per_status {
-        let label = if *status == 0 { "no answer".to_owned() } else { status.to_string() };
-        println!("{label:<8} {n:>9}");
+        println!("{:<10} {n:>9}", status_label(*status));
     }
     println!("\n{:<18} {:>8}  statuses", "category", "count");
     for (category, statuses) in &per_category {
         let total: u64 = statuses.values().sum();
-        let detail: Vec<String> = statuses.iter().map(|(s, n)| format!("{}:{n}", if *s == 0 { "none".to_owned() } else { s.to_string() })).collect();
+        let detail: Vec<String> = statuses.iter().map(|(s, n)| format!("{}:{n}", status_label(*s))).collect();
         println!("{category:<18} {total:>8}  {}", detail.join(" "));
     }
 
@@ -1398,13 +1403,15 @@ fn main() {
     let health = get_json(&addr, "/healthz").map(|(status, _)| status);
     let metadata = get_json(&addr, "/fhir/metadata").map(|(status, body)| (status, body.get("resourceType").cloned()));
     let up = health == Some(200) && metadata.as_ref().is_some_and(|(s, t)| *s == 200 && t.as_ref().and_then(Value::as_str) == Some("CapabilityStatement"));
-    let five_xx: u64 = per_status.range(500..).map(|(_, n)| n).sum();
+    let five_xx: u64 = per_status.range(500..CODEC).map(|(_, n)| n).sum();
+    let codec: u64 = per_status.range(CODEC..).map(|(_, n)| n).sum();
     let panics = server_log.as_ref().map(|path| {
         std::fs::read_to_string(path).map(|text| text.matches("panicked").count()).unwrap_or(usize::MAX)
     });
     println!("\n5xx answers            : {five_xx}");
     println!("non-OperationOutcome   : {}", tally.kinds.get("not an OperationOutcome").copied().unwrap_or(0));
     println!("no answer              : {}", per_status.get(&0).copied().unwrap_or(0));
+    println!("refused by the codec   : {codec} (not HTTP/1.1: empty 4xx + close, no FHIR processing)");
     println!("server up at the end   : {}", if up { "yes" } else { "NO" });
     match panics {
         Some(usize::MAX) => println!("server log             : unreadable"),
@@ -1417,7 +1424,10 @@ fn main() {
             println!("  {example}");
         }
     }
-    let ok = tally.failures == 0 && up && sent >= count.min(1) && panics.is_none_or(|n| n == 0);
+    if sent < count {
+        println!("\nstopped by the time limit after {sent} of {count} requests");
+    }
+    let ok = tally.failures == 0 && up && sent == count && panics.is_none_or(|n| n == 0);
     println!("\nverdict: {}", if ok { "PASS" } else { "FAIL" });
     if !ok {
         std::process::exit(1);

@@ -456,9 +456,8 @@ fn level_allowed(level: u8, max_level: Option<u8>) -> bool {
 /// Filter a `telecom` list by each ContactPoint's level (`inherited` when it declares none).
 fn filter_telecom(object: &mut serde_json::Map<String, Value>, max_level: Option<u8>, inherited: Option<u8>) {
     let Some(Value::Array(points)) = object.get_mut("telecom") else {
-        if max_level.is_none() {
-            object.remove("telecom");
-        }
+        // Not a list (malformed): no level can be read, so nothing of it is shown.
+        object.remove("telecom");
         return;
     };
     points.retain(|point| {
@@ -488,7 +487,10 @@ fn project_offer_contact(contact: &mut Value, max_level: Option<u8>) -> bool {
 }
 
 fn filter_organization_contacts(object: &mut serde_json::Map<String, Value>, max_level: Option<u8>) {
-    let Some(Value::Array(contacts)) = object.get_mut("contact") else { return };
+    let Some(Value::Array(contacts)) = object.get_mut("contact") else {
+        object.remove("contact");
+        return;
+    };
     contacts.retain_mut(|contact| {
         let level = declared_level(contact.get("extension")).unwrap_or(3);
         if !level_allowed(level, max_level) {

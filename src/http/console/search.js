@@ -91,9 +91,14 @@ export function renderSearch(main, ctx, query) {
   const pointFields = h('div', { class: 'field-row' }, field('f-lat', 'search.lat', lat), field('f-lon', 'search.lon', lon));
   const radiusField = field('f-radius', 'search.radius', radius);
 
-  const departments = ctx.departments || [];
+  // Departments sharing a postal prefix (Corsica's 2A and 2B: 20) are one choice.
+  const byPrefix = new Map();
+  for (const d of ctx.departments || []) {
+    const seen = byPrefix.get(d.postalPrefix);
+    byPrefix.set(d.postalPrefix, seen ? { codes: [...seen.codes, d.code], names: [...seen.names, d.name] } : { codes: [d.code], names: [d.name] });
+  }
   const department = select('f-department', [['', t('search.anyDepartment')],
-    ...departments.map((d) => [d.postalPrefix, `${d.code} — ${d.name}`])], state.department || '');
+    ...[...byPrefix].map(([prefix, d]) => [prefix, `${d.codes.join(', ')} — ${d.names.join(', ')}`])], state.department || '');
   const beds = input('f-beds', { type: 'number', min: '1', step: '1', value: state.beds || '' });
   const priceType = select('f-priceType', [['', t('search.anyPriceType')],
     ...(codes?.lists?.priceType?.codes || []).map(([code, label]) => [code, `${code} — ${label}`])], state.priceType || '');
