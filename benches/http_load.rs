@@ -27,6 +27,14 @@
 //!   pgbench-files  --mix … [--vars …] --out-dir DIR     one timed statement per query: DIR/qNN.sql
 //!   pgbench-stats  --mix … --logs DIR [--seconds S] [--out FILE.tsv]   statistics from `pgbench --log`
 //!   report         --ror FILE.tsv --pg FILE.tsv [--meta FILE.tsv] [--title T]   the side-by-side table
+//!   soak           --addr … --mix … [--vars …] --rate R [--minutes 30] [--connections 8]
+//!                  [--write-percent 10] [--interval-seconds 60] [--pid SERVER_PID] [--out FILE.tsv]
+//!                  Open-loop load at R requests/s for --minutes: the mix, plus --write-percent
+//!                  capacity PATCHes (as benches/write_load.rs) on locations that have capacity
+//!                  records. Latency counts from each request's scheduled time, so a server that
+//!                  falls behind shows it. Per interval: reads, writes, errors, achieved rate,
+//!                  p50/p99, server RSS (/proc/PID); then a flat / not-flat verdict comparing the
+//!                  last third of the intervals with the first (benches/robustness/soak.sh).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, BufRead, BufReader, Write};
@@ -259,8 +267,13 @@ impl Connection {
 
     /// GET an already encoded target; one reconnection if the server closed an idle connection.
     fn get(&mut self, target: &str) -> io::Result<Response> {
+        self.send("GET", target, "")
+    }
+
+    /// Any method, with a JSON body when not empty; one reconnection like `get`.
+    fn send(&mut self, method: &str, target: &str, body: &str) -> io::Result<Response> {
         for attempt in 0..2 {
-            match self.try_get(target) {
+            match self.try_send(method, target, body) {
                 Ok(response) => return Ok(response),
                 Err(error) => {
                     self.reader = None;
@@ -273,11 +286,16 @@ impl Connection {
         Err(io::Error::other("unreachable"))
     }
 
-    fn try_get(&mut self, target: &str) -> io::Result<Response> {
+    fn try_send(&mut self, method: &str, target: &str, body: &str) -> io::Result<Response> {
         let host = self.addr.clone();
         let reader = self.connect()?;
+        let content = if body.is_empty() {
+            String::new()
+        } else {
+            format!("Content-Type: application/fhir+json\r\nContent-Length: {}\r\n", body.len())
+        };
         let request = format!(
-            "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/fhir+json\r\nConnection: keep-alive\r\n\r\n"
+            "{method} {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/fhir+json\r\nConnection: keep-alive\r\n{content}\r\n{body}"
         );
         reader.get_mut().write_all(request.as_bytes())?;
         let (response, close) = read_response(reader)?;
@@ -1314,8 +1332,276 @@ impl JsonParser<'_> {
 
 // ------------------------------------------------------------------------------------------ main
 
+// ------------------------------------------------------------------------------------------ soak
+
+const CAPACITY_EXTENSION: &str =
+    "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity";
+
+/// The bed-management write of benches/write_load.rs: new `nbCapacity` of the first capacity record.
+fn capacity_patch(count: u64) -> String {
+    format!(
+        r#"{{"resourceType":"Parameters","parameter":[{{"name":"operation","part":[{{"name":"type","valueString":"replace"}},{{"name":"path","valueString":"Location.extension.where(url='{CAPACITY_EXTENSION}')[0].extension.where(url='nbCapacity').valueInteger"}},{{"name":"value","valueInteger":{count}}}]}}]}}"#
+    )
+}
+
+/// Resident set size of a process, in MiB (`VmRSS` of /proc/PID/status).
+fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[derive(Default)]
+struct Interval {
+    reads: Vec<u64>,
+    writes: Vec<u64>,
+    errors: u64,
+    rss_mib: Option<f64>,
+}
+
+struct IntervalRow {
+    index: usize,
+    reads: usize,
+    writes: usize,
+    errors: u64,
+    rate: f64,
+    read_p50_ms: f64,
+    read_p99_ms: f64,
+    write_p99_ms: f64,
+    all_p99_ms: f64,
+    rss_mib: Option<f64>,
+}
+
+fn interval_row(index: usize, interval: &Interval, seconds: f64) -> IntervalRow {
+    let mut reads = interval.reads.clone();
+    let mut writes = interval.writes.clone();
+    reads.sort_unstable();
+    writes.sort_unstable();
+    let mut all: Vec<u64> = reads.iter().chain(writes.iter()).copied().collect();
+    all.sort_unstable();
+    IntervalRow {
+        index,
+        reads: reads.len(),
+        writes: writes.len(),
+        errors: interval.errors,
+        rate: (reads.len() + writes.len()) as f64 / seconds,
+        read_p50_ms: percentile_ms(&reads, 0.5),
+        read_p99_ms: percentile_ms(&reads, 0.99),
+        write_p99_ms: percentile_ms(&writes, 0.99),
+        all_p99_ms: percentile_ms(&all, 0.99),
+        rss_mib: interval.rss_mib,
+    }
+}
+
+const SOAK_HEADER: &str =
+    "interval  reads  writes  errors   req/s  read p50 ms  read p99 ms  write p99 ms  all p99 ms  RSS MiB";
+
+fn print_interval(row: &IntervalRow, seconds: f64) {
+    let rss = row.rss_mib.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".to_owned());
+    println!(
+        "{:>8} {:>6} {:>7} {:>7} {:>7.1} {:>12.3} {:>12.3} {:>13.3} {:>11.3} {:>8}",
+        format!("{:.0}s", (row.index + 1) as f64 * seconds),
+        row.reads,
+        row.writes,
+        row.errors,
+        row.rate,
+        row.read_p50_ms,
+        row.read_p99_ms,
+        row.write_p99_ms,
+        row.all_p99_ms,
+        rss
+    );
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let values: Vec<f64> = values.filter(|v| v.is_finite()).collect();
+    if values.is_empty() {
+        f64::NAN
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+fn soak(args: &Args) -> Res<()> {
+    let addr = args.required("addr")?.to_owned();
+    if !(addr.starts_with("127.") || addr.starts_with("localhost:") || addr.starts_with("[::1]")) {
+        return Err(format!("--addr {addr}: the load driver only targets loopback"));
+    }
+    let vars = read_vars(args.get("vars"))?;
+    let queries = load_mix(args.required("mix")?, &vars)?;
+    let rate: f64 = args.number("rate", 0.0)?;
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err("--rate R (requests per second, > 0) is required".to_owned());
+    }
+    let minutes: f64 = args.number("minutes", 30.0)?;
+    let connections: usize = args.number::<usize>("connections", 8)?.max(1);
+    let write_percent: u64 = args.number::<u64>("write-percent", 10)?.min(100);
+    let interval_seconds: f64 = args.number("interval-seconds", 60.0)?;
+    let pid: Option<u32> =
+        args.get("pid").map(|p| p.parse().map_err(|_| format!("--pid {p:?}"))).transpose()?;
+    if !(interval_seconds > 0.0) || !(minutes > 0.0) {
+        return Err("--minutes and --interval-seconds must be positive".to_owned());
+    }
+    let targets: Arc<Vec<String>> = Arc::new(queries.iter().map(|q| encode_path(&q.path)).collect());
+
+    let mut probe = Connection::new(&addr);
+    for (query, target) in queries.iter().zip(targets.iter()) {
+        let response = probe.get(target).map_err(|e| format!("{}: {e}", query.name))?;
+        if response.status != 200 {
+            return Err(format!("{}: HTTP {} for {}", query.name, response.status, query.path));
+        }
+    }
+    // Writes go to locations that have a capacity record, as in write_load.
+    let locations: Arc<Vec<String>> = Arc::new(if write_percent > 0 {
+        let response = probe
+            .get("/fhir/Location?capacity-type:missing=false&_count=1000&_elements=id")
+            .map_err(|e| format!("listing locations: {e}"))?;
+        let page = parse_bundle(&response.body)?;
+        if page.matches.is_empty() {
+            return Err("no Location with a capacity record to write to".to_owned());
+        }
+        page.matches
+    } else {
+        Vec::new()
+    });
+    drop(probe);
+
+    let total = Duration::from_secs_f64(minutes * 60.0);
+    let interval = Duration::from_secs_f64(interval_seconds);
+    let intervals = (total.as_secs_f64() / interval_seconds).ceil() as usize;
+    eprintln!(
+        "[http_load soak] {rate:.0} req/s ({write_percent}% capacity PATCH on {} locations) for {minutes} min over {connections} connections, one row per {interval_seconds} s",
+        locations.len()
+    );
+    let start = Instant::now() + Duration::from_millis(200);
+    let stats: Arc<Mutex<Vec<Interval>>> =
+        Arc::new(Mutex::new((0..intervals).map(|_| Interval::default()).collect()));
+    let mut handles = Vec::new();
+    for worker in 0..connections {
+        let (addr, targets, locations, stats) =
+            (addr.clone(), targets.clone(), locations.clone(), stats.clone());
+        handles.push(std::thread::spawn(move || {
+            let mut connection = Connection::new(&addr);
+            let mut k: u64 = 0;
+            loop {
+                // Request `slot` of the whole run is due at start + slot / rate: an open-loop
+                // schedule, so that falling behind shows as latency rather than as less load.
+                let slot = k * connections as u64 + worker as u64;
+                k += 1;
+                let due = start + Duration::from_secs_f64(slot as f64 / rate);
+                if due >= start + total {
+                    break;
+                }
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                let write = slot % 100 < write_percent && !locations.is_empty();
+                let result = if write {
+                    let id = &locations[(slot as usize).wrapping_mul(7919) % locations.len()];
+                    connection.send(
+                        "PATCH",
+                        &format!("/fhir/Location/{id}"),
+                        &capacity_patch(1_000 + slot % 100_000),
+                    )
+                } else {
+                    connection.get(&targets[(slot as usize) % targets.len()])
+                };
+                let latency = Instant::now().duration_since(due).as_micros() as u64;
+                let index = (due.duration_since(start).as_secs_f64() / interval.as_secs_f64()) as usize;
+                if let Ok(mut stats) = stats.lock() {
+                    if let Some(bucket) = stats.get_mut(index) {
+                        match result {
+                            Ok(ref response) if response.status == 200 => {
+                                if write {
+                                    bucket.writes.push(latency);
+                                } else {
+                                    bucket.reads.push(latency);
+                                }
+                            }
+                            _ => bucket.errors += 1,
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    // One row per interval, printed as it completes (a little after, for the late answers).
+    println!("\nsoak at {rate:.0} req/s, {write_percent}% writes, {connections} connections");
+    println!("{SOAK_HEADER}");
+    for index in 0..intervals {
+        let end = start + interval * (index as u32 + 1);
+        let now = Instant::now();
+        if end > now {
+            std::thread::sleep(end - now);
+        }
+        let rss = pid.and_then(rss_mib);
+        std::thread::sleep(Duration::from_secs(1).min(interval / 4));
+        if let Ok(mut stats) = stats.lock() {
+            if let Some(bucket) = stats.get_mut(index) {
+                bucket.rss_mib = rss;
+                print_interval(&interval_row(index, bucket, interval_seconds), interval_seconds);
+            }
+        }
+    }
+    for handle in handles {
+        handle.join().map_err(|_| "a worker thread panicked".to_owned())?;
+    }
+    let stats = stats.lock().map_err(|_| "statistics lock poisoned".to_owned())?;
+    let rows: Vec<IntervalRow> =
+        stats.iter().enumerate().map(|(i, bucket)| interval_row(i, bucket, interval_seconds)).collect();
+    println!("\nfinal (late answers included)\n{SOAK_HEADER}");
+    for row in &rows {
+        print_interval(row, interval_seconds);
+    }
+    if let Some(out) = args.get("out") {
+        let mut text = String::from("interval_end_s\treads\twrites\terrors\treq_per_s\tread_p50_ms\tread_p99_ms\twrite_p99_ms\tall_p99_ms\trss_mib\n");
+        for row in &rows {
+            text.push_str(&format!(
+                "{:.0}\t{}\t{}\t{}\t{:.2}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{}\n",
+                (row.index + 1) as f64 * interval_seconds,
+                row.reads,
+                row.writes,
+                row.errors,
+                row.rate,
+                row.read_p50_ms,
+                row.read_p99_ms,
+                row.write_p99_ms,
+                row.all_p99_ms,
+                row.rss_mib.map(|r| format!("{r:.1}")).unwrap_or_default()
+            ));
+        }
+        std::fs::write(out, text).map_err(|e| format!("{out}: {e}"))?;
+    }
+
+    // Verdict: the last third of the run against the first third (at least one interval each).
+    let third = (rows.len() / 3).max(1);
+    let (first, last) = (&rows[..third.min(rows.len())], &rows[rows.len().saturating_sub(third)..]);
+    let p99_first = mean(first.iter().map(|r| r.all_p99_ms));
+    let p99_last = mean(last.iter().map(|r| r.all_p99_ms));
+    let rss_first = mean(first.iter().filter_map(|r| r.rss_mib));
+    let rss_last = mean(last.iter().filter_map(|r| r.rss_mib));
+    let errors: u64 = rows.iter().map(|r| r.errors).sum();
+    let slowest_rate = rows.iter().map(|r| r.rate).fold(f64::INFINITY, f64::min);
+    // Flat: p99 within 1.5× (or 2 ms: sub-millisecond p99s jitter by more than 50%), RSS within
+    // 10% (+16 MiB for allocator noise), the offered rate sustained, no errors.
+    let p99_flat = p99_last <= (p99_first * 1.5).max(p99_first + 2.0);
+    let rss_flat = rss_first.is_nan() || rss_last <= rss_first * 1.10 + 16.0;
+    let sustained = slowest_rate >= rate * 0.95;
+    println!(
+        "\nfirst {third} interval(s) vs last {third}: p99 {p99_first:.3} -> {p99_last:.3} ms ({}), RSS {rss_first:.1} -> {rss_last:.1} MiB ({}), slowest interval {slowest_rate:.1} of {rate:.1} req/s ({}), {errors} errors",
+        if p99_flat { "flat" } else { "NOT flat" },
+        if rss_flat { "flat" } else { "NOT flat" },
+        if sustained { "sustained" } else { "NOT sustained" },
+    );
+    let flat = p99_flat && rss_flat && sustained && errors == 0;
+    println!("verdict: {}", if flat { "FLAT" } else { "NOT FLAT" });
+    Ok(())
+}
+
 fn usage() -> String {
-    "usage: http_load run|check|pgbench-files|pgbench-stats|report [--options]  (see the header of benches/http_load.rs)".to_owned()
+    "usage: http_load run|check|pgbench-files|pgbench-stats|report|soak [--options]  (see the header of benches/http_load.rs)".to_owned()
 }
 
 fn main() {
@@ -1325,6 +1611,7 @@ fn main() {
         "pgbench-files" => pgbench_files(&args),
         "pgbench-stats" => pgbench_stats(&args),
         "report" => report(&args),
+        "soak" => soak(&args),
         // `cargo bench` with no arguments runs every bench target: nothing to do without a server.
         "" => {
             eprintln!("http_load: no mode given, nothing to do. {}", usage());

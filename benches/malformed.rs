@@ -1084,7 +1084,8 @@ impl Connection {
         let answer = read_answer(reader, head_only);
         match (written, answer) {
             (_, Ok(answer)) => {
-                if answer.close {
+                // The codec closes after refusing a request, without always saying so.
+                if answer.close || !answer.from_app {
                     self.reader = None;
                 }
                 Ok(answer)
@@ -1331,7 +1332,6 @@ fn main() {
                             // empty 4xx and closes. Counted apart (status + CODEC), not as FHIR answers.
                             let codec = !answer.from_app
                                 && answer.body.is_empty()
-                                && answer.close
                                 && (400..500).contains(&answer.status);
                             let key = if codec { answer.status + CODEC } else { answer.status };
                             *local.counts.entry((request.category.to_owned(), key)).or_default() += 1;

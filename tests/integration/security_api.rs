@@ -257,7 +257,15 @@ fn test_mtls_tokens_profiles_metrics_and_graceful_shutdown() {
     write(dir.path(), "ca.pem", &pki.ca_pem);
     write(dir.path(), "server.pem", &server_leaf.certificate_pem);
     write(dir.path(), "server.key", &server_leaf.key_pem);
-    write(dir.path(), "jwks.json", &json!({"keys": [signer.jwk]}).to_string());
+    // An RS256 key too (a fixed test-only key: rcgen makes no RSA keys with ring).
+    let keys_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/keys");
+    let rsa_jwk: Value =
+        serde_json::from_str(&std::fs::read_to_string(keys_dir.join("rs256-test-jwk.json")).expect("rsa jwk"))
+            .expect("rsa jwk json");
+    let rsa_key = jsonwebtoken::EncodingKey::from_rsa_der(
+        &std::fs::read(keys_dir.join("rs256-test-key.pkcs1.der")).expect("rsa key"),
+    );
+    write(dir.path(), "jwks.json", &json!({"keys": [signer.jwk, rsa_jwk]}).to_string());
     let config = write(
         dir.path(),
         "ror-search.toml",
@@ -339,6 +347,22 @@ client_id = "portal-client"
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["resourceType"], "Bundle");
     assert!(answer.header("X-Request-Id").is_some_and(|v| !v.is_empty()));
+    let mut rsa_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    rsa_header.kid = Some("key-rsa".into());
+    let rsa_token =
+        jsonwebtoken::encode(&rsa_header, &claims("portal-client", 300, AUDIENCE), &rsa_key).expect("rs256");
+    let answer = send(&anonymous, "GET", search, &with(&[bearer(&rsa_token)]));
+    assert_eq!(answer.status, 200, "RS256: {}", answer.body);
+    // HS256 (a shared secret) is never accepted.
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some("key-1".into());
+    let hs_token = jsonwebtoken::encode(
+        &hs_header,
+        &claims("portal-client", 300, AUDIENCE),
+        &jsonwebtoken::EncodingKey::from_secret(b"guess"),
+    )
+    .expect("hs256");
+    send(&anonymous, "GET", search, &with(&[bearer(&hs_token)])).assert_outcome(401, "not accepted");
     // The four Ror-* headers are required when configured; the missing one is named.
     let without_role: Vec<(String, String)> =
         with(&[bearer(&good)]).into_iter().filter(|(n, _)| n != "Ror-Role-Metier-Code").collect();
@@ -384,6 +408,17 @@ client_id = "portal-client"
         Err(_) => {}
         Ok(answer) => assert_eq!(answer.status, 0, "a certificate from an unknown CA was served: {}", answer.body),
     }
+
+    // The access profile comes from the authenticated consumer: profile 0 (portal, token) finds
+    // no "disponible" capacity record (it sees installed capacity only), profile 2 (samu-75,
+    // certificate) does.
+    let available = "/fhir/Location?capacity-status=https://mos.esante.gouv.fr/NOS/TRE_R330-TypeStatutCapacite/FHIR/TRE-R330-TypeStatutCapacite%7C02&_summary=count";
+    let for_profile_2 = send(&samu_client, "GET", available, &with(&[]));
+    assert_eq!(for_profile_2.status, 200, "{}", for_profile_2.body);
+    assert!(for_profile_2.json()["total"].as_u64().unwrap_or(0) > 0, "{}", for_profile_2.body);
+    let for_profile_0 = send(&anonymous, "GET", available, &with(&[bearer(&good)]));
+    assert_eq!(for_profile_0.status, 200, "{}", for_profile_0.body);
+    assert_eq!(for_profile_0.json()["total"], 0, "{}", for_profile_0.body);
 
     // Metrics for the administrator, in Prometheus text format.
     let metrics = send(&samu_client, "GET", "/metrics", &[]);
