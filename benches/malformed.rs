@@ -278,7 +278,13 @@ struct Request {
 
 impl Request {
     fn new(category: &'static str, method: &str, target: impl Into<Vec<u8>>) -> Request {
-        Request { category, method: method.to_owned(), target: target.into(), headers: Vec::new(), body: Vec::new() }
+        Request {
+            category,
+            method: method.to_owned(),
+            target: target.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Request {
@@ -308,7 +314,10 @@ impl Request {
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
-        if !has("content-length") && !has("transfer-encoding") && (!self.body.is_empty() || self.method != "GET") {
+        if !has("content-length")
+            && !has("transfer-encoding")
+            && (!self.body.is_empty() || self.method != "GET")
+        {
             out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
         }
         out.extend_from_slice(b"\r\n");
@@ -366,7 +375,8 @@ fn bad_param_name(rng: &mut ChaCha8Rng) -> Request {
         1 => format!("{}{}", pick(rng, PARAMS), pick(rng, MODIFIERS)),
         2 => format!("{}{}{}", pick(rng, PARAMS), pick(rng, MODIFIERS), pick(rng, MODIFIERS)),
         3 => format!("_{}", garbage(rng, 12)),
-        4 => pick(rng, &["_has", "_has:", "_type", "_query", "_list", "__include", "_revincluded", "_"]).to_owned(),
+        4 => pick(rng, &["_has", "_has:", "_type", "_query", "_list", "__include", "_revincluded", "_"])
+            .to_owned(),
         _ => format!("{}{}", pick(rng, PARAMS), "x".repeat(rng.random_range(100..5000))),
     };
     let value = random_value(rng);
@@ -441,20 +451,32 @@ fn broken_chain(rng: &mut ChaCha8Rng) -> Request {
             let depth = rng.random_range(2..60);
             let mut name = String::new();
             for _ in 0..depth {
-                name.push_str(pick(rng, &["organization", "location", "partof", "service", "focus", "practitioner"]));
+                name.push_str(pick(
+                    rng,
+                    &["organization", "location", "partof", "service", "focus", "practitioner"],
+                ));
                 name.push_str(pick(rng, &[".", ":Organization.", ":above.", ":Location.", ":"]));
             }
             name.push_str(pick(rng, PARAMS));
             name
         }
         4 => format!("{}.{}", pick(rng, PARAMS), pick(rng, PARAMS)),
-        5 => format!("{}.{}{}", pick(rng, &["organization", "location", "focus"]), pick(rng, PARAMS), pick(rng, MODIFIERS)),
+        5 => format!(
+            "{}.{}{}",
+            pick(rng, &["organization", "location", "focus"]),
+            pick(rng, PARAMS),
+            pick(rng, MODIFIERS)
+        ),
         6 => format!("_has:{}:{}:{}", pick(rng, TYPES), pick(rng, PARAMS), pick(rng, PARAMS)),
         7 => format!("focus:{}:{}", pick(rng, TYPES), pick(rng, PARAMS)),
         _ => garbage(rng, 20).replace(['&', '='], "."),
     };
     let value = random_value(rng);
-    Request::new("broken-chain", "GET", search_target(resource_type, &[(encode(&name), maybe_encode(rng, &value))]))
+    Request::new(
+        "broken-chain",
+        "GET",
+        search_target(resource_type, &[(encode(&name), maybe_encode(rng, &value))]),
+    )
 }
 
 fn filter_expression(rng: &mut ChaCha8Rng) -> String {
@@ -481,17 +503,49 @@ fn filter_expression(rng: &mut ChaCha8Rng) -> String {
         6 => {
             let mut text = String::new();
             for _ in 0..rng.random_range(1..30) {
-                text.push_str(pick(rng, &["(", ")", " and ", " or ", " not ", " eq ", " sw ", " gt ", "\"", "'", " ", "x", "_has:Task:focus:status", "location._content", "organization.type:above", "1e999", "\\"]));
+                text.push_str(pick(
+                    rng,
+                    &[
+                        "(",
+                        ")",
+                        " and ",
+                        " or ",
+                        " not ",
+                        " eq ",
+                        " sw ",
+                        " gt ",
+                        "\"",
+                        "'",
+                        " ",
+                        "x",
+                        "_has:Task:focus:status",
+                        "location._content",
+                        "organization.type:above",
+                        "1e999",
+                        "\\",
+                    ],
+                ));
             }
             text
         }
         7 => format!(
             "{} {} {}",
             pick(rng, PARAMS),
-            pick(rng, &["eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le", "ap", "sa", "eb", "pr", "po", "ss", "sb", "in", "ni", "re", "xx"]),
+            pick(
+                rng,
+                &[
+                    "eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le", "ap", "sa", "eb", "pr", "po", "ss",
+                    "sb", "in", "ni", "re", "xx"
+                ]
+            ),
             random_value(rng)
         ),
-        8 => format!("({}) {} ({})", pick(rng, &comparisons), pick(rng, &["and", "or", "AND", "Or", "xor", ""]), garbage(rng, 30)),
+        8 => format!(
+            "({}) {} ({})",
+            pick(rng, &comparisons),
+            pick(rng, &["and", "or", "AND", "Or", "xor", ""]),
+            garbage(rng, 30)
+        ),
         _ => format!("{}\"{}", pick(rng, &comparisons), "\\".repeat(rng.random_range(1..100))),
     }
 }
@@ -508,7 +562,20 @@ fn bad_filter(rng: &mut ChaCha8Rng) -> Request {
 
 fn bad_count(rng: &mut ChaCha8Rng) -> Request {
     let resource_type = pick(rng, TYPES);
-    let name = pick(rng, &["_count", "_offset", "_getpagesoffset", "_count", "_getpages", "_total", "_summary", "_elements", "_sort"]);
+    let name = pick(
+        rng,
+        &[
+            "_count",
+            "_offset",
+            "_getpagesoffset",
+            "_count",
+            "_getpages",
+            "_total",
+            "_summary",
+            "_elements",
+            "_sort",
+        ],
+    );
     let value = pick(
         rng,
         &[
@@ -553,10 +620,23 @@ fn bad_near(rng: &mut ChaCha8Rng) -> Request {
         0 => pick(rng, VALUES).to_owned(),
         1 => {
             let number = |rng: &mut ChaCha8Rng| -> String {
-                pick(rng, &["47.2", "-1.6", "91", "-181", "1e308", "-1e308", "NaN", "0", "", "x", "15", "-15", "1e-320"]).to_owned()
+                pick(
+                    rng,
+                    &[
+                        "47.2", "-1.6", "91", "-181", "1e308", "-1e308", "NaN", "0", "", "x", "15", "-15",
+                        "1e-320",
+                    ],
+                )
+                .to_owned()
             };
             let parts: Vec<String> = (0..rng.random_range(0..7))
-                .map(|i| if i == 3 { pick(rng, &["km", "m", "mi", "[mi_i]", "", "parsec"]).to_owned() } else { number(rng) })
+                .map(|i| {
+                    if i == 3 {
+                        pick(rng, &["km", "m", "mi", "[mi_i]", "", "parsec"]).to_owned()
+                    } else {
+                        number(rng)
+                    }
+                })
                 .collect();
             parts.join("|")
         }
@@ -564,7 +644,10 @@ fn bad_near(rng: &mut ChaCha8Rng) -> Request {
     };
     let mut pairs = vec![(name.to_owned(), maybe_encode(rng, &value))];
     if rng.random_bool(0.3) {
-        pairs.push(("_sort".to_owned(), pick(rng, &["near", "-near", "_distance", "location.near"]).to_owned()));
+        pairs.push((
+            "_sort".to_owned(),
+            pick(rng, &["near", "-near", "_distance", "location.near"]).to_owned(),
+        ));
     }
     Request::new("near", "GET", search_target(resource_type, &pairs))
 }
@@ -573,7 +656,23 @@ fn bad_percent(rng: &mut ChaCha8Rng) -> Request {
     let resource_type = pick(rng, TYPES);
     let broken = pick(
         rng,
-        &["%", "%G1", "%zz", "%4", "%%", "%E9", "%C3%28", "%FF%FE", "%ED%A0%80", "%F4%90%80%80", "%C0%AF", "%00", "%E2%82", "%2", "%u00e9"],
+        &[
+            "%",
+            "%G1",
+            "%zz",
+            "%4",
+            "%%",
+            "%E9",
+            "%C3%28",
+            "%FF%FE",
+            "%ED%A0%80",
+            "%F4%90%80%80",
+            "%C0%AF",
+            "%00",
+            "%E2%82",
+            "%2",
+            "%u00e9",
+        ],
     );
     let (name, value) = match rng.random_range(0..3) {
         0 => (format!("name{broken}"), "x".to_owned()),
@@ -591,7 +690,24 @@ fn bad_percent(rng: &mut ChaCha8Rng) -> Request {
 fn raw_bytes(rng: &mut ChaCha8Rng) -> Request {
     let resource_type = pick(rng, TYPES);
     let mut target = format!("/fhir/{resource_type}?name=").into_bytes();
-    let raw: &[&[u8]] = &[b"\xff", b"\xc3\x28", b"\xe9t\xe9", b"\xed\xa0\x80", b"\x00", b"\x01", b"\x7f", b"\t", b"\"", b"<>", b"{}", b"`^", b"\\", b"\xc3\xa9", b"#frag", b" "];
+    let raw: &[&[u8]] = &[
+        b"\xff",
+        b"\xc3\x28",
+        b"\xe9t\xe9",
+        b"\xed\xa0\x80",
+        b"\x00",
+        b"\x01",
+        b"\x7f",
+        b"\t",
+        b"\"",
+        b"<>",
+        b"{}",
+        b"`^",
+        b"\\",
+        b"\xc3\xa9",
+        b"#frag",
+        b" ",
+    ];
     for _ in 0..rng.random_range(1..4) {
         target.extend_from_slice(raw.choose(rng).copied().unwrap_or(b"x"));
     }
@@ -614,7 +730,13 @@ fn wrong_method(rng: &mut ChaCha8Rng, known: &Known) -> Request {
         6 => "/healthz".to_owned(),
         _ => "/admin/status".to_owned(),
     };
-    let method = pick(rng, &["PUT", "DELETE", "PATCH", "POST", "OPTIONS", "TRACE", "HEAD", "FOO", "get", "Get", "PROPFIND", "M-SEARCH", "G\u{e9}T"]);
+    let method = pick(
+        rng,
+        &[
+            "PUT", "DELETE", "PATCH", "POST", "OPTIONS", "TRACE", "HEAD", "FOO", "get", "Get", "PROPFIND",
+            "M-SEARCH", "G\u{e9}T",
+        ],
+    );
     let mut request = Request::new("method", method, path);
     if rng.random_bool(0.5) {
         request = request.json(json!({"resourceType": resource_type}).to_string());
@@ -640,11 +762,39 @@ fn garbage_json(rng: &mut ChaCha8Rng, known: &Known) -> Vec<u8> {
             let depth = rng.random_range(100..50_000);
             format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)).into_bytes()
         }
-        6 => pick(rng, &["null", "true", "1", "\"Location\"", "[]", "{}", "[{}]", "1e999", "-", "\u{feff}{}", "{\"resourceType\":\"Location\",}", "{\"resourceType\":\"Location\" \"id\":\"a\"}", "{\"resourceType\":\"Location\",\"resourceType\":\"Task\"}"]).as_bytes().to_vec(),
+        6 => pick(
+            rng,
+            &[
+                "null",
+                "true",
+                "1",
+                "\"Location\"",
+                "[]",
+                "{}",
+                "[{}]",
+                "1e999",
+                "-",
+                "\u{feff}{}",
+                "{\"resourceType\":\"Location\",}",
+                "{\"resourceType\":\"Location\" \"id\":\"a\"}",
+                "{\"resourceType\":\"Location\",\"resourceType\":\"Task\"}",
+            ],
+        )
+        .as_bytes()
+        .to_vec(),
         7 => [b"{\"resourceType\":\"Location\",\"name\":\"".as_slice(), b"\xff\xfe\xc3\x28", b"\"}"].concat(),
-        8 => format!("{{\"resourceType\":\"Location\",\"name\":\"{}\"}}", "\\u".repeat(rng.random_range(1..100))).into_bytes(),
-        9 => format!("{{\"resourceType\":\"Location\",\"n\":{}}}", "9".repeat(rng.random_range(20..5000))).into_bytes(),
-        10 => format!("{{\"resourceType\":\"Location\",\"alias\":[{}]}}", vec!["\"x\""; rng.random_range(1..20_000)].join(",")).into_bytes(),
+        8 => format!(
+            "{{\"resourceType\":\"Location\",\"name\":\"{}\"}}",
+            "\\u".repeat(rng.random_range(1..100))
+        )
+        .into_bytes(),
+        9 => format!("{{\"resourceType\":\"Location\",\"n\":{}}}", "9".repeat(rng.random_range(20..5000)))
+            .into_bytes(),
+        10 => format!(
+            "{{\"resourceType\":\"Location\",\"alias\":[{}]}}",
+            vec!["\"x\""; rng.random_range(1..20_000)].join(",")
+        )
+        .into_bytes(),
         _ => {
             let mut bytes = valid;
             for _ in 0..rng.random_range(1..5) {
@@ -667,7 +817,10 @@ fn json_body(rng: &mut ChaCha8Rng, known: &Known) -> Request {
         let id = known.id(rng, resource_type);
         Request::new("json-body", "PUT", format!("/fhir/{resource_type}/{id}"))
     };
-    let content_type = pick(rng, &["application/fhir+json", "application/json", "text/plain", "application/xml", "", "garbage/\u{e9}"]);
+    let content_type = pick(
+        rng,
+        &["application/fhir+json", "application/json", "text/plain", "application/xml", "", "garbage/\u{e9}"],
+    );
     let mut request = request.json(body);
     if let Some(header) = request.headers.iter_mut().find(|(n, _)| n == "Content-Type") {
         header.1 = content_type.as_bytes().to_vec();
@@ -682,7 +835,13 @@ fn bad_resource(rng: &mut ChaCha8Rng, known: &Known) -> Request {
     if let Some(object) = object {
         match rng.random_range(0..14) {
             0 => {
-                object.insert("resourceType".into(), json!(pick(rng, &["Patient", "Bundle", "location", "", "OperationOutcome", "Parameters"])));
+                object.insert(
+                    "resourceType".into(),
+                    json!(pick(
+                        rng,
+                        &["Patient", "Bundle", "location", "", "OperationOutcome", "Parameters"]
+                    )),
+                );
             }
             1 => {
                 object.remove("resourceType");
@@ -691,7 +850,10 @@ fn bad_resource(rng: &mut ChaCha8Rng, known: &Known) -> Request {
                 object.insert("resourceType".into(), json!(rng.random::<u32>()));
             }
             3 => {
-                object.insert("id".into(), json!(pick(rng, &["", "a b", "../x", "x".repeat(65).as_str(), "é"])));
+                object.insert(
+                    "id".into(),
+                    json!(pick(rng, &["", "a b", "../x", "x".repeat(65).as_str(), "é"])),
+                );
             }
             4 => {
                 object.insert("id".into(), json!([1, 2]));
@@ -715,13 +877,19 @@ fn bad_resource(rng: &mut ChaCha8Rng, known: &Known) -> Request {
                 object.insert("managingOrganization".into(), json!({"reference": pick(rng, &["", "/", "Organization/", "Organization/a b", "urn:uuid:", "http://", "Organization/x/_history/y"])}));
             }
             11 => {
-                object.insert("address".into(), json!({"postalCode": {"nested": [1, 2, {"x": null}]}, "city": 12}));
+                object.insert(
+                    "address".into(),
+                    json!({"postalCode": {"nested": [1, 2, {"x": null}]}, "city": 12}),
+                );
             }
             12 => {
                 object.insert("name".into(), json!("x".repeat(rng.random_range(1000..200_000))));
             }
             _ => {
-                object.insert("contained".into(), json!([{"resourceType": "Location", "contained": [{"resourceType": "Location"}]}]));
+                object.insert(
+                    "contained".into(),
+                    json!([{"resourceType": "Location", "contained": [{"resourceType": "Location"}]}]),
+                );
             }
         }
     }
@@ -744,7 +912,22 @@ fn bad_bundle(rng: &mut ChaCha8Rng, known: &Known) -> Request {
         let method = pick(rng, &["PUT", "POST", "DELETE", "PATCH", "GET", "HEAD", "", "put"]);
         let url = match rng.random_range(0..6) {
             0 => format!("{}/{}", pick(rng, TYPES), known.id(rng, "Location")),
-            1 => pick(rng, &["", "/", "Location/", "/Location", "Location//x", "http://x/fhir/Location/../Task/a", "Location?identifier=x", "Location/a b", "Garbage/1", "urn:uuid:1"]).to_owned(),
+            1 => pick(
+                rng,
+                &[
+                    "",
+                    "/",
+                    "Location/",
+                    "/Location",
+                    "Location//x",
+                    "http://x/fhir/Location/../Task/a",
+                    "Location?identifier=x",
+                    "Location/a b",
+                    "Garbage/1",
+                    "urn:uuid:1",
+                ],
+            )
+            .to_owned(),
             2 => garbage(rng, 40),
             3 => format!("{}/{}", pick(rng, TYPES), "x".repeat(rng.random_range(60..300))),
             4 => pick(rng, TYPES).to_owned(),
@@ -753,7 +936,9 @@ fn bad_bundle(rng: &mut ChaCha8Rng, known: &Known) -> Request {
         let resource = match rng.random_range(0..6) {
             0 => known.location.clone(),
             1 => json!({"resourceType": pick(rng, TYPES), "id": garbage(rng, 10)}),
-            2 => json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [{"name": "type", "valueString": pick(rng, &["add", "replace", "delete", "x"])}, {"name": "path", "valueString": garbage(rng, 30)}]}]}),
+            2 => {
+                json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [{"name": "type", "valueString": pick(rng, &["add", "replace", "delete", "x"])}, {"name": "path", "valueString": garbage(rng, 30)}]}]})
+            }
             3 => json!(garbage(rng, 10)),
             4 => Value::Null,
             _ => json!({"resourceType": "Location", "managingOrganization": {"reference": "urn:uuid:self"}}),
@@ -763,7 +948,8 @@ fn bad_bundle(rng: &mut ChaCha8Rng, known: &Known) -> Request {
             entry["fullUrl"] = json!(pick(rng, &["urn:uuid:self", "urn:uuid:1", "", "Location/x"]));
         }
         if rng.random_bool(0.2) {
-            entry["request"]["ifMatch"] = json!(pick(rng, &["W/\"x\"", "*", "", "W/\"-1\"", "W/\"99999999999999999999999\""]));
+            entry["request"]["ifMatch"] =
+                json!(pick(rng, &["W/\"x\"", "*", "", "W/\"-1\"", "W/\"99999999999999999999999\""]));
         }
         if rng.random_bool(0.1) {
             entry["request"] = json!(pick(rng, &["PUT", ""]));
@@ -773,7 +959,9 @@ fn bad_bundle(rng: &mut ChaCha8Rng, known: &Known) -> Request {
     let body = match rng.random_range(0..6) {
         0 => json!({"resourceType": "Bundle", "type": bundle_type, "entry": "not a list"}),
         1 => json!({"resourceType": "Bundle", "type": bundle_type, "entry": [1, "x", null, [], {}]}),
-        2 => json!({"resourceType": pick(rng, &["Location", "Parameters", "bundle", ""]), "type": "transaction", "entry": []}),
+        2 => {
+            json!({"resourceType": pick(rng, &["Location", "Parameters", "bundle", ""]), "type": "transaction", "entry": []})
+        }
         3 => {
             let count = rng.random_range(100..3000);
             json!({"resourceType": "Bundle", "type": "batch", "entry": (0..count).map(|i| json!({"request": {"method": "DELETE", "url": format!("Garbage/{i}")}})).collect::<Vec<_>>()})
@@ -799,7 +987,29 @@ fn fhirpath(rng: &mut ChaCha8Rng) -> String {
         }
         2 => format!("Location{}", ".extension".repeat(rng.random_range(10..2000))),
         3 => garbage(rng, 60),
-        4 => pick(rng, &["", ".", "Location.", "Location..name", "Location.name[", "Location.name[99999999999999999999]", "Location.name[-1]", "Location.where(", "Location.where()", "Location.foo()", "Location.as()", "Location.where(url=)", "Location.where(url='x' and)", "Location.where(url='unterminated)", "Task.businessStatus", "Patient.name", "Location.extension.where(url != 1e999)"]).to_owned(),
+        4 => pick(
+            rng,
+            &[
+                "",
+                ".",
+                "Location.",
+                "Location..name",
+                "Location.name[",
+                "Location.name[99999999999999999999]",
+                "Location.name[-1]",
+                "Location.where(",
+                "Location.where()",
+                "Location.foo()",
+                "Location.as()",
+                "Location.where(url=)",
+                "Location.where(url='x' and)",
+                "Location.where(url='unterminated)",
+                "Task.businessStatus",
+                "Patient.name",
+                "Location.extension.where(url != 1e999)",
+            ],
+        )
+        .to_owned(),
         5 => format!("Location.where({})", vec!["url='x'"; rng.random_range(10..3000)].join(" or ")),
         6 => format!("Location.extension.where(url='{}')", "\\".repeat(rng.random_range(1..100))),
         7 => "x".repeat(rng.random_range(8000..9000)),
@@ -856,7 +1066,10 @@ fn bad_patch(rng: &mut ChaCha8Rng, known: &Known) -> Request {
         _ => (json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [{"name": "type", "valueString": "add"}, {"name": "path", "valueString": "Location"}, {"name": "name", "valueString": pick(rng, &["id", "resourceType", "alias", "extension", ""])}, {"name": "value", "valueString": "x"}]}]}).to_string(), "application/fhir+json"),
     };
     let target = if rng.random_bool(0.2) {
-        format!("/fhir/{resource_type}?{}", pick(rng, &["", "identifier=", "garbage=1", "_filter=(((", "identifier=x,y", "_count=1000000"]))
+        format!(
+            "/fhir/{resource_type}?{}",
+            pick(rng, &["", "identifier=", "garbage=1", "_filter=(((", "identifier=x,y", "_count=1000000"])
+        )
     } else {
         format!("/fhir/{resource_type}/{id}")
     };
@@ -871,13 +1084,37 @@ fn bad_if_match(rng: &mut ChaCha8Rng, known: &Known) -> Request {
     let resource_type = pick(rng, &["Location", "Task", "HealthcareService"]);
     let id = known.id(rng, resource_type);
     let value: Vec<u8> = match rng.random_range(0..3) {
-        0 => pick(rng, &["W/\"abc\"", "*", "\"\"", "", "W/", "W/\"-1\"", "W/\"99999999999999999999999\"", "W/\"1\", W/\"2\"", "W/\"1.5\"", "w/\"1\"", "\"1", "W/\"0\"", "  W/\"1\"  "]).as_bytes().to_vec(),
+        0 => pick(
+            rng,
+            &[
+                "W/\"abc\"",
+                "*",
+                "\"\"",
+                "",
+                "W/",
+                "W/\"-1\"",
+                "W/\"99999999999999999999999\"",
+                "W/\"1\", W/\"2\"",
+                "W/\"1.5\"",
+                "w/\"1\"",
+                "\"1",
+                "W/\"0\"",
+                "  W/\"1\"  ",
+            ],
+        )
+        .as_bytes()
+        .to_vec(),
         1 => b"W/\"\xff\xfe\"".to_vec(),
         _ => garbage(rng, 30).into_bytes().into_iter().filter(|b| *b != b'\r' && *b != b'\n').collect(),
     };
     let request = match rng.random_range(0..3) {
-        0 => Request::new("if-match", "DELETE", format!("/fhir/{resource_type}/{}", pick(rng, &["missing-id", "x"]))),
-        1 => Request::new("if-match", "PUT", format!("/fhir/{resource_type}/{id}")).json(json!({"resourceType": resource_type, "id": id}).to_string()),
+        0 => Request::new(
+            "if-match",
+            "DELETE",
+            format!("/fhir/{resource_type}/{}", pick(rng, &["missing-id", "x"])),
+        ),
+        1 => Request::new("if-match", "PUT", format!("/fhir/{resource_type}/{id}"))
+            .json(json!({"resourceType": resource_type, "id": id}).to_string()),
         _ => Request::new("if-match", "PATCH", format!("/fhir/{resource_type}/{id}"))
             .json(json!([{"op": "test", "path": "/id", "value": "never"}]).to_string()),
     };
@@ -897,7 +1134,13 @@ fn bad_headers(rng: &mut ChaCha8Rng) -> Request {
             request
         }
         2 => request.header("Prefer", garbage(rng, 50).replace(['\r', '\n'], "")),
-        3 => request.header("Accept", pick(rng, &["application/xml", "text/html", "*/*;q=x", "", "application/fhir+json; fhirVersion=9.9"])),
+        3 => request.header(
+            "Accept",
+            pick(
+                rng,
+                &["application/xml", "text/html", "*/*;q=x", "", "application/fhir+json; fhirVersion=9.9"],
+            ),
+        ),
         4 => request.header("Content-Length", pick(rng, &["abc", "-1", "99999999999999999999", "1, 2"])),
         5 => request.header("Transfer-Encoding", pick(rng, &["garbage", "chunked, gzip", "identity"])),
         6 => request.header("Host", pick(rng, &["", "a b", "\u{e9}", "[::1", "x:99999"])),
@@ -908,7 +1151,12 @@ fn bad_headers(rng: &mut ChaCha8Rng) -> Request {
             let mut request = Request::new("headers", "POST", format!("/fhir/{resource_type}"))
                 .header("Transfer-Encoding", "chunked")
                 .header("Content-Type", "application/fhir+json");
-            request.body = pick(rng, &["zz\r\n{}\r\n0\r\n\r\n", "5\r\n{}\r\n0\r\n\r\n", "2\r\n{}\r\n0\r\n\r\n", "0\r\n\r\n"]).as_bytes().to_vec();
+            request.body = pick(
+                rng,
+                &["zz\r\n{}\r\n0\r\n\r\n", "5\r\n{}\r\n0\r\n\r\n", "2\r\n{}\r\n0\r\n\r\n", "0\r\n\r\n"],
+            )
+            .as_bytes()
+            .to_vec();
             request
         }
     }
@@ -961,7 +1209,9 @@ fn random_path(rng: &mut ChaCha8Rng, known: &Known) -> Request {
         .to_owned(),
         1 => format!("/fhir/{resource_type}/{}", "x".repeat(rng.random_range(65..3000))),
         2 => format!("/{}", garbage(rng, 40).replace([' ', '#', '?', '%'], "_")),
-        3 => format!("/fhir/{resource_type}/{id}/{}", garbage(rng, 20).replace([' ', '#', '?', '%', '/'], "_")),
+        3 => {
+            format!("/fhir/{resource_type}/{id}/{}", garbage(rng, 20).replace([' ', '#', '?', '%', '/'], "_"))
+        }
         4 => format!("/fhir/{}", "a/".repeat(rng.random_range(10..2000))),
         _ => format!("/fhir/{resource_type}/{}", encode(&garbage(rng, 20))),
     };
@@ -999,7 +1249,13 @@ fn search_form(rng: &mut ChaCha8Rng) -> Request {
     };
     let mut request = Request::new("search-post", "POST", format!("/fhir/{resource_type}/_search"));
     request.body = body;
-    request.header("Content-Type", pick(rng, &["application/x-www-form-urlencoded", "application/json", "multipart/form-data; boundary=x", ""]))
+    request.header(
+        "Content-Type",
+        pick(
+            rng,
+            &["application/x-www-form-urlencoded", "application/json", "multipart/form-data; boundary=x", ""],
+        ),
+    )
 }
 
 fn huge_body(rng: &mut ChaCha8Rng) -> Request {
@@ -1009,7 +1265,10 @@ fn huge_body(rng: &mut ChaCha8Rng) -> Request {
     body.extend_from_slice(b"{\"resourceType\":\"Location\",\"name\":\"");
     body.resize(size, b'x');
     body.extend_from_slice(b"\"}");
-    Request::new("huge-body", pick(rng, &["POST", "PUT"]), "/fhir/Location/huge").json(body)
+    let (method, target) = *[("POST", "/fhir/Location"), ("PUT", "/fhir/Location/huge"), ("POST", "/fhir")]
+        .choose(rng)
+        .unwrap_or(&("POST", "/fhir/Location"));
+    Request::new("huge-body", method, target).json(body)
 }
 
 /// Request `n` of the run: a pure function of the seed and `n`.
@@ -1141,8 +1400,9 @@ fn read_answer(reader: &mut BufReader<TcpStream>, head_only: bool) -> io::Result
         loop {
             read_line(reader, &mut line)?;
             let size_text = line.trim().split(';').next().unwrap_or("");
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {line:?}")))?;
+            let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {line:?}"))
+            })?;
             if size == 0 {
                 loop {
                     read_line(reader, &mut line)?;
@@ -1230,19 +1490,22 @@ fn get_json(addr: &str, target: &str) -> Option<(u16, Value)> {
 fn discover(addr: &str) -> Known {
     let mut ids = BTreeMap::new();
     for resource_type in TYPES {
-        let ids_of_type: Vec<String> = get_json(addr, &format!("/fhir/{resource_type}?_count=50&_elements=id"))
-            .and_then(|(_, bundle)| bundle.get("entry").and_then(Value::as_array).cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|entry| entry.pointer("/resource/id").and_then(Value::as_str).map(str::to_owned))
-            .collect();
+        let ids_of_type: Vec<String> =
+            get_json(addr, &format!("/fhir/{resource_type}?_count=50&_elements=id"))
+                .and_then(|(_, bundle)| bundle.get("entry").and_then(Value::as_array).cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|entry| entry.pointer("/resource/id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
         ids.insert((*resource_type).to_owned(), ids_of_type);
     }
     let location_id = ids.get("Location").and_then(|ids| ids.first()).cloned().unwrap_or_default();
     let location = get_json(addr, &format!("/fhir/Location/{location_id}"))
         .filter(|(status, _)| *status == 200)
         .map(|(_, resource)| resource)
-        .unwrap_or_else(|| json!({"resourceType": "Location", "id": "l1", "name": "Lieu", "status": "active"}));
+        .unwrap_or_else(
+            || json!({"resourceType": "Location", "id": "l1", "name": "Lieu", "status": "active"}),
+        );
     Known { ids, location }
 }
 
@@ -1258,7 +1521,9 @@ fn main() {
         std::process::exit(2);
     }
     let number = |name: &str, default: u64| -> u64 {
-        arg(&args, name).map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}"))).unwrap_or(default)
+        arg(&args, name)
+            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}")))
+            .unwrap_or(default)
     };
     let count = number("--count", 100_000);
     let seed = number("--seed", 1);
@@ -1298,7 +1563,8 @@ fn main() {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let handles: Vec<_> = (0..connections)
         .map(|_| {
-            let (addr, known, next, stop, tally) = (addr.clone(), known.clone(), next.clone(), stop.clone(), tally.clone());
+            let (addr, known, next, stop, tally) =
+                (addr.clone(), known.clone(), next.clone(), stop.clone(), tally.clone());
             std::thread::spawn(move || {
                 let mut connection = Connection::new(&addr);
                 let mut local = Tally::default();
@@ -1340,7 +1606,12 @@ fn main() {
                             }
                             if answer.status >= 500 {
                                 let body = String::from_utf8_lossy(&answer.body).into_owned();
-                                local.fail("5xx", n, &request, format!("{} {}", answer.status, clip(&body, 400)));
+                                local.fail(
+                                    "5xx",
+                                    n,
+                                    &request,
+                                    format!("{} {}", answer.status, clip(&body, 400)),
+                                );
                             } else if !(200..300).contains(&answer.status) && !head_only {
                                 if let Some(problem) = outcome_problem(&answer.body) {
                                     let body = String::from_utf8_lossy(&answer.body).into_owned();
@@ -1387,7 +1658,11 @@ fn main() {
         *per_status.entry(*status).or_default() += n;
         *per_category.entry(category.as_str()).or_default().entry(*status).or_default() += n;
     }
-    println!("\nmalformed requests: {sent} sent in {elapsed:.1} s ({:.0} req/s), slowest answer {} ms", sent as f64 / elapsed.max(1e-9), tally.latency_max_ms);
+    println!(
+        "\nmalformed requests: {sent} sent in {elapsed:.1} s ({:.0} req/s), slowest answer {} ms",
+        sent as f64 / elapsed.max(1e-9),
+        tally.latency_max_ms
+    );
     println!("\n{:<10} {:>9}", "status", "count");
     for (status, n) in &per_status {
         println!("{:<10} {n:>9}", status_label(*status));
@@ -1401,8 +1676,12 @@ fn main() {
 
     // The service must still be there and answering normally.
     let health = get_json(&addr, "/healthz").map(|(status, _)| status);
-    let metadata = get_json(&addr, "/fhir/metadata").map(|(status, body)| (status, body.get("resourceType").cloned()));
-    let up = health == Some(200) && metadata.as_ref().is_some_and(|(s, t)| *s == 200 && t.as_ref().and_then(Value::as_str) == Some("CapabilityStatement"));
+    let metadata =
+        get_json(&addr, "/fhir/metadata").map(|(status, body)| (status, body.get("resourceType").cloned()));
+    let up = health == Some(200)
+        && metadata.as_ref().is_some_and(|(s, t)| {
+            *s == 200 && t.as_ref().and_then(Value::as_str) == Some("CapabilityStatement")
+        });
     let five_xx: u64 = per_status.range(500..CODEC).map(|(_, n)| n).sum();
     let codec: u64 = per_status.range(CODEC..).map(|(_, n)| n).sum();
     let panics = server_log.as_ref().map(|path| {

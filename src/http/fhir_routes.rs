@@ -456,83 +456,6 @@ async fn submit_one(state: &HttpState, op: WriteOp) -> Result<Committed> {
     committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))
 }
 
-/// A PATCH applied on the HTTP worker to the current version and committed only if that version
-/// is still current (optimistic concurrency): the single writer then only writes, so reading,
-/// patching and validating run on every core while bed-management systems update capacities.
-/// A concurrent change of the same resource makes it try again; after a few tries the patch is
-/// applied inside the writer's transaction, which cannot conflict.
-async fn submit_patch(
-    state: &HttpState,
-    resource_type: String,
-    id: String,
-    if_match: Option<u64>,
-    patcher: crate::store::Patcher,
-) -> Result<Committed> {
-    const OPTIMISTIC_TRIES: usize = 3;
-    let app = state.app.clone();
-    let mut committed = blocking(move || {
-        for _ in 0..OPTIMISTIC_TRIES {
-            let current = app
-                .store
-                .current(&resource_type, &id)?
-                .filter(|current| !current.deleted)
-                .ok_or_else(|| Error::not_found(format!("{resource_type}/{id} is not known")))?;
-            if let Some(expected) = if_match {
-                if expected != current.version {
-                    return Err(Error::PreconditionFailed {
-                        message: format!(
-                            "version conflict on {resource_type}/{id}: If-Match {expected}, current version {}",
-                            current.version
-                        ),
-                    });
-                }
-            }
-            let base: Value = serde_json::from_slice(&current.json).map_err(Error::internal)?;
-            let patched = (patcher.0)(&base)?;
-            let same_identity = patched.get("resourceType").and_then(Value::as_str) == Some(resource_type.as_str())
-                && patched.get("id").and_then(Value::as_str) == Some(id.as_str());
-            if !same_identity {
-                return Err(Error::unprocessable(
-                    format!("{resource_type}.id"),
-                    "a PATCH may not change the resource type or id",
-                ));
-            }
-            // Stamped here as the store would (PATCH always sets the current time), so the index
-            // document extracted here is the one of the stored version.
-            let mut patched = patched;
-            let version = current.version + 1;
-            if let Some(object) = patched.as_object_mut() {
-                let meta = object.entry("meta").or_insert_with(|| Value::Object(Default::default()));
-                if let Some(meta) = meta.as_object_mut() {
-                    meta.insert("versionId".into(), Value::String(version.to_string()));
-                    meta.insert(
-                        "lastUpdated".into(),
-                        Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                    );
-                }
-            }
-            let prepared = match crate::index::extract::extract_resource(&app.registry, &patched, version) {
-                Ok(doc) => vec![doc],
-                Err(_) => Vec::new(),
-            };
-            let op = WriteOp::Put {
-                resource: patched,
-                if_match: Some(current.version),
-                create_only: false,
-                keep_last_updated: true,
-            };
-            match app.writer.submit_prepared(vec![op], prepared) {
-                // Changed since it was read: read it again (a client If-Match is final).
-                Err(Error::PreconditionFailed { .. }) if if_match.is_none() => continue,
-                other => return other,
-            }
-        }
-        app.writer.submit(vec![WriteOp::Patch { resource_type, id, if_match, patcher }])
-    })
-    .await?;
-    committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))
-}
-
 /// UC8 S2 (`POST [BASE]/Bundle` with a `collection` of Tasks): the national server's way of
 /// reporting several anomalies at once. Bundles are not stored as such; each entry is created,
 /// all or nothing, exactly as the same entries POSTed in a `transaction` would be.
@@ -850,7 +773,7 @@ async fn patch(
     let base = base_url(&state, &request);
     check_writable(&state, &request, &resource_type, &id).await?;
     let patcher = patcher(state.app.registry.clone(), document);
-    let committed = submit_patch(&state, resource_type, id, if_match, patcher).await?;
+    let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
     written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }
 
@@ -894,6 +817,6 @@ async fn conditional_patch(
     })
     .await?;
     let patcher = patcher(state.app.registry.clone(), document);
-    let committed = submit_patch(&state, resource_type, id, if_match, patcher).await?;
+    let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
     written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }

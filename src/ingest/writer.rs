@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::index::extract::{extract_resource, IndexDoc};
+use crate::index::extract::extract_resource;
 use crate::index::text::TextIndex;
 use crate::index::{IndexChange, SearchState};
 use crate::store::{Committed, ResourceStore, WriteOp};
@@ -20,14 +20,8 @@ const MAX_GROUP: usize = 512;
 
 struct WriteRequest {
     ops: Vec<WriteOp>,
-    /// Index documents extracted by the caller from the exact resources it submits (version
-    /// and lastUpdated already stamped): the writer uses them instead of extracting again.
-    prepared: Vec<IndexDoc>,
     reply: SyncSender<Result<Vec<Committed>>>,
 }
-
-/// Prepared documents by (type, id, version).
-type Prepared = std::collections::HashMap<(String, String, u64), IndexDoc>;
 
 /// What the writer thread works on while an exclusive task runs: nothing is committed,
 /// published or acknowledged meanwhile, so the store and the search state stand still.
@@ -78,18 +72,7 @@ impl Writer {
     pub fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<Committed>> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.sender
-            .send(Message::Write(WriteRequest { ops, prepared: Vec::new(), reply }))
-            .map_err(|_| Error::internal("the writer thread has stopped"))?;
-        answer.recv().map_err(|_| Error::internal("the writer thread dropped the request"))?
-    }
-
-    /// As [`submit`], with the index documents of the submitted resources already extracted
-    /// (off the writer thread). A document is used only if the committed version is the one it
-    /// was extracted for.
-    pub fn submit_prepared(&self, ops: Vec<WriteOp>, prepared: Vec<IndexDoc>) -> Result<Vec<Committed>> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.sender
-            .send(Message::Write(WriteRequest { ops, prepared, reply }))
+            .send(Message::Write(WriteRequest { ops, reply }))
             .map_err(|_| Error::internal("the writer thread has stopped"))?;
         answer.recv().map_err(|_| Error::internal("the writer thread dropped the request"))?
     }
@@ -117,7 +100,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(units.len());
         for ops in units {
             let (reply, answer) = mpsc::sync_channel(1);
-            match self.sender.send(Message::Write(WriteRequest { ops, prepared: Vec::new(), reply })) {
+            match self.sender.send(Message::Write(WriteRequest { ops, reply })) {
                 Ok(()) => answers.push(Ok(answer)),
                 Err(_) => answers.push(Err(Error::internal("the writer thread has stopped"))),
             }
@@ -184,16 +167,7 @@ fn commit_group(
     hook: Option<&dyn crate::indicators::CommitHook>,
 ) {
     let started = Instant::now();
-    let mut prepared = Prepared::new();
-    let (units, replies): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .map(|r| {
-            for doc in r.prepared {
-                prepared.insert((doc.resource_type.clone(), doc.id.clone(), doc.version), doc);
-            }
-            (r.ops, r.reply)
-        })
-        .unzip();
+    let (units, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.ops, r.reply)).unzip();
     let unit_count = units.len() as u64;
     let results = match context.store.commit_units(units) {
         Ok(results) => results,
@@ -206,7 +180,7 @@ fn commit_group(
         }
     };
     let committed: Vec<&Committed> = results.iter().filter_map(|r| r.as_ref().ok()).flatten().collect();
-    if let Err(error) = publish_prepared(context.state, context.text, &committed, prepared) {
+    if let Err(error) = publish(context.state, context.text, &committed) {
         // The writes are durable; the search state is rebuilt from the store at restart.
         tracing::error!(%error, "applying committed changes to the search state failed");
     }
@@ -227,15 +201,6 @@ fn commit_group(
 
 /// Turn committed writes into index changes and apply them (used by the writer and at startup).
 pub fn publish(state: &RwLock<SearchState>, text: &TextIndex, committed: &[&Committed]) -> Result<()> {
-    publish_prepared(state, text, committed, Prepared::new())
-}
-
-fn publish_prepared(
-    state: &RwLock<SearchState>,
-    text: &TextIndex,
-    committed: &[&Committed],
-    mut prepared: Prepared,
-) -> Result<()> {
     if committed.is_empty() {
         return Ok(());
     }
@@ -245,11 +210,6 @@ fn publish_prepared(
     for entry in committed {
         max_seq = max_seq.max(entry.seq);
         if entry.noop {
-            continue;
-        }
-        let ready = prepared.remove(&(entry.resource_type.clone(), entry.id.clone(), entry.version));
-        if let (Some(doc), Some(_)) = (ready, &entry.resource) {
-            changes.push(IndexChange::Upsert(doc));
             continue;
         }
         match &entry.resource {

@@ -15,9 +15,9 @@ use ror_search::error::Error;
 use ror_search::ingest::bundle::{plan_bundle, PlannedEntry};
 use ror_search::ingest::patch::{parse_fhirpath_patch, parse_json_patch, patcher};
 use ror_search::ingest::validate::{index_doc, is_valid_id, validate_resource};
+use ror_search::query::filter::FilterLimits;
 use ror_search::query::params::parse_query_string;
 use ror_search::query::parse::{Handling, ParseContext};
-use ror_search::query::filter::FilterLimits;
 use ror_search::schema::Registry;
 use ror_search::store::WriteOp;
 use serde_json::{json, Value};
@@ -98,13 +98,18 @@ pub fn search(data: &[u8]) -> Result<(), Error> {
 pub fn patch(data: &[u8]) -> Result<(), Error> {
     let fixtures = fixtures();
     let document = json_body(data)?;
-    let parsed = if document.is_array() { parse_json_patch(&document) } else { parse_fhirpath_patch(&document) };
+    let parsed =
+        if document.is_array() { parse_json_patch(&document) } else { parse_fhirpath_patch(&document) };
     let patch = parsed.map_err(client_error)?;
     let patcher = patcher(fixtures.registry.clone(), patch);
     let mut on_location = Ok(());
     for (index, current) in [&fixtures.location, &fixtures.service, &fixtures.task].into_iter().enumerate() {
         let result = (patcher.0)(current).map_err(client_error).map(|patched| {
-            assert_eq!(patched.get("resourceType"), current.get("resourceType"), "a patch changed resourceType");
+            assert_eq!(
+                patched.get("resourceType"),
+                current.get("resourceType"),
+                "a patch changed resourceType"
+            );
             assert_eq!(patched.get("id"), current.get("id"), "a patch changed the id");
         });
         if index == 0 {
@@ -137,7 +142,9 @@ pub fn bundle(data: &[u8]) -> Result<(), Error> {
     let body = json_body(data)?;
     let registry = &fixtures.registry;
     if let Some(resource_type) = body.get("resourceType").and_then(Value::as_str) {
-        if let Ok((validated_type, id)) = validate_resource(registry, &body, Some(resource_type)).map_err(client_error) {
+        if let Ok((validated_type, id)) =
+            validate_resource(registry, &body, Some(resource_type)).map_err(client_error)
+        {
             assert_eq!(validated_type, resource_type);
             assert!(id.as_deref().is_none_or(is_valid_id), "an invalid id passed validation");
         }

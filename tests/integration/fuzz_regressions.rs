@@ -25,11 +25,7 @@ fn fuzz_dir() -> PathBuf {
 /// it: deep nesting that only fits in the 8 MiB main thread of a fuzz run still fails here.
 fn replay(target: &'static str, path: &Path) -> std::thread::Result<Result<(), ror_search::Error>> {
     let data = std::fs::read(path).unwrap();
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(move || entry::run(target, &data))
-        .unwrap()
-        .join()
+    std::thread::Builder::new().stack_size(2 << 20).spawn(move || entry::run(target, &data)).unwrap().join()
 }
 
 #[test]
@@ -69,4 +65,46 @@ fn test_fuzz_seeds_run_through_the_entry_points() {
             }
         }
     }
+}
+
+/// The patch regressions again, through the HTTP interface on a test thread (2 MiB of stack, like
+/// an actix worker): each is refused with a 4xx OperationOutcome, and the stored resource stays
+/// readable and patchable (a version nested deeper than serde_json reads back would not).
+#[actix_web::test]
+async fn test_patch_regressions_over_http_leave_the_resource_usable() {
+    use actix_web::test::TestRequest;
+
+    use crate::common::{call, fixture, get, put_json, TestApp};
+
+    let app = TestApp::empty();
+    let mut location = fixture("Location-ror-location-exemple.json");
+    location["id"] = serde_json::json!("fuzz-regression");
+    let created = put_json(&app, "/fhir/Location/fuzz-regression", &location).await;
+    assert!(created.status < 300, "{}", created.text);
+    let patch = |body: Vec<u8>, json_patch: bool| {
+        let content_type = if json_patch { "application/json-patch+json" } else { "application/fhir+json" };
+        TestRequest::patch()
+            .uri("/fhir/Location/fuzz-regression")
+            .insert_header(("content-type", content_type))
+            .set_payload(body)
+    };
+    for path in files(&fuzz_dir().join("regressions").join("patch")) {
+        let body = std::fs::read(&path).unwrap();
+        let json_patch = body.first() == Some(&b'[');
+        let answer = call(&app, patch(body, json_patch)).await;
+        assert!(
+            (400..500).contains(&answer.status),
+            "{} -> {} {}",
+            path.display(),
+            answer.status,
+            answer.text
+        );
+        assert_eq!(answer.body["resourceType"], "OperationOutcome", "{}", path.display());
+    }
+    let read = get(&app, "/fhir/Location/fuzz-regression").await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let rename = br#"[{"op": "add", "path": "/name", "value": "after the regressions"}]"#.to_vec();
+    let renamed = call(&app, patch(rename, true)).await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.body["name"], "after the regressions");
 }

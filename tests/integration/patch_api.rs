@@ -258,8 +258,7 @@ async fn test_uc9_task_status_patch_and_transaction_of_patches() {
 }
 
 /// Bed-management systems patch the same location at once: every acknowledged PATCH is applied
-/// to the version before it (no lost update), whether it was applied optimistically on a worker
-/// or retried.
+/// to the version before it (no lost update).
 #[actix_web::test]
 async fn test_concurrent_patches_of_one_location_lose_no_update() {
     let app = TestApp::empty();
