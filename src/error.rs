@@ -165,9 +165,7 @@ impl Error {
             Error::InvalidParam { param, .. } => Some(param.as_str()),
             Error::InvalidBody { expression, .. }
             | Error::Unprocessable { expression, .. }
-            | Error::Unauthorized { expression, .. } => {
-                expression.as_deref()
-            }
+            | Error::Unauthorized { expression, .. } => expression.as_deref(),
             _ => None,
         }
     }

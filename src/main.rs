@@ -211,20 +211,23 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %listen, tls = tls.is_some(), security = operations.auth.enabled(), "serving the FHIR API");
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let server = actix_web::HttpServer::new(move || ror_search::http::application(state.clone(), console.clone()))
-        .workers(workers)
-        .shutdown_timeout(grace)
-        // Signals are handled below: readiness goes down before the listener closes.
-        .disable_signals()
-        .on_connect(|connection, extensions| {
-            use actix_tls_stream::TlsStream;
-            if let Some(stream) = connection.downcast_ref::<TlsStream>() {
-                let (_, session) = stream.get_ref();
-                if let Some(certificate) = session.peer_certificates().and_then(|chain| chain.first()) {
-                    extensions.insert(ror_search::security::auth::PeerCertificate(certificate.to_vec()));
-                }
-            }
-        });
+        let server =
+            actix_web::HttpServer::new(move || ror_search::http::application(state.clone(), console.clone()))
+                .workers(workers)
+                .shutdown_timeout(grace)
+                // Signals are handled below: readiness goes down before the listener closes.
+                .disable_signals()
+                .on_connect(|connection, extensions| {
+                    use actix_tls_stream::TlsStream;
+                    if let Some(stream) = connection.downcast_ref::<TlsStream>() {
+                        let (_, session) = stream.get_ref();
+                        if let Some(certificate) = session.peer_certificates().and_then(|chain| chain.first())
+                        {
+                            extensions
+                                .insert(ror_search::security::auth::PeerCertificate(certificate.to_vec()));
+                        }
+                    }
+                });
         let server = match tls {
             Some(tls) => server.bind_rustls_0_23(&listen, tls)?,
             None => server.bind(&listen)?,
@@ -272,8 +275,7 @@ mod actix_tls_stream {
 }
 
 fn main() -> anyhow::Result<()> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     // One JSON object per line (with the request span: id, method, path) for log collectors.
     if std::env::var("ROR_SEARCH_LOG_FORMAT").is_ok_and(|format| format == "json") {
         tracing_subscriber::fmt()
@@ -287,10 +289,7 @@ fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     match cli.command {
-        None => serve(
-            cli.data_dir,
-            ServeArgs::default(),
-        ),
+        None => serve(cli.data_dir, ServeArgs::default()),
         Some(Command::Serve(args)) => serve(cli.data_dir, args),
         Some(Command::Load { files }) => load(&cli.data_dir, &files),
         Some(Command::Generate { scale, seed, out }) => generate(&scale, seed, &out, true).map(|_| ()),

@@ -6,7 +6,8 @@
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`). The working
 # corpus grows in tests/fuzz/corpus/<target> (not committed), seeded from
-# tests/fuzz/corpus-seeds/<target>; crashes land in tests/fuzz/artifacts/<target>/. A crash is
+# tests/fuzz/corpus-seeds/<target> and guided by tests/fuzz/dict/<target>.dict (parameter
+# names, FHIRPath and JSON keys); crashes land in tests/fuzz/artifacts/<target>/. A crash is
 # fixed in the library and its input copied to tests/fuzz/regressions/<target>/, which
 # `cargo test --test integration fuzz_regressions` replays.
 # Build flags: no sanitizer (the crate forbids unsafe code; panics, aborts, stack overflows,
@@ -41,6 +42,7 @@ for target in "${targets[@]}"; do
         cargo +nightly fuzz run "${flags[@]}" "$target" \
             "$fuzz_dir/corpus/$target" "$fuzz_dir/corpus-seeds/$target" -- \
             -max_total_time="$seconds" -jobs=1 -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+            -dict="$fuzz_dir/dict/$target.dict" \
             -artifact_prefix="$fuzz_dir/artifacts/$target/" -print_final_stats=1 >/dev/null 2>&1
         echo $? > "fuzz-$target.rc"
         mv fuzz-0.log "$(basename "$log")" 2>/dev/null

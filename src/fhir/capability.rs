@@ -70,6 +70,15 @@ pub fn capability_statement(registry: &Registry, base_url: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            // SPEC §5.1: OAuth bearer tokens and mutual TLS; no CORS.
+            "security": {
+                "cors": false,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "OAuth"
+                }]}],
+                "description": "Mutual TLS (client certificate mapped to a consumer and its ROR access profile 0-5) or an OAuth2 bearer JWT (RS256/ES256); the four Ror-* headers when configured. Results are projected per access profile."
+            },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
             "searchParam": [

@@ -70,13 +70,22 @@ impl Metrics {
             let mut cumulative = 0;
             for (bound, count) in BUCKETS.iter().zip(series.buckets) {
                 cumulative += count;
-                let _ = writeln!(out, "ror_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+                let _ = writeln!(
+                    out,
+                    "ror_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
             }
-            let _ = writeln!(out, "ror_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", series.count);
+            let _ = writeln!(
+                out,
+                "ror_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                series.count
+            );
             let _ = writeln!(out, "ror_http_request_duration_seconds_sum{{{labels}}} {}", series.sum_seconds);
             let _ = writeln!(out, "ror_http_request_duration_seconds_count{{{labels}}} {}", series.count);
         }
-        out.push_str("# HELP ror_http_refused_total Requests refused before reaching a route (401, 403, 503).\n");
+        out.push_str(
+            "# HELP ror_http_refused_total Requests refused before reaching a route (401, 403, 503).\n",
+        );
         out.push_str("# TYPE ror_http_refused_total counter\n");
         for (status, count) in self.denied.lock().iter() {
             let _ = writeln!(out, "ror_http_refused_total{{status=\"{status}\"}} {count}");
@@ -99,7 +108,12 @@ fn render_service(app: &App, out: &mut String) {
             state.collections.iter().map(|c| (c.resource_type.clone(), c.len())).collect(),
         )
     };
-    gauge(out, "ror_snapshot_generation", "Search state generation (bumped by each reindex swap).", generation);
+    gauge(
+        out,
+        "ror_snapshot_generation",
+        "Search state generation (bumped by each reindex swap).",
+        generation,
+    );
     gauge(out, "ror_search_applied_seq", "Highest store change sequence visible to search.", applied_seq);
     if let Ok(last_seq) = app.store.last_seq() {
         gauge(out, "ror_store_last_seq", "Highest committed store change sequence.", last_seq);
@@ -117,11 +131,20 @@ fn render_service(app: &App, out: &mut String) {
         "Commit-to-visible time of the last write group (writes are acknowledged once visible).",
         stats.last_publish_micros as f64 / 1e6,
     );
-    let _ = writeln!(out, "# HELP ror_writer_groups_total Group commits.\n# TYPE ror_writer_groups_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP ror_writer_groups_total Group commits.\n# TYPE ror_writer_groups_total counter"
+    );
     let _ = writeln!(out, "ror_writer_groups_total {}", stats.groups);
-    let _ = writeln!(out, "# HELP ror_writer_units_total Write units committed.\n# TYPE ror_writer_units_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP ror_writer_units_total Write units committed.\n# TYPE ror_writer_units_total counter"
+    );
     let _ = writeln!(out, "ror_writer_units_total {}", stats.units);
-    let _ = writeln!(out, "# HELP ror_index_resources Live resources in the search state.\n# TYPE ror_index_resources gauge");
+    let _ = writeln!(
+        out,
+        "# HELP ror_index_resources Live resources in the search state.\n# TYPE ror_index_resources gauge"
+    );
     for (resource_type, count) in &live {
         let _ = writeln!(out, "ror_index_resources{{type=\"{resource_type}\"}} {count}");
     }
@@ -133,7 +156,8 @@ fn render_service(app: &App, out: &mut String) {
     if let Some(rss) = resident_bytes() {
         gauge(out, "ror_process_resident_memory_bytes", "Resident memory of the process.", rss);
     }
-    let _ = writeln!(out, "# HELP ror_tasks Admin and export tasks by kind and status.\n# TYPE ror_tasks gauge");
+    let _ =
+        writeln!(out, "# HELP ror_tasks Admin and export tasks by kind and status.\n# TYPE ror_tasks gauge");
     for ((kind, status), count) in task_states(app) {
         let _ = writeln!(out, "ror_tasks{{kind=\"{kind}\",status=\"{status}\"}} {count}");
     }

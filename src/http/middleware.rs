@@ -142,11 +142,9 @@ pub async fn guard(
         None
     } else {
         let certificate = request.conn_data::<PeerCertificate>().map(|c| c.0.clone());
-        match operations
-            .auth
-            .authenticate(certificate.as_deref(), request.headers())
-            .and_then(|consumer| operations.auth.authorize(&consumer, &access, request.headers()).map(|()| consumer))
-        {
+        match operations.auth.authenticate(certificate.as_deref(), request.headers()).and_then(|consumer| {
+            operations.auth.authorize(&consumer, &access, request.headers()).map(|()| consumer)
+        }) {
             Ok(consumer) => {
                 // Without security nothing is attached: `Principal::of` then means unrestricted,
                 // and an outer layer (tests) may attach its own principal.
@@ -165,8 +163,11 @@ pub async fn guard(
             request.into_response(error_response(&error))
         }
         None => {
-            match actix_web::rt::time::timeout(operations.request_timeout, next.call(request).instrument(span.clone()))
-                .await
+            match actix_web::rt::time::timeout(
+                operations.request_timeout,
+                next.call(request).instrument(span.clone()),
+            )
+            .await
             {
                 Ok(result) => as_operation_outcome(result?.map_into_boxed_body()),
                 Err(_) => {

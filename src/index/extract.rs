@@ -97,11 +97,9 @@ pub fn key_of_type(type_system: &str, type_code: &str, value: &str) -> String {
 /// `TRE_R211` too): such a shorthand stands for the canonical URL of the ROR's code system of that
 /// number, listed in `index-schemas/nos-code-systems.txt`.
 fn nos_shorthand(system: &str) -> Option<&'static str> {
-    static TABLE: std::sync::OnceLock<std::collections::HashMap<String, &'static str>> = std::sync::OnceLock::new();
-    let number = system
-        .strip_prefix("TRE_")
-        .or_else(|| system.strip_prefix("TRE-"))
-        .unwrap_or(system);
+    static TABLE: std::sync::OnceLock<std::collections::HashMap<String, &'static str>> =
+        std::sync::OnceLock::new();
+    let number = system.strip_prefix("TRE_").or_else(|| system.strip_prefix("TRE-")).unwrap_or(system);
     let digits = number.strip_prefix('R')?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -495,7 +495,8 @@ mod tests {
         let path = dir.path().join("store.redb");
         let store = RedbStore::open(&path).unwrap();
         let location = |id: &str| put(json!({"resourceType": "Location", "id": id}));
-        let delete = |id: &str| WriteOp::Delete { resource_type: "Location".into(), id: id.into(), if_match: None };
+        let delete =
+            |id: &str| WriteOp::Delete { resource_type: "Location".into(), id: id.into(), if_match: None };
         store
             .commit_units(vec![
                 vec![location("a"), location("b"), location("a")],

@@ -59,7 +59,8 @@ async fn send(request: TestRequest, timeout: Duration) -> Answer {
         ops: Arc::new(Operations::new(ror_search::security::auth::Authenticator::disabled(), timeout)),
         ..HttpState::new(app, Some("http://test/fhir".into()))
     });
-    let service = test::init_service(ror_search::http::application(state, Data::new(Default::default()))).await;
+    let service =
+        test::init_service(ror_search::http::application(state, Data::new(Default::default()))).await;
     let response = match service.call(request.to_request()).await {
         Ok(response) => response,
         // An error raised by the middleware itself (the request time limit) is rendered by
@@ -110,7 +111,8 @@ async fn test_filter_depth_and_size_are_bounded() {
     assert_outcome(&get(deep).await, 400, "_filter");
     let long = format!("/fhir/HealthcareService?_filter=name eq {}", "a".repeat(300));
     assert_outcome(&get(&long).await, 400, "_filter");
-    let many = "/fhir/HealthcareService?_filter=name eq a or name eq b or name eq c or name eq d or name eq e";
+    let many =
+        "/fhir/HealthcareService?_filter=name eq a or name eq b or name eq c or name eq d or name eq e";
     assert_outcome(&get(many).await, 400, "_filter");
 }
 
@@ -130,15 +132,16 @@ async fn test_include_fan_out_is_bounded() {
 async fn test_body_size_is_bounded() {
     let small = serde_json::json!({"resourceType": "Location", "id": "limits-small", "name": "Petit"});
     let answer = send(
-        TestRequest::put().uri("/fhir/Location/limits-small").set_payload(small.to_string()).insert_header((
-            "content-type",
-            "application/fhir+json",
-        )),
+        TestRequest::put()
+            .uri("/fhir/Location/limits-small")
+            .set_payload(small.to_string())
+            .insert_header(("content-type", "application/fhir+json")),
         Duration::from_secs(60),
     )
     .await;
     assert!(answer.status == 201 || answer.status == 200, "{}", answer.body);
-    let large = serde_json::json!({"resourceType": "Location", "id": "limits-large", "name": "x".repeat(8000)});
+    let large =
+        serde_json::json!({"resourceType": "Location", "id": "limits-large", "name": "x".repeat(8000)});
     let answer = send(
         TestRequest::put()
             .uri("/fhir/Location/limits-large")
@@ -153,7 +156,9 @@ async fn test_body_size_is_bounded() {
 #[actix_web::test]
 async fn test_request_time_limit_answers_503() {
     // Searches run on the blocking pool, so no answer is ready within a nanosecond.
-    let answer = send(TestRequest::get().uri("/fhir/HealthcareService?_content=cardio"), Duration::from_nanos(1)).await;
+    let answer =
+        send(TestRequest::get().uri("/fhir/HealthcareService?_content=cardio"), Duration::from_nanos(1))
+            .await;
     assert_outcome(&answer, 503, "longer than");
     assert_eq!(answer.body["issue"][0]["code"], "timeout");
 }
@@ -162,10 +167,12 @@ async fn test_request_time_limit_answers_503() {
 async fn test_concurrent_exports_are_bounded() {
     // Four kick-offs at once, each exporting every type of the demo corpus, against a limit of
     // one running export: the ones arriving while another runs get 429.
-    let kick_off = || send(
-        TestRequest::get().uri("/fhir/$export").insert_header(("prefer", "respond-async")),
-        Duration::from_secs(60),
-    );
+    let kick_off = || {
+        send(
+            TestRequest::get().uri("/fhir/$export").insert_header(("prefer", "respond-async")),
+            Duration::from_secs(60),
+        )
+    };
     let answers = futures_join4(kick_off(), kick_off(), kick_off(), kick_off()).await;
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert!(statuses.contains(&202), "{statuses:?}");

@@ -270,7 +270,8 @@ async fn test_concurrent_patches_of_one_location_lose_no_update() {
     let answers = futures_util_join_all(
         (0..PATCHES)
             .map(|n| {
-                let uri = if n % 2 == 0 { "/fhir/Location/busy" } else { "/fhir/Location?identifier=78/BUSY" };
+                let uri =
+                    if n % 2 == 0 { "/fhir/Location/busy" } else { "/fhir/Location?identifier=78/BUSY" };
                 patch(&app, uri, &add, None)
             })
             .collect(),
@@ -286,7 +287,8 @@ async fn test_concurrent_patches_of_one_location_lose_no_update() {
     versions.sort_unstable();
     assert_eq!(versions, (2..2 + PATCHES as u64).collect::<Vec<_>>());
     let stored = get(&app, "/fhir/Location/busy").await;
-    let records = stored.body["extension"].as_array().unwrap().iter().filter(|e| e["url"] == CAPACITY).count();
+    let records =
+        stored.body["extension"].as_array().unwrap().iter().filter(|e| e["url"] == CAPACITY).count();
     assert_eq!(records, PATCHES);
     assert_eq!(stored.body["meta"]["versionId"], (1 + PATCHES).to_string());
     // The search state holds the last version's records.

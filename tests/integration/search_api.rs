@@ -751,12 +751,18 @@ async fn test_uc5_tariff_requests() {
 #[actix_web::test]
 async fn test_spec_system_shorthands_match_the_full_urls() {
     let app = crate::common::demo();
-    let full = "https://mos.esante.gouv.fr/NOS/TRE_R211-ActiviteOperationnelle/FHIR/TRE-R211-ActiviteOperationnelle";
-    let by_url = crate::common::spec_get(app, &format!("[BASE]/HealthcareService?specialty={full}|013&_count=1000")).await;
+    let full =
+        "https://mos.esante.gouv.fr/NOS/TRE_R211-ActiviteOperationnelle/FHIR/TRE-R211-ActiviteOperationnelle";
+    let by_url =
+        crate::common::spec_get(app, &format!("[BASE]/HealthcareService?specialty={full}|013&_count=1000"))
+            .await;
     assert!(by_url.total() > 0);
     for shorthand in ["R211", "TRE_R211"] {
-        let by_shorthand =
-            crate::common::spec_get(app, &format!("[BASE]/HealthcareService?specialty={shorthand}|013&_count=1000")).await;
+        let by_shorthand = crate::common::spec_get(
+            app,
+            &format!("[BASE]/HealthcareService?specialty={shorthand}|013&_count=1000"),
+        )
+        .await;
         assert_eq!(by_shorthand.match_ids(), by_url.match_ids(), "{shorthand}");
     }
     let filtered = crate::common::spec_get(

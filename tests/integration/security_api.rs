@@ -102,14 +102,22 @@ impl Client {
         Client { config: Arc::new(config) }
     }
 
-    fn send(&self, address: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Answer> {
+    fn send(
+        &self,
+        address: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Answer> {
         let server_name = ServerName::try_from("localhost").expect("name").to_owned();
         let connection = rustls::ClientConnection::new(self.config.clone(), server_name)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let socket = TcpStream::connect(address)?;
         socket.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut stream = rustls::StreamOwned::new(connection, socket);
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n"
+        );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -226,7 +234,10 @@ impl Server {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "server exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -259,9 +270,10 @@ fn test_mtls_tokens_profiles_metrics_and_graceful_shutdown() {
     write(dir.path(), "server.key", &server_leaf.key_pem);
     // An RS256 key too (a fixed test-only key: rcgen makes no RSA keys with ring).
     let keys_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/keys");
-    let rsa_jwk: Value =
-        serde_json::from_str(&std::fs::read_to_string(keys_dir.join("rs256-test-jwk.json")).expect("rsa jwk"))
-            .expect("rsa jwk json");
+    let rsa_jwk: Value = serde_json::from_str(
+        &std::fs::read_to_string(keys_dir.join("rs256-test-jwk.json")).expect("rsa jwk"),
+    )
+    .expect("rsa jwk json");
     let rsa_key = jsonwebtoken::EncodingKey::from_rsa_der(
         &std::fs::read(keys_dir.join("rs256-test-key.pkcs1.der")).expect("rsa key"),
     );
@@ -406,7 +418,9 @@ client_id = "portal-client"
     let rogue_client = Client::new(&pki.ca_pem, Some(&rogue));
     match rogue_client.send(&address, "GET", search, &ror_headers) {
         Err(_) => {}
-        Ok(answer) => assert_eq!(answer.status, 0, "a certificate from an unknown CA was served: {}", answer.body),
+        Ok(answer) => {
+            assert_eq!(answer.status, 0, "a certificate from an unknown CA was served: {}", answer.body)
+        }
     }
 
     // The access profile comes from the authenticated consumer: profile 0 (portal, token) finds

@@ -252,4 +252,7 @@ async fn test_metadata_lists_registry() {
         location["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"near-insee-code"));
     assert!(names.contains(&"commune-cog"));
+    // SPEC §5.1: OAuth, no CORS.
+    assert_eq!(metadata.body["rest"][0]["security"]["cors"], false);
+    assert_eq!(metadata.body["rest"][0]["security"]["service"][0]["coding"][0]["code"], "OAuth");
 }

@@ -111,7 +111,12 @@ async fn test_uc8_s2_collection_of_anomalies_posted_to_bundle() {
     assert!(refused.expression().contains("focus"), "{}", refused.text);
     assert_eq!(get(&app, "/fhir/Task").await.total(), 2);
     // Other Bundle types are not posted there.
-    let wrong = post_json(&app, "/fhir/Bundle", &json!({"resourceType": "Bundle", "type": "transaction", "entry": []})).await;
+    let wrong = post_json(
+        &app,
+        "/fhir/Bundle",
+        &json!({"resourceType": "Bundle", "type": "transaction", "entry": []}),
+    )
+    .await;
     assert_eq!(wrong.status, 400, "{}", wrong.text);
     assert_eq!(wrong.expression(), "Bundle.type");
 }

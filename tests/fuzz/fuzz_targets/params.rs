@@ -1,6 +1,6 @@
 //! Query-string and value parsers: no input may panic, and the FHIR escaping must round-trip.
 //!
-//! Run with `cargo +nightly fuzz run params` from the repository root.
+//! Run with `cargo +nightly fuzz run --fuzz-dir tests/fuzz params` from the repository root.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,6 +1,6 @@
 //! `_filter` parser: no input may panic, and canonical text must parse back to the same AST.
 //!
-//! Run with `cargo +nightly fuzz run filter` from the repository root.
+//! Run with `cargo +nightly fuzz run --fuzz-dir tests/fuzz filter` from the repository root.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
