@@ -2,7 +2,9 @@
 # Robustness suite, part 1: the cargo-fuzz targets of tests/fuzz/, one after the other (one
 # libFuzzer job at a time: the machine is shared), each for SECONDS (default 600).
 #
-#   benches/robustness/fuzz.sh [seconds] [target ...]      targets: search patch bundle (default all)
+#   benches/robustness/fuzz.sh [seconds] [target ...]      default: search patch bundle
+#
+# Also params and filter: round trips of the query-string and `_filter` parsers (no seeds).
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`). The working
 # corpus grows in tests/fuzz/corpus/<target> (not committed), seeded from
@@ -31,6 +33,10 @@ for target in "${targets[@]}"; do
     log="$fuzz_dir/logs/$target-$(date +%Y%m%d-%H%M%S).log"
     before=$(ls "$fuzz_dir/artifacts/$target" | wc -l)
     echo "== fuzz $target for ${seconds}s (log $log)"
+    inputs=("$fuzz_dir/corpus/$target")
+    [ -d "$fuzz_dir/corpus-seeds/$target" ] && inputs+=("$fuzz_dir/corpus-seeds/$target")
+    dict=()
+    [ -f "$fuzz_dir/dict/$target.dict" ] && dict=(-dict="$fuzz_dir/dict/$target.dict")
     # -jobs=1 runs one worker process whose output libFuzzer writes to fuzz-0.log in the
     # current directory: run from the log directory and keep that file under the target's name.
     set +e
@@ -39,11 +45,9 @@ for target in "${targets[@]}"; do
         # The service parses on actix workers and blocking-pool threads, which have 2 MiB stacks:
         # fuzz with the same, so that nesting deep enough to overflow them is found here.
         ulimit -s 2048
-        cargo +nightly fuzz run "${flags[@]}" "$target" \
-            "$fuzz_dir/corpus/$target" "$fuzz_dir/corpus-seeds/$target" -- \
+        cargo +nightly fuzz run "${flags[@]}" "$target" "${inputs[@]}" -- \
             -max_total_time="$seconds" -jobs=1 -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-            -dict="$fuzz_dir/dict/$target.dict" \
-            -artifact_prefix="$fuzz_dir/artifacts/$target/" -print_final_stats=1 >/dev/null 2>&1
+            "${dict[@]}" -artifact_prefix="$fuzz_dir/artifacts/$target/" -print_final_stats=1 >/dev/null 2>&1
         echo $? > "fuzz-$target.rc"
         mv fuzz-0.log "$(basename "$log")" 2>/dev/null
     )
