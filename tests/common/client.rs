@@ -1,6 +1,6 @@
 //! A minimal blocking HTTP/1.1 client for tests that run the real binary (no extra dependency).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -20,12 +20,19 @@ pub fn request(address: &str, method: &str, path: &str, body: Option<&str>) -> s
         body.len()
     )?;
     stream.flush()?;
-    let mut reader = BufReader::new(stream);
+    let (status, _, bytes) = read_response(&mut BufReader::new(stream))?;
+    Ok(HttpAnswer { status, body: String::from_utf8_lossy(&bytes).to_string() })
+}
+
+/// Response headers, in order, as (name, value).
+pub type Headers = Vec<(String, String)>;
+
+/// Status, headers and body of one HTTP/1.1 response (content length, chunked, or to the end).
+pub fn read_response(reader: &mut impl BufRead) -> std::io::Result<(u16, Headers, Vec<u8>)> {
     let mut status_line = String::new();
     reader.read_line(&mut status_line)?;
     let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut chunked = false;
-    let mut length: Option<usize> = None;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         reader.read_line(&mut line)?;
@@ -33,14 +40,14 @@ pub fn request(address: &str, method: &str, path: &str, body: Option<&str>) -> s
         if line.is_empty() {
             break;
         }
-        let lower = line.to_ascii_lowercase();
-        if let Some(value) = lower.strip_prefix("content-length:") {
-            length = value.trim().parse().ok();
-        }
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
         }
     }
+    let header =
+        |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let chunked = header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length: Option<usize> = header("content-length").and_then(|v| v.parse().ok());
     let mut bytes = Vec::new();
     if chunked {
         loop {
@@ -58,9 +65,11 @@ pub fn request(address: &str, method: &str, path: &str, body: Option<&str>) -> s
         bytes.resize(length, 0);
         reader.read_exact(&mut bytes)?;
     } else {
-        reader.read_to_end(&mut bytes)?;
+        // `Connection: close`: the body runs to the end of the stream (a TLS peer may end it
+        // without close_notify).
+        let _ = reader.read_to_end(&mut bytes);
     }
-    Ok(HttpAnswer { status, body: String::from_utf8_lossy(&bytes).to_string() })
+    Ok((status, headers, bytes))
 }
 
 /// A free loopback port.

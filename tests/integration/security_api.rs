@@ -3,7 +3,7 @@
 //! headers, 401/403 as OperationOutcome, `/metrics`, and graceful shutdown on SIGTERM. The test
 //! makes its own CA, server and client certificates (rcgen) and signs its own tokens.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -124,37 +124,8 @@ impl Client {
         head.push_str("\r\n");
         stream.write_all(head.as_bytes())?;
         stream.flush()?;
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line)?;
-        let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let mut response_headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                response_headers.push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
-        let mut bytes = Vec::new();
-        // `Connection: close`: the body runs to the end of the stream (or its declared length).
-        let length = response_headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse::<usize>().ok());
-        match length {
-            Some(length) => {
-                bytes.resize(length, 0);
-                reader.read_exact(&mut bytes)?;
-            }
-            None => {
-                let _ = reader.read_to_end(&mut bytes);
-            }
-        }
+        let (status, response_headers, bytes) =
+            crate::common::client::read_response(&mut BufReader::new(stream))?;
         Ok(Answer { status, headers: response_headers, body: String::from_utf8_lossy(&bytes).into_owned() })
     }
 }
