@@ -4,11 +4,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
-
 use crate::error::{Error, Result};
 use crate::index::text::TextIndex;
-use crate::index::SearchState;
+use crate::index::{SearchSnapshots, SearchState};
 use crate::ingest::writer::{rebuild, Writer};
 use crate::query::filter::FilterLimits;
 use crate::query::parse::{CommuneLookup, Handling, ParseContext};
@@ -45,7 +43,7 @@ impl CommuneLookup for Communes {
 pub struct App {
     pub registry: Arc<Registry>,
     pub store: Arc<dyn ResourceStore>,
-    pub state: Arc<RwLock<SearchState>>,
+    pub state: Arc<SearchSnapshots>,
     pub text: Arc<TextIndex>,
     pub writer: Writer,
     pub search: SearchService,
@@ -77,9 +75,10 @@ impl App {
         let registry = Arc::new(Registry::embedded().map_err(Error::internal)?);
         let store: Arc<dyn ResourceStore> = Arc::new(RedbStore::open(&store_path(data_dir))?);
         let text = Arc::new(TextIndex::create_in_ram()?);
-        let state = Arc::new(RwLock::new(SearchState::new(registry.clone(), text.searcher())));
+        let mut built = SearchState::new(registry.clone(), text.searcher());
         let started = std::time::Instant::now();
-        let count = rebuild(store.as_ref(), &state, &text, None)?;
+        let count = rebuild(store.as_ref(), &mut built, &text, None)?;
+        let state = Arc::new(SearchSnapshots::new(built));
         tracing::info!(
             resources = count,
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -3,18 +3,17 @@
 //! change sequence, check it against the store's counts, and swap it in.
 //!
 //! The swap runs on the writer thread ([`Writer::run_exclusive`]): between the last replayed
-//! change and the swap no write can commit, so the new generation misses none. The search state
-//! is swapped in place inside its lock and the text index swaps its engine, so the writer, the
-//! search service and exports, which all hold the same handles, see the new generation at once.
+//! change and the swap no write can commit, so the new generation misses none. The new state is
+//! published as the next snapshot and the text index swaps its engine, so the writer, the search
+//! service and exports, which all hold the same handles, see the new generation at once; requests
+//! in flight finish on the old snapshot.
 
 use std::sync::Arc;
-
-use parking_lot::RwLock;
 
 use super::tasks::{AdminTasks, Task, TaskPhase};
 use crate::error::{Error, Result};
 use crate::index::text::TextIndex;
-use crate::index::SearchState;
+use crate::index::{SearchSnapshots, SearchState};
 use crate::ingest::writer::{catch_up, rebuild, Writer, WriterContext};
 use crate::schema::Registry;
 use crate::store::ResourceStore;
@@ -38,16 +37,19 @@ pub enum Started {
 
 /// A search state and its text index, built together.
 struct Generation {
-    state: RwLock<SearchState>,
+    state: SearchState,
     text: TextIndex,
 }
+
+/// What the swap leaves to drop off the writer thread: the generation that lost it.
+type Garbage = Box<dyn std::any::Any + Send>;
 
 /// Start a reindex in the background unless one is running.
 pub fn start(
     tasks: &AdminTasks,
     store: Arc<dyn ResourceStore>,
     registry: Arc<Registry>,
-    state: &RwLock<SearchState>,
+    state: &SearchSnapshots,
     writer: Writer,
 ) -> Result<Started> {
     let target = state.read().generation + 1;
@@ -93,19 +95,19 @@ fn run(task: &Task, store: &dyn ResourceStore, registry: Arc<Registry>, writer: 
     let total: u64 = store.counts()?.iter().map(|(_, n)| n).sum();
     task.enter(TaskPhase::Scanning, total);
     let text = TextIndex::create_in_ram()?;
-    let state = RwLock::new(SearchState::new(registry, text.searcher()));
-    rebuild(store, &state, &text, Some(task.scan_progress()))?;
+    let mut state = SearchState::new(registry, text.searcher());
+    rebuild(store, &mut state, &text, Some(task.scan_progress()))?;
 
     // Catch up off the writer thread while most of the backlog remains, so that the part done
     // with writes paused stays small.
     task.enter(TaskPhase::Replaying, 0);
-    let from = state.read().applied_seq;
+    let from = state.applied_seq;
     for _ in 0..MAX_REPLAY_ROUNDS {
-        let applied = state.read().applied_seq;
+        let applied = state.applied_seq;
         let last = store.last_seq()?;
         task.set_progress(applied.saturating_sub(from), last.saturating_sub(from));
         if last.saturating_sub(applied) <= SWAP_WHEN_BEHIND
-            || catch_up(store, &state, &text, REPLAY_BATCH)? == 0
+            || catch_up(store, &mut state, &text, REPLAY_BATCH)? == 0
         {
             break;
         }
@@ -122,45 +124,42 @@ fn run(task: &Task, store: &dyn ResourceStore, registry: Arc<Registry>, writer: 
 
 /// On the writer thread: final replay, count check, swap. Returns the generation now serving and
 /// the one to drop.
-fn swap_in(context: &WriterContext<'_>, mut new: Generation) -> (Result<u64>, Generation) {
+fn swap_in(context: &WriterContext<'_>, mut new: Generation) -> (Result<u64>, Garbage) {
     // Writes wait for as long as this runs: logged, since it is the reindex's only cost to them.
     let paused = std::time::Instant::now();
     let mut replayed = 0;
     loop {
-        match catch_up(context.store, &new.state, &new.text, REPLAY_BATCH) {
+        match catch_up(context.store, &mut new.state, &new.text, REPLAY_BATCH) {
             Ok(0) => break,
             Ok(applied) => replayed += applied,
-            Err(error) => return (Err(error), new),
+            Err(error) => return (Err(error), Box::new(new)),
         }
     }
     let last_seq = match context.store.last_seq() {
         Ok(seq) => seq,
-        Err(error) => return (Err(error), new),
+        Err(error) => return (Err(error), Box::new(new)),
     };
-    let checked = check_counts(context.store, new.state.get_mut());
-    if let Err(error) = checked {
-        return (Err(error), new);
+    if let Err(error) = check_counts(context.store, &new.state) {
+        return (Err(error), Box::new(new));
     }
     let generation = context.state.read().generation + 1;
-    {
-        let state = new.state.get_mut();
-        state.generation = generation;
-        state.applied_seq = state.applied_seq.max(last_seq);
-    }
+    new.state.generation = generation;
+    new.state.applied_seq = new.state.applied_seq.max(last_seq);
     // The new state's searcher belongs to the new engine: after both swaps, the writer stages
     // into the engine whose searcher the state holds. Queries in flight keep the old state and
     // its searcher, which pins the old engine until they finish.
     if let Err(error) = context.text.swap_engine(&mut new.text) {
-        return (Err(error), new);
+        return (Err(error), Box::new(new));
     }
-    std::mem::swap(&mut *context.state.write(), new.state.get_mut());
+    let Generation { state, text: old_text } = new;
+    let old_state = context.state.replace(state);
     tracing::info!(
         generation,
         replayed,
         writes_paused_ms = paused.elapsed().as_millis() as u64,
         "new search state generation swapped in"
     );
-    (Ok(generation), new)
+    (Ok(generation), Box::new((old_state, old_text)))
 }
 
 /// Every served type has as many live resources in `state` as in the store.

@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::index::text::TextIndex;
-use crate::index::{DocKey, SearchState};
+use crate::index::{DocKey, SearchSnapshots};
 use crate::query::ast::Criterion;
 use crate::query::params::{parse_query_string, RawParam};
 use crate::query::parse::{Include, ParseContext};
@@ -87,7 +86,7 @@ pub fn root_query(
 /// Evaluate the roots and their closures on one state, under one read lock, and return every
 /// selected resource with the version the snapshot saw.
 pub fn snapshot(
-    state: &RwLock<SearchState>,
+    state: &SearchSnapshots,
     text: &TextIndex,
     roots: &[RootQuery],
 ) -> Result<Vec<TypeSelection>> {
@@ -98,7 +97,7 @@ pub fn snapshot(
 /// the closure leaves out (and does not follow) resources hidden from the profile, and each
 /// entry's offer context is captured for the projection of the files.
 pub fn snapshot_as(
-    state: &RwLock<SearchState>,
+    state: &SearchSnapshots,
     text: &TextIndex,
     roots: &[RootQuery],
     guard: Option<&ProfileGuard<'_>>,

@@ -5,6 +5,7 @@ pub mod collection;
 pub mod extract;
 pub mod geo;
 pub mod normalize;
+pub mod snapshot;
 pub mod state;
 pub mod text;
 pub mod ucum;
@@ -12,4 +13,5 @@ pub mod ucum;
 /// Stable internal key of a resource within its type. Never a tantivy DocId.
 pub type DocKey = u32;
 
+pub use snapshot::SearchSnapshots;
 pub use state::{IndexChange, SearchState};

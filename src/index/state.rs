@@ -1,6 +1,6 @@
 //! The search state: every collection, the geo index and the text searcher, read by a request
-//! as one consistent whole. The single writer mutates it under a short write lock; readers hold
-//! a read lock for the duration of one evaluation, so all engines answer from the same state.
+//! as one consistent whole. It is published as immutable snapshots ([`super::snapshot`]): the
+//! single writer mutates a copy no request reads, then swaps it in.
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ pub enum IndexChange {
     Delete { resource_type: String, id: String },
 }
 
+#[derive(Clone)]
 pub struct SearchState {
     pub registry: Arc<Registry>,
     pub collections: Vec<Collection>,

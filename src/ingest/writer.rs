@@ -6,13 +6,12 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::index::extract::extract_resource;
 use crate::index::text::TextIndex;
-use crate::index::{IndexChange, SearchState};
+use crate::index::{IndexChange, SearchSnapshots, SearchState};
 use crate::store::{Committed, ResourceStore, WriteOp};
 
 /// Units taken per group commit at most.
@@ -27,7 +26,7 @@ struct WriteRequest {
 /// published or acknowledged meanwhile, so the store and the search state stand still.
 pub struct WriterContext<'a> {
     pub store: &'a dyn ResourceStore,
-    pub state: &'a RwLock<SearchState>,
+    pub state: &'a SearchSnapshots,
     pub text: &'a TextIndex,
 }
 
@@ -54,7 +53,7 @@ pub struct Writer {
 impl Writer {
     pub fn spawn(
         store: Arc<dyn ResourceStore>,
-        state: Arc<RwLock<SearchState>>,
+        state: Arc<SearchSnapshots>,
         text: Arc<TextIndex>,
         hook: Option<Arc<dyn crate::indicators::CommitHook>>,
     ) -> Result<Writer> {
@@ -119,7 +118,7 @@ impl Writer {
 fn run(
     receiver: Receiver<Message>,
     store: Arc<dyn ResourceStore>,
-    state: Arc<RwLock<SearchState>>,
+    state: Arc<SearchSnapshots>,
     text: Arc<TextIndex>,
     stats: Arc<parking_lot::Mutex<WriterStats>>,
     hook: Option<Arc<dyn crate::indicators::CommitHook>>,
@@ -199,12 +198,12 @@ fn commit_group(
     }
 }
 
-/// Turn committed writes into index changes and apply them (used by the writer and at startup).
-pub fn publish(state: &RwLock<SearchState>, text: &TextIndex, committed: &[&Committed]) -> Result<()> {
+/// Turn committed writes into index changes and publish them in the next snapshot (writer).
+pub fn publish(snapshots: &SearchSnapshots, text: &TextIndex, committed: &[&Committed]) -> Result<()> {
     if committed.is_empty() {
         return Ok(());
     }
-    let registry = state.read().registry.clone();
+    let registry = snapshots.read().registry.clone();
     let mut changes = Vec::with_capacity(committed.len());
     let mut max_seq = 0;
     for entry in committed {
@@ -223,31 +222,26 @@ pub fn publish(state: &RwLock<SearchState>, text: &TextIndex, committed: &[&Comm
             }),
         }
     }
-    apply_changes(state, text, changes, max_seq)
+    snapshots.apply_changes(text, changes, max_seq)
 }
 
-/// Stage text, commit the text index, then apply all engines under one short write lock.
+/// Stage text, commit the text index, then apply all engines, on a state being built (start-up,
+/// a reindexed generation) that no request reads yet.
 pub fn apply_changes(
-    state: &RwLock<SearchState>,
+    state: &mut SearchState,
     text: &TextIndex,
     changes: Vec<IndexChange>,
     max_seq: u64,
 ) -> Result<()> {
-    let texts = state.write().prepare(&changes);
-    let searcher = if texts.is_empty() {
-        None
-    } else {
+    let texts = state.prepare(&changes);
+    if !texts.is_empty() {
         for (type_index, key, content) in &texts {
             text.stage(*type_index, *key, content.as_deref())?;
         }
-        Some(text.commit()?)
-    };
-    let mut guard = state.write();
-    guard.apply(&changes);
-    if let Some(searcher) = searcher {
-        guard.searcher = searcher;
+        state.searcher = text.commit()?;
     }
-    guard.applied_seq = guard.applied_seq.max(max_seq);
+    state.apply(&changes);
+    state.applied_seq = state.applied_seq.max(max_seq);
     Ok(())
 }
 
@@ -257,14 +251,11 @@ pub fn apply_changes(
 /// that arrived during its rebuild this way.
 pub fn catch_up(
     store: &dyn ResourceStore,
-    state: &RwLock<SearchState>,
+    state: &mut SearchState,
     text: &TextIndex,
     limit: usize,
 ) -> Result<usize> {
-    let (registry, after) = {
-        let state = state.read();
-        (state.registry.clone(), state.applied_seq)
-    };
+    let (registry, after) = (state.registry.clone(), state.applied_seq);
     let entries = store.changes_since(after, limit.max(1))?;
     let Some(max_seq) = entries.last().map(|e| e.seq) else { return Ok(0) };
     // Earlier changes of a resource are superseded by its last one in the batch.
@@ -314,12 +305,12 @@ pub fn catch_up(
 /// extraction, the costly part, run on every core; applying to the state stays single-threaded.
 pub fn rebuild(
     store: &dyn ResourceStore,
-    state: &RwLock<SearchState>,
+    state: &mut SearchState,
     text: &TextIndex,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<u64> {
     const BATCH: usize = 8_192;
-    let registry = state.read().registry.clone();
+    let registry = state.registry.clone();
     let last_seq = store.last_seq()?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
     let mut pending: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
@@ -398,9 +389,9 @@ mod tests {
         let registry = Arc::new(Registry::embedded().expect("registry"));
         store.commit_units(vec![organization("o1", "Alpha"), organization("o2", "Beta")]).expect("commit");
         let text = TextIndex::create_in_ram().expect("text");
-        let state = RwLock::new(SearchState::new(registry, text.searcher()));
-        rebuild(&store, &state, &text, None).expect("rebuild");
-        assert_eq!(catch_up(&store, &state, &text, 10).expect("nothing to replay"), 0);
+        let mut state = SearchState::new(registry, text.searcher());
+        rebuild(&store, &mut state, &text, None).expect("rebuild");
+        assert_eq!(catch_up(&store, &mut state, &text, 10).expect("nothing to replay"), 0);
 
         let delete =
             vec![WriteOp::Delete { resource_type: "Organization".into(), id: "o2".into(), if_match: None }];
@@ -415,14 +406,13 @@ mod tests {
         // Small batches: a resource changed in two batches is applied twice, ending at its last version.
         let mut applied = 0;
         loop {
-            let step = catch_up(&store, &state, &text, 2).expect("catch up");
+            let step = catch_up(&store, &mut state, &text, 2).expect("catch up");
             if step == 0 {
                 break;
             }
             applied += step;
         }
         assert_eq!(applied, 4);
-        let state = state.read();
         assert_eq!(state.applied_seq, store.last_seq().expect("last seq"));
         let organizations = state.collection_by_name("Organization").expect("collection");
         assert_eq!(organizations.len(), 2);

@@ -6,14 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use roaring::RoaringBitmap;
 
 use super::execute::{EvalContext, Executor, Guard};
 use crate::error::{Error, Result};
 use crate::index::collection::ParamIndex;
 use crate::index::text::TextIndex;
-use crate::index::{DocKey, SearchState};
+use crate::index::{DocKey, SearchSnapshots};
 use crate::query::parse::{Include, SearchRequest, SortKey};
 use crate::schema::ParamType;
 
@@ -103,7 +103,7 @@ impl CursorCache {
 }
 
 pub struct SearchService {
-    pub state: Arc<RwLock<SearchState>>,
+    pub state: Arc<SearchSnapshots>,
     pub text: Arc<TextIndex>,
     cursors: CursorCache,
     /// Resources `_include`/`_revinclude` may add to one page (`limits.max_included`).
@@ -117,7 +117,7 @@ enum SortValue {
 }
 
 impl SearchService {
-    pub fn new(state: Arc<RwLock<SearchState>>, text: Arc<TextIndex>) -> SearchService {
+    pub fn new(state: Arc<SearchSnapshots>, text: Arc<TextIndex>) -> SearchService {
         SearchService { state, text, cursors: CursorCache::default(), max_included: MAX_INCLUDES }
     }
 

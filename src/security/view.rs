@@ -1,20 +1,19 @@
 //! Applying projections to stored resources on their way out (reads, Bundles, extracts).
 //! Profile 1 never comes here: its answers are the stored bytes.
 
-use parking_lot::RwLock;
 use serde_json::Value;
 
 use super::context::Graph;
 use super::projection::{project, OfferContext};
 use super::AccessProfile;
 use crate::error::{Error, Result};
-use crate::index::SearchState;
+use crate::index::SearchSnapshots;
 use crate::schema::Registry;
 
 /// Projects resources for one restricted caller.
 pub struct Projector<'a> {
     profile: AccessProfile,
-    state: &'a RwLock<SearchState>,
+    state: &'a SearchSnapshots,
 }
 
 /// One stored resource to project: type, id and JSON bytes.
@@ -22,7 +21,7 @@ pub type Stored<'b> = (&'b str, &'b str, &'b [u8]);
 
 impl<'a> Projector<'a> {
     /// `None` for profile 1 (nothing to project).
-    pub fn new(profile: AccessProfile, state: &'a RwLock<SearchState>) -> Option<Projector<'a>> {
+    pub fn new(profile: AccessProfile, state: &'a SearchSnapshots) -> Option<Projector<'a>> {
         (!profile.is_unrestricted()).then_some(Projector { profile, state })
     }
 
