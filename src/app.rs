@@ -85,7 +85,9 @@ impl App {
             "search state rebuilt from the store"
         );
         // Indicators start from the store before the writer runs, then follow every commit.
-        let indicators = Arc::new(crate::indicators::Indicators::from_store(store.as_ref())?);
+        let resolver =
+            Arc::new(crate::indicators::StoreFocusResolver { state: state.clone(), store: store.clone() });
+        let indicators = Arc::new(crate::indicators::Indicators::from_store(store.as_ref(), resolver)?);
         // ROR_SEARCH_INDICATORS=off stops the per-commit maintenance (to measure its cost).
         let maintain = std::env::var("ROR_SEARCH_INDICATORS").map(|v| v != "off").unwrap_or(true);
         let hook: Option<Arc<dyn crate::indicators::CommitHook>> =
@@ -127,63 +129,20 @@ impl App {
     /// A Task must point at an existing resource (SPEC §1.7: focus 1..1), by literal reference
     /// or by identifier; `pending` lists (type, id) written in the same Bundle.
     pub fn check_task_focus(&self, resource: &serde_json::Value, pending: &[(String, String)]) -> Result<()> {
-        use serde_json::Value;
-        if resource.get("resourceType").and_then(Value::as_str) != Some("Task") {
+        use crate::fhir::focus::Focus;
+        if resource.get("resourceType").and_then(serde_json::Value::as_str) != Some("Task") {
             return Ok(());
         }
-        let focus = resource
-            .get("focus")
-            .ok_or_else(|| Error::unprocessable("Task.focus", "a Task needs a focus (1..1)"))?;
-        let state = self.state.read();
-        if let Some(reference) = focus.get("reference").and_then(Value::as_str) {
-            let target = crate::index::extract::parse_reference(reference).ok_or_else(|| {
-                Error::unprocessable("Task.focus", format!("focus reference {reference:?} is not Type/id"))
-            })?;
-            let exists = state
-                .collection_by_name(&target.target_type)
-                .and_then(|c| c.key(&target.id).map(|k| c.live.contains(k)))
-                .unwrap_or(false)
-                || pending.iter().any(|(t, i)| *t == target.target_type && *i == target.id);
-            return if exists {
-                Ok(())
-            } else {
-                Err(Error::unprocessable("Task.focus", format!("focus {reference} does not exist")))
-            };
-        }
-        let identifier =
-            focus.get("identifier").and_then(|i| i.get("value")).and_then(Value::as_str).ok_or_else(
-                || Error::unprocessable("Task.focus", "focus needs a reference or an identifier"),
-            )?;
-        let types: Vec<String> = match focus.get("type").and_then(Value::as_str) {
-            Some(t) => vec![t.to_owned()],
-            None => vec![
-                "HealthcareService".into(),
-                "Organization".into(),
-                "Location".into(),
-                "PractitionerRole".into(),
-                "Practitioner".into(),
-            ],
-        };
-        for type_name in &types {
-            let Some(schema) = self.registry.resource(type_name) else { continue };
-            let (Some(collection), Some(param)) =
-                (state.collection_by_name(type_name), schema.param("identifier"))
-            else {
-                continue;
-            };
-            if let crate::index::collection::ParamIndex::Tokens(terms) = collection.param(param.id) {
-                if terms
-                    .get(&crate::index::extract::key_any_system(identifier))
-                    .is_some_and(|b| b.intersection_len(&collection.live) > 0)
-                {
-                    return Ok(());
-                }
+        let focus = Focus::of_task(resource)?;
+        if let Focus::Reference { resource_type, id } = &focus {
+            if pending.iter().any(|(t, i)| t == resource_type && i == id) {
+                return Ok(());
             }
         }
-        Err(Error::unprocessable(
-            "Task.focus",
-            format!("no {} has the identifier {identifier:?} given as focus", types.join(" or ")),
-        ))
+        match focus.find(&self.state.read()) {
+            Some(_) => Ok(()),
+            None => Err(focus.missing()),
+        }
     }
 
     pub fn parse_context(&self, handling: Handling) -> ParseContext<'_> {

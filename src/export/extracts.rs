@@ -169,11 +169,15 @@ impl Extract {
                 indicator_rows: rows,
                 measured_at: measured_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 profile,
+                anomaly_region: None,
             });
         };
         let mut params = Vec::new();
-        if let Some(region) = &filters.region {
-            params.push(RawParam { name: "_tag".into(), values: vec![region.clone()] });
+        let mut anomaly_region = None;
+        match &filters.region {
+            Some(region) if self == Extract::Anomalies => anomaly_region = Some(region.clone()),
+            Some(region) => params.push(RawParam { name: "_tag".into(), values: vec![region.clone()] }),
+            None => {}
         }
         let context = app.parse_context(Handling::Strict);
         let root = root_query(&context, resource_type, &[params], filters.since.as_deref(), false)?;
@@ -191,6 +195,7 @@ impl Extract {
             indicator_rows: Vec::new(),
             measured_at: String::new(),
             profile,
+            anomaly_region,
         })
     }
 }
@@ -279,6 +284,9 @@ pub struct ExtractPlan {
     measured_at: String,
     /// The access profile the rows are projected for.
     profile: AccessProfile,
+    /// Anomalies: the region rows must have (an anomaly's region is its focus's, known to the
+    /// indicators, so it is not a `_tag` criterion of the selection).
+    anomaly_region: Option<String>,
 }
 
 impl ExtractPlan {
@@ -332,10 +340,17 @@ impl ExtractPlan {
                             continue;
                         }
                     }
-                    let row = self.row(*key, &resource);
+                    let row = self.row(app, *key, id, &resource);
+                    if self
+                        .anomaly_region
+                        .as_ref()
+                        .is_some_and(|wanted| row.get(ANOMALY_REGION) != Some(wanted))
+                    {
+                        continue;
+                    }
                     writer.write_record(&row).map_err(csv_error)?;
+                    rows += 1;
                 }
-                rows += chunk.len() as u64;
                 progress(chunk.len() as u64);
             }
         }
@@ -343,7 +358,7 @@ impl ExtractPlan {
         Ok(rows)
     }
 
-    fn row(&self, key: DocKey, resource: &Value) -> Vec<String> {
+    fn row(&self, app: &App, key: DocKey, id: &str, resource: &Value) -> Vec<String> {
         let text = |name: &str| resource.get(name).map(scalar).unwrap_or_default();
         let meta = |pointer: &str| resource.pointer(pointer).map(scalar).unwrap_or_default();
         match self.extract {
@@ -429,13 +444,16 @@ impl ExtractPlan {
                 focus_text(resource.get("focus")),
                 text("authoredOn"),
                 text("lastModified"),
-                region(resource),
+                app.indicators.anomaly_region(id).unwrap_or_else(|| region(resource)),
                 meta("/meta/lastUpdated"),
             ],
             Extract::Indicators => Vec::new(),
         }
     }
 }
+
+/// Position of `region` among the anomalies columns.
+const ANOMALY_REGION: usize = 9;
 
 fn csv_error(error: csv::Error) -> Error {
     Error::internal(format!("csv: {error}"))

@@ -1,6 +1,6 @@
 //! One consistent snapshot of what an extract holds: the matching keys of each root type, the
 //! include closure of the offers, then (type, id, version) triples, all read under one
-//! search-state read lock. The resources themselves are read later, by version, from the store.
+//! search-state snapshot. The resources themselves are read later, by version, from the store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub fn root_query(
     Ok(RootQuery { type_index, criteria, includes, revincludes })
 }
 
-/// Evaluate the roots and their closures on one state, under one read lock, and return every
+/// Evaluate the roots and their closures on one state, on one snapshot, and return every
 /// selected resource with the version the snapshot saw.
 pub fn snapshot(
     state: &SearchSnapshots,

@@ -2,4 +2,5 @@
 
 pub mod bundle;
 pub mod capability;
+pub mod focus;
 pub mod outcome;

@@ -16,8 +16,11 @@
 //! * `available-beds`: sum of nbCapacity of capacity records with type 01 (lit) and status 02
 //!   (disponible), by location region and activity (the specialties of the offers using the
 //!   location; a location with no offer counts under an empty activity);
-//! * `open-anomalies`: Tasks whose businessStatus is not 03, 07, 08 or 09, by region (the Task's
-//!   meta.tag) and business status;
+//! * `open-anomalies`: Tasks whose businessStatus is not 03, 07, 08 or 09, by region and business
+//!   status. The region of an anomaly is that of the resource it is about (its focus, by reference
+//!   or identifier, followed when that resource changes region or goes away), else the Task's own
+//!   meta.tag: ROR Tasks carry no region themselves (SPEC §1.7 example, UC10 S3 filters anomalies
+//!   by their focus's `_tag`);
 //! * `offers-without-location`: offers with no location (`no-location`) or with a location that
 //!   has no position or does not exist (`location-without-position`), by region.
 //!
@@ -34,9 +37,46 @@ use serde_json::Value;
 
 pub use publish::IndicatorPublisher;
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::export::extracts::{codes, reference_id, region, CapacityTotals};
+use crate::fhir::focus::Focus;
+use crate::index::SearchSnapshots;
 use crate::store::{Committed, ResourceStore};
+
+/// Finds what a Task is about and that resource's current region.
+pub trait FocusResolver: Send + Sync {
+    /// The (type, id) a Task's focus designates and its region ("" when it has none or does
+    /// not exist); `None` when the focus designates nothing.
+    fn resolve(&self, task: &Value) -> Option<((String, String), String)>;
+}
+
+/// Resolves foci on the published search state (identifiers) and reads regions from the store.
+pub struct StoreFocusResolver {
+    pub state: Arc<SearchSnapshots>,
+    pub store: Arc<dyn ResourceStore>,
+}
+
+impl FocusResolver for StoreFocusResolver {
+    fn resolve(&self, task: &Value) -> Option<((String, String), String)> {
+        let target = match Focus::of_task(task).ok()? {
+            // A reference keeps designating its target even while it does not exist.
+            Focus::Reference { resource_type, id } => (resource_type, id),
+            identified => identified.find(&self.state.read())?,
+        };
+        let region = self
+            .store
+            .current(&target.0, &target.1)
+            .ok()
+            .flatten()
+            .filter(|stored| !stored.deleted)
+            .and_then(|stored| serde_json::from_slice::<Value>(&stored.json).ok())
+            .map(|resource| region(&resource))
+            .unwrap_or_default();
+        Some((target, region))
+    }
+}
 
 /// What the writer calls after each group commit, with the committed changes (the new version
 /// of each resource, `None` for a delete).
@@ -126,8 +166,16 @@ struct LocationFacts {
 
 #[derive(Debug, Clone, PartialEq)]
 struct TaskFacts {
-    region: String,
+    own_region: String,
+    focus: Option<(String, String)>,
     business_status: String,
+}
+
+/// A resource some Tasks are about.
+#[derive(Default)]
+struct Focused {
+    region: String,
+    tasks: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -216,6 +264,8 @@ struct Engine {
     tasks: HashMap<String, TaskFacts>,
     /// Location id → offers referencing it.
     location_offers: HashMap<String, BTreeSet<String>>,
+    /// Type → id → the Tasks about that resource, and its region.
+    focused: HashMap<String, HashMap<String, Focused>>,
     memo: HashMap<(Kind, String), Vec<Contribution>>,
     tables: Tables,
 }
@@ -245,10 +295,6 @@ fn location_facts(resource: &Value) -> LocationFacts {
     }
 }
 
-fn task_facts(resource: &Value) -> TaskFacts {
-    TaskFacts { region: region(resource), business_status: codes(resource.get("businessStatus")).join(";") }
-}
-
 impl Engine {
     /// Record the new state of one resource and mark what its change affects.
     fn set(
@@ -256,8 +302,15 @@ impl Engine {
         resource_type: &str,
         id: &str,
         resource: Option<&Value>,
+        resolver: &dyn FocusResolver,
         dirty: &mut HashSet<(Kind, String)>,
     ) {
+        if let Some(focused) = self.focused.get_mut(resource_type).and_then(|ids| ids.get_mut(id)) {
+            focused.region = resource.map(region).unwrap_or_default();
+            for task in &focused.tasks {
+                dirty.insert((Kind::Task, task.clone()));
+            }
+        }
         match resource_type {
             "HealthcareService" => {
                 let new = resource.map(offer_facts);
@@ -291,14 +344,52 @@ impl Engine {
                 dirty.insert((Kind::Location, id.to_owned()));
             }
             "Task" => {
-                match resource.map(task_facts) {
-                    Some(facts) => self.tasks.insert(id.to_owned(), facts),
-                    None => self.tasks.remove(id),
-                };
+                if let Some((target_type, target_id)) = self.tasks.remove(id).and_then(|old| old.focus) {
+                    self.unfocus(&target_type, &target_id, id);
+                }
+                if let Some(task) = resource {
+                    let resolved = resolver.resolve(task);
+                    if let Some(((target_type, target_id), target_region)) = &resolved {
+                        let focused = self
+                            .focused
+                            .entry(target_type.clone())
+                            .or_default()
+                            .entry(target_id.clone())
+                            .or_default();
+                        focused.region.clone_from(target_region);
+                        focused.tasks.insert(id.to_owned());
+                    }
+                    let facts = TaskFacts {
+                        own_region: region(task),
+                        focus: resolved.map(|(target, _)| target),
+                        business_status: codes(task.get("businessStatus")).join(";"),
+                    };
+                    self.tasks.insert(id.to_owned(), facts);
+                }
                 dirty.insert((Kind::Task, id.to_owned()));
             }
             _ => {}
         }
+    }
+
+    fn unfocus(&mut self, target_type: &str, target_id: &str, task: &str) {
+        let Some(ids) = self.focused.get_mut(target_type) else { return };
+        if let Some(focused) = ids.get_mut(target_id) {
+            focused.tasks.remove(task);
+            if focused.tasks.is_empty() {
+                ids.remove(target_id);
+            }
+        }
+    }
+
+    /// An anomaly's region: its focus's, else its own tag.
+    fn task_region<'a>(&'a self, task: &'a TaskFacts) -> &'a str {
+        task.focus
+            .as_ref()
+            .and_then(|(target_type, target_id)| self.focused.get(target_type)?.get(target_id))
+            .map(|focused| focused.region.as_str())
+            .filter(|region| !region.is_empty())
+            .unwrap_or(&task.own_region)
     }
 
     fn contributions(&self, kind: Kind, id: &str) -> Vec<Contribution> {
@@ -370,7 +461,7 @@ impl Engine {
                 if !CLOSED_STATUSES.contains(&task.business_status.as_str()) {
                     out.push(Contribution::Cell {
                         measure: OPEN_ANOMALIES,
-                        region: task.region.clone(),
+                        region: self.task_region(task).to_owned(),
                         dimension: task.business_status.clone(),
                         value: 1.0,
                     });
@@ -405,6 +496,7 @@ impl Engine {
 /// The maintained indicators of one service.
 pub struct Indicators {
     engine: Mutex<Engine>,
+    resolver: Arc<dyn FocusResolver>,
 }
 
 /// Types whose changes move an indicator.
@@ -414,22 +506,24 @@ fn relevant(resource_type: &str) -> bool {
 
 impl Indicators {
     /// Start from every live resource of the store (at service start, before the writer runs).
-    pub fn from_store(store: &dyn ResourceStore) -> Result<Indicators> {
-        Ok(Indicators { engine: Mutex::new(Self::scratch(store)?) })
+    pub fn from_store(store: &dyn ResourceStore, resolver: Arc<dyn FocusResolver>) -> Result<Indicators> {
+        let engine = Self::scratch(store, resolver.as_ref())?;
+        Ok(Indicators { engine: Mutex::new(engine), resolver })
     }
 
     /// The tables computed from scratch from the store (what the incremental ones must equal).
-    pub fn recompute(store: &dyn ResourceStore) -> Result<Tables> {
-        Ok(Self::scratch(store)?.tables)
+    pub fn recompute(&self, store: &dyn ResourceStore) -> Result<Tables> {
+        Ok(Self::scratch(store, self.resolver.as_ref())?.tables)
     }
 
-    fn scratch(store: &dyn ResourceStore) -> Result<Engine> {
+    fn scratch(store: &dyn ResourceStore, resolver: &dyn FocusResolver) -> Result<Engine> {
         let mut engine = Engine::default();
         let mut dirty = HashSet::new();
+        // The foci of Tasks are read by the resolver: other types need no parsing here.
         store.scan_current(&mut |resource_type, id, _, json| {
             if relevant(resource_type) {
                 let resource: Value = serde_json::from_slice(json).map_err(crate::error::Error::internal)?;
-                engine.set(resource_type, id, Some(&resource), &mut dirty);
+                engine.set(resource_type, id, Some(&resource), resolver, &mut dirty);
             }
             Ok(())
         })?;
@@ -447,12 +541,18 @@ impl Indicators {
         self.engine.lock().tables.rows(now.timestamp_millis())
     }
 
+    /// The region an anomaly counts in (its focus's, else its own tag), if the Task is live.
+    pub fn anomaly_region(&self, task_id: &str) -> Option<String> {
+        let engine = self.engine.lock();
+        engine.tasks.get(task_id).map(|task| engine.task_region(task).to_owned())
+    }
+
     /// Apply committed changes (the writer's hook).
     pub fn apply(&self, changes: &[(&str, &str, Option<&Value>)]) {
         let mut dirty = HashSet::new();
         let mut engine = self.engine.lock();
         for (resource_type, id, resource) in changes {
-            engine.set(resource_type, id, *resource, &mut dirty);
+            engine.set(resource_type, id, *resource, self.resolver.as_ref(), &mut dirty);
         }
         engine.refresh(dirty);
     }
@@ -460,9 +560,10 @@ impl Indicators {
 
 impl CommitHook for Indicators {
     fn on_commit(&self, committed: &[&Committed]) {
+        // Every type: any resource may be what an anomaly is about (its region moves the Task).
         let changes: Vec<(&str, &str, Option<&Value>)> = committed
             .iter()
-            .filter(|c| !c.noop && relevant(&c.resource_type))
+            .filter(|c| !c.noop)
             .map(|c| (c.resource_type.as_str(), c.id.as_str(), c.resource.as_deref()))
             .collect();
         if !changes.is_empty() {

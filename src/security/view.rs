@@ -30,7 +30,7 @@ impl<'a> Projector<'a> {
     }
 
     /// The projected resources (`None`: hidden from the caller). Contexts are read under one
-    /// state read lock, the projection itself runs after it is released.
+    /// state snapshot, the projection itself runs after it is released.
     pub fn project_many(&self, items: &[Stored<'_>]) -> Result<Vec<Option<Value>>> {
         let mut parsed = Vec::with_capacity(items.len());
         for (resource_type, id, bytes) in items {

@@ -9,7 +9,6 @@ pub mod oracle;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::{self, TestRequest};
 use actix_web::web::Data;
@@ -155,7 +154,8 @@ pub async fn call(app: &TestApp, request: TestRequest) -> Response {
     let response: ServiceResponse = service.call(request.to_request()).await.expect("service call");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let bytes = response.into_body().try_into_bytes().unwrap_or_default();
+    // Streamed bodies too (export files, CSV extracts).
+    let bytes = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).to_string();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Response { status, headers, body, text }

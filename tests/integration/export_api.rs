@@ -8,31 +8,7 @@ use actix_web::test::TestRequest;
 use serde_json::Value;
 
 use crate::common::oracle::{region_tag, Corpus};
-use crate::common::{demo, demo_corpus_dir, Response, TestApp};
-
-/// As `common::call`, but reads streamed bodies too (files and CSV extracts are streamed).
-async fn call(app: &TestApp, request: TestRequest) -> Response {
-    use actix_web::dev::Service;
-    let state = actix_web::web::Data::new(ror_search::http::HttpState {
-        max_body_bytes: 1 << 24,
-        ..ror_search::http::HttpState::new(app.app.clone(), Some("http://test/fhir".into()))
-    });
-    let service = actix_web::test::init_service(
-        actix_web::App::new().app_data(state).configure(ror_search::http::configure),
-    )
-    .await;
-    let response = service.call(request.to_request()).await.expect("service call");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes).to_string();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Response { status, headers, body, text }
-}
-
-async fn get(app: &TestApp, uri: &str) -> Response {
-    call(app, TestRequest::get().uri(uri)).await
-}
+use crate::common::{call, demo, demo_corpus_dir, get, Response, TestApp};
 
 const R30: &str = "https://mos.esante.gouv.fr/NOS/TRE_R30-RegionOM/FHIR/TRE-R30-RegionOM";
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use rand::{Rng, SeedableRng};
-use ror_search::indicators::{IndicatorPublisher, Indicators};
+use ror_search::indicators::IndicatorPublisher;
 use ror_search::store::WriteOp;
 use serde_json::{json, Value};
 
@@ -43,9 +43,14 @@ fn location(id: &str, region: &str, position: bool, capacities: Vec<Value>) -> V
     location
 }
 
-fn task(id: &str, region: &str, status: &str) -> Value {
-    json!({"resourceType": "Task", "id": id, "meta": tag(region), "status": "in-progress", "intent": "order",
-        "businessStatus": {"coding": [{"code": status}]}, "focus": {"reference": "HealthcareService/o-0"}})
+/// A Task about `focus`, with its own region tag or none (ROR Tasks usually carry none).
+fn task(id: &str, region: Option<&str>, status: &str, focus: &str) -> Value {
+    let mut task = json!({"resourceType": "Task", "id": id, "status": "in-progress", "intent": "order",
+        "businessStatus": {"coding": [{"code": status}]}, "focus": {"reference": focus}});
+    if let Some(region) = region {
+        task["meta"] = tag(region);
+    }
+    task
 }
 
 fn put(resource: Value) -> WriteOp {
@@ -97,10 +102,12 @@ async fn test_incremental_indicators_equal_a_recount_after_random_writes() {
                         capacities,
                     ))
                 }
+                // About an offer that may not exist, may move to another region or go away.
                 6..=7 => put(task(
                     &format!("t-{}", rng.random_range(0..10)),
-                    region,
+                    rng.random_bool(0.5).then_some(region),
                     &format!("{:02}", rng.random_range(1..12)),
+                    &format!("HealthcareService/o-{}", rng.random_range(0..20)),
                 )),
                 _ => {
                     let (resource_type, prefix, range) =
@@ -119,14 +126,14 @@ async fn test_incremental_indicators_equal_a_recount_after_random_writes() {
         // indicators must follow what was committed.
         let _ = app.app.writer.submit(unit);
         if step % 100 == 99 {
-            let recount = Indicators::recompute(app.app.store.as_ref()).unwrap();
+            let recount = app.app.indicators.recompute(app.app.store.as_ref()).unwrap();
             assert_eq!(app.app.indicators.tables(), recount, "after {} steps", step + 1);
         }
         if step % 20 == 19 {
             seen.extend(app.app.indicators.rows(now).into_iter().map(|r| r.measure));
         }
     }
-    let recount = Indicators::recompute(app.app.store.as_ref()).unwrap();
+    let recount = app.app.indicators.recompute(app.app.store.as_ref()).unwrap();
     assert_eq!(app.app.indicators.tables(), recount);
     let rows = app.app.indicators.rows(now);
     for measure in ror_search::indicators::MEASURES {
@@ -180,8 +187,9 @@ async fn test_uc11_measures_with_their_reports() {
         put(offer("o-1", "52", "153", "033", &["l-1".into()])),
         put(offer("o-2", "52", "153", "013", &["l-2".into()])),
         put(offer("o-3", "11", "200", "013", &[])),
-        put(task("t-1", "52", "02")),
-        put(task("t-2", "52", "08")),
+        // t-1 carries no region: it counts in its offer's (o-3, region 11).
+        put(task("t-1", None, "02", "HealthcareService/o-3")),
+        put(task("t-2", Some("52"), "08", "HealthcareService/o-1")),
     ];
     app.app.writer.submit(writes).unwrap();
     let publisher = Arc::new(IndicatorPublisher::new(app.app.indicators.clone(), app.app.writer.clone()));
@@ -217,13 +225,16 @@ async fn test_uc11_measures_with_their_reports() {
 
     let anomalies = get(&app, "/fhir/MeasureReport?_id=open-anomalies-current").await;
     assert_eq!(anomalies.entries()[0]["resource"]["group"][0]["measureScore"]["value"], 1.0);
+    let stratum = &anomalies.entries()[0]["resource"]["group"][0]["stratifier"][0]["stratum"][0];
+    assert_eq!(stratum["component"][0]["value"]["text"], "11", "{stratum}");
+    assert_eq!(stratum["component"][1]["value"]["text"], "02", "{stratum}");
     let without = get(&app, "/fhir/MeasureReport?_id=offers-without-location-current").await;
     let without_strata = &without.entries()[0]["resource"]["group"][0]["stratifier"][0]["stratum"];
     // o-3 has no location; o-2's location has no position.
     assert_eq!(without_strata.as_array().unwrap().len(), 2, "{without_strata}");
 
     // A write moves the current value at the next publication, on the next day.
-    app.app.writer.submit(vec![put(task("t-3", "52", "02"))]).unwrap();
+    app.app.writer.submit(vec![put(task("t-3", Some("52"), "02", "HealthcareService/o-9"))]).unwrap();
     let next_day = chrono::Utc.with_ymd_and_hms(2023, 10, 7, 9, 0, 0).unwrap();
     publisher.publish(next_day).unwrap();
     let anomalies = get(&app, "/fhir/MeasureReport?_id=open-anomalies-current").await;
@@ -267,4 +278,19 @@ async fn test_uc11_measures_with_their_reports() {
         .map(|r| (r.measure.clone(), r.dimension.clone(), format!("{}", r.value as i64)))
         .collect();
     assert_eq!(csv_rows, expected_rows);
+
+    // The anomalies extract places each anomaly where the indicator counts it, over HTTP.
+    for (region, expected) in [("11", vec!["t-1"]), ("52", vec!["t-2", "t-3"])] {
+        let answer = get(&app, &format!("/export/anomalies.csv?region={region}")).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let mut reader = csv::Reader::from_reader(answer.text.as_bytes());
+        let mut ids: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap())
+            .inspect(|r| assert_eq!(&r[9], region, "{r:?}"))
+            .map(|r| r[0].to_owned())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, expected, "region {region}");
+    }
 }
