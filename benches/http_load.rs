@@ -7,10 +7,11 @@
 //! `rustc --edition 2021 -O benches/http_load.rs -o http_load` (what run_comparison.sh does).
 //!
 //! The query mix (`benches/pg/mix.tsv`) has one line per SPEC §3 request: name, check kind
-//! (`set`: same match set; `ordered`: same order of distances), the ror-search request path, and
-//! the SQL returning `(id, ord)` for every match (`ord` is the paging order). `${NAME}` in a line
-//! expands to a code system (`${R211}`…), to the `{INC}` include block of SPEC UC2, or to a
-//! corpus value from `--vars FILE` (`NAME<TAB>value` lines, picked by `pg/picks.sql`).
+//! (`set`: same match set; `ordered`: same order of distances or `_sort` keys), the ror-search
+//! request path, and the SQL returning `(id, ord)` for every match (`ord` is the paging order,
+//! or the sort key). `${NAME}` in a line expands to a code system (`${R211}`…), to the `{INC}`
+//! include block of SPEC UC2, or to a corpus value from `--vars FILE` (`NAME<TAB>value` lines,
+//! picked by `pg/picks.sql`).
 //! The timed PostgreSQL statement wraps that SQL the way the server answers the request:
 //! `count(*)` over the whole match set (Bundle.total), the page (`_count`, default 200) in `ord`
 //! order, and the `_include` / `_revinclude` resources of the page, with their jsonb documents.
@@ -21,7 +22,7 @@
 //!                  N keep-alive connections, each cycling over the mix; stops after --seconds or
 //!                  --max-requests (whichever first). Per-query and overall median, p99, req/s.
 //!   check          --addr … --mix … [--vars …] [--pg-port 55432] [--pg-db ror] [--strict]
-//!                  For every query: same total, same match set (same distance order for `ordered`
+//!                  For every query: same total, same match set (same order of `ord` for `ordered`
 //!                  queries), same _include/_revinclude resources for ror-search's first page,
 //!                  and the timed statement returns that total and a full page.
 //!   pgbench-files  --mix … [--vars …] --out-dir DIR     one timed statement per query: DIR/qNN.sql
@@ -110,7 +111,7 @@ use mix::{INC, SYSTEMS};
 enum CheckKind {
     /// Same match set (the order of an unsorted search is the engine's own).
     Set,
-    /// Same order of `ord` (distance): ties may come in any order.
+    /// Same order of `ord` (distance, or a `_sort` key): ties may come in any order.
     Ordered,
 }
 
@@ -620,16 +621,18 @@ fn build_sql(query: &Query, page: &Page, with_docs: bool) -> Res<String> {
     let has = |reverse: bool, spec: &str| {
         includes.iter().any(|(r, v)| *r == reverse && v.eq_ignore_ascii_case(spec))
     };
+    // Resource type names compare case-insensitively, as ror-search reads them (UC5 writes
+    // `_include=Healthcareservice:location`, SPEC §6.3).
+    const KNOWN: &[(&str, bool, &str)] = &[
+        ("HealthcareService", false, "HealthcareService:organization"),
+        ("HealthcareService", false, "Organization:partof"),
+        ("HealthcareService", false, "HealthcareService:location"),
+        ("HealthcareService", true, "PractitionerRole:service"),
+        ("HealthcareService", false, "PractitionerRole:practitioner"),
+        ("Location", true, "HealthcareService:location"),
+    ];
     for (reverse, spec) in &includes {
-        let known = matches!(
-            (base, *reverse, spec.as_str()),
-            ("HealthcareService", false, "HealthcareService:organization")
-                | ("HealthcareService", false, "Organization:partof")
-                | ("HealthcareService", false, "HealthcareService:location")
-                | ("HealthcareService", true, "PractitionerRole:service")
-                | ("HealthcareService", false, "PractitionerRole:practitioner")
-                | ("Location", true, "HealthcareService:location")
-        );
+        let known = KNOWN.iter().any(|(b, r, s)| *b == base && r == reverse && s.eq_ignore_ascii_case(spec));
         if !known {
             return Err(format!(
                 "{}: include {spec:?} (reverse: {reverse}) is not implemented in the SQL harness",
@@ -954,7 +957,7 @@ fn check_query(connection: &mut Connection, psql: &Psql, query: &Query) -> Res<V
             let (Some(got), Some(want)) = (pg_ord.get(id.as_str()), sorted.get(i)) else { continue };
             if (got - want).abs() > 1.0 {
                 problems.push(format!(
-                    "order: position {i} is {id} at {got:.1} m in PostgreSQL, the {}th nearest is at {want:.1} m",
+                    "order: position {i} is {id} with ord {got:.1} in PostgreSQL, the {}th smallest ord is {want:.1}",
                     i + 1
                 ));
                 break;

@@ -1,5 +1,5 @@
 //! Criterion benches of the query path, in process (no HTTP), for the fixed SPEC §3 request mix
-//! of `benches/pg/mix.tsv` (UC1, UC2, UC3, UC6; the same requests the HTTP comparison runs).
+//! of `benches/pg/mix.tsv` (UC1 to UC6; the same requests the HTTP comparison runs).
 //!
 //! What is measured, per request:
 //! * `parse/<query>`   — `query::params::parse_query_string` + `ParseContext::parse_search`

@@ -14,6 +14,20 @@ pub const SYSTEMS: &[(&str, &str)] = &[
     ("R245", "TRE_R245-SpecialisationDePriseEnCharge/FHIR/TRE-R245-SpecialisationDePriseEnCharge"),
     ("R338", "TRE_R338-ModaliteAccueil/FHIR/TRE-R338-ModaliteAccueil"),
     ("R352", "TRE_R352-StatutMetierAnomalie/FHIR/TRE-R352-StatutMetierAnomalie"),
+    // UC4 (capacity and equipment records of Location)
+    ("R212", "TRE_R212-Equipement/FHIR/TRE-R212-Equipement"),
+    ("R329", "TRE_R329-NatureCapacite/FHIR/TRE-R329-NatureCapacite"),
+    ("R330", "TRE_R330-TypeStatutCapacite/FHIR/TRE-R330-TypeStatutCapacite"),
+    ("R331", "TRE_R331-TemporaliteCapacite/FHIR/TRE-R331-TemporaliteCapacite"),
+    ("R332", "TRE_R332-GenreCapacite/FHIR/TRE-R332-GenreCapacite"),
+    ("R333", "TRE_R333-TypeFermetureCapacite/FHIR/TRE-R333-TypeFermetureCapacite"),
+    ("R340", "TRE_R340-TypeCaracteristiqueEquipement/FHIR/TRE-R340-TypeCaracteristiqueEquipement"),
+    // UC5 (tariffs of Organization)
+    ("R237", "TRE_R237-GroupeTarifaireDependance/FHIR/TRE-R237-GroupeTarifaireDependance"),
+    ("R240", "TRE_R240-TemporaliteAccueil/FHIR/TRE-R240-TemporaliteAccueil"),
+    ("R242", "TRE_R242-TypeHabitation/FHIR/TRE-R242-TypeHabitation"),
+    ("R246", "TRE_R246-TypeTarif/FHIR/TRE-R246-TypeTarif"),
+    ("R250", "TRE_R250-ConditionTarifaire/FHIR/TRE-R250-ConditionTarifaire"),
 ];
 
 /// The standard include block of SPEC UC2 (`{INC}`).

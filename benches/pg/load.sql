@@ -13,6 +13,14 @@
 --     (ror-search tokenizes the same way); GIN. Text: ror_text below, the same strings as
 --     ror-search's collect_text (src/index/extract.rs).
 --   seq: line number in the NDJSON file (stable paging order, like a serial primary key).
+--   repeated complex extensions (capacity and equipment records of Location, tariffs of
+--     Organization): one column per search parameter over all the records of the resource
+--     (token arrays, smallest/largest number or instant), GIN/btree. That is the IG's default,
+--     independent semantics (SPEC §6.2, what ror-search implements): `location.capacity-type=…|01
+--     &location.capacity-status=…|02` may hold on two different records, or two different places
+--     of the offer. Record-level matching (the opt-in of §6.2) would need one row per record
+--     instead; the mix does not use it. Quantities (limit-value) get their own table, with the
+--     value in the base unit of its UCUM dimension.
 
 \timing on
 SET client_min_messages = warning;
@@ -39,6 +47,42 @@ $$;
 CREATE OR REPLACE FUNCTION ror_ref(doc jsonb, p jsonpath) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT regexp_replace(jsonb_path_query_first(doc, p, '{}', true)->>'reference', '^.*/', '')
+$$;
+
+-- Tokens of coded sub-extensions (capacity, equipment and tariff records): p selects the
+-- extension objects; their valueCodeableConcept codings, valueCoding, or valueCode (older IG drafts
+-- and the published SearchParameters say `.value.as(code)`, SPEC §6.1.1: both are indexed).
+CREATE OR REPLACE FUNCTION ror_ext_tok(doc jsonb, p jsonpath) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT t ORDER BY t), '{}')
+  FROM jsonb_path_query(doc, p, '{}', true) e,
+       LATERAL (SELECT c FROM jsonb_array_elements(CASE WHEN jsonb_typeof(e->'valueCodeableConcept'->'coding') = 'array'
+                                                        THEN e->'valueCodeableConcept'->'coding' ELSE '[]' END) c
+                UNION ALL SELECT e->'valueCoding' WHERE jsonb_typeof(e->'valueCoding') = 'object'
+                UNION ALL SELECT jsonb_build_object('code', e->>'valueCode') WHERE e ? 'valueCode') codings(c),
+       LATERAL (VALUES (coalesce(c->>'system', '') || '|' || (c->>'code')), (c->>'code')) tokens(t)
+  WHERE c->>'code' IS NOT NULL
+$$;
+
+-- Smallest / largest number p selects (a number search parameter with independent semantics:
+-- `gt`/`ge` hold on some value iff they hold on the largest, `lt`/`le` on the smallest).
+CREATE OR REPLACE FUNCTION ror_min(doc jsonb, p jsonpath) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT min((v #>> '{}')::numeric) FROM jsonb_path_query(doc, p, '{}', true) v WHERE jsonb_typeof(v) = 'number'
+$$;
+CREATE OR REPLACE FUNCTION ror_max(doc jsonb, p jsonpath) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT max((v #>> '{}')::numeric) FROM jsonb_path_query(doc, p, '{}', true) v WHERE jsonb_typeof(v) = 'number'
+$$;
+
+-- Earliest / latest instant p selects (dateTime strings; the sort keys of a date parameter).
+CREATE OR REPLACE FUNCTION ror_min_ts(doc jsonb, p jsonpath) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT min((v #>> '{}')::timestamptz) FROM jsonb_path_query(doc, p, '{}', true) v WHERE jsonb_typeof(v) = 'string'
+$$;
+CREATE OR REPLACE FUNCTION ror_max_ts(doc jsonb, p jsonpath) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT max((v #>> '{}')::timestamptz) FROM jsonb_path_query(doc, p, '{}', true) v WHERE jsonb_typeof(v) = 'string'
 $$;
 
 -- The text of a resource for _content, as ror-search's collect_text (src/index/extract.rs): every
@@ -82,6 +126,18 @@ SELECT seq,
        ror_tok(doc, 'strict $.identifier[*]') AS identifiers,
        ror_tok(doc, 'strict $.type[*].coding[*]') AS types,
        ror_ref(doc, 'strict $.partOf') AS part_of,
+       -- Tariffs (ror-organization-price records, SPEC §1.5, §2.3 with the §6.1.3/§6.1.4 paths):
+       -- each price-* parameter over all the records of the organization (independent semantics).
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "priceType")') AS price_type,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "residentialType")') AS price_residential_type,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "specialPrice")') AS special_price,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "dependencyLevel")') AS price_dependency_level,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "welcomeType")') AS price_welcome_type,
+       ror_min(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "amount").valueMoney.value') AS price_amount_min,
+       ror_max(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "amount").valueMoney.value') AS price_amount_max,
+       -- startDate: valueDateTime (the v0.7.0 type; the FSH drafts' valueDate is not in the corpus).
+       ror_min_ts(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "startDate").valueDateTime') AS price_start_min,
+       ror_max_ts(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price").extension[*] ? (@.url == "startDate").valueDateTime') AS price_start_max,
        ror_content(doc) AS content
 FROM stage_organization;
 ALTER TABLE organization ADD PRIMARY KEY (id);
@@ -91,6 +147,13 @@ CREATE INDEX ON organization USING gin (types);
 CREATE INDEX ON organization USING gin (tags);
 CREATE INDEX ON organization (last_updated);
 CREATE INDEX ON organization USING gin (content);
+CREATE INDEX ON organization USING gin (price_type);
+CREATE INDEX ON organization USING gin (price_residential_type);
+CREATE INDEX ON organization USING gin (special_price);
+CREATE INDEX ON organization USING gin (price_dependency_level);
+CREATE INDEX ON organization USING gin (price_welcome_type);
+CREATE INDEX ON organization (price_amount_min);
+CREATE INDEX ON organization (price_start_max);
 
 -- ---------------------------------------------------------------------------- Location
 DROP TABLE IF EXISTS location CASCADE;
@@ -107,6 +170,18 @@ SELECT seq,
          ST_SetSRID(ST_MakePoint((doc#>>'{position,longitude}')::float8, (doc#>>'{position,latitude}')::float8), 4326)::geography
        END AS geog,
        ror_ref(doc, 'strict $.managingOrganization') AS managing_org,
+       -- Capacity records (ror-location-supported-capacity, SPEC §1.4, §2.1): each parameter over
+       -- all the records of the place, as the IG's independent semantics evaluate it (SPEC §6.2).
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "capacityType")') AS capacity_type,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "capacityStatus")') AS capacity_status,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "temporalityCapacity")') AS temporality_capacity,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "genderCapacityAvailable")') AS gender_capacity_available,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "capacityClosingType")') AS capacity_closing_type,
+       ror_min(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "nbCapacity").valueInteger') AS nb_capacity_min,
+       ror_max(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity").extension[*] ? (@.url == "nbCapacity").valueInteger') AS nb_capacity_max,
+       -- Equipment (ror-location-equipment, its limits nested inside it: SPEC §6.1.2).
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment").extension[*] ? (@.url == "equipmentType")') AS equipment_type,
+       ror_ext_tok(doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment").extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment-limit").extension[*] ? (@.url == "equipmentFeature")') AS equipment_feature,
        ror_content(doc) AS content
 FROM stage_location;
 ALTER TABLE location ADD PRIMARY KEY (id);
@@ -118,6 +193,45 @@ CREATE INDEX ON location (last_updated);
 CREATE INDEX ON location USING gist (geog);
 CREATE INDEX ON location (managing_org);
 CREATE INDEX ON location USING gin (content);
+CREATE INDEX ON location USING gin (capacity_type);
+CREATE INDEX ON location USING gin (capacity_status);
+CREATE INDEX ON location USING gin (temporality_capacity);
+CREATE INDEX ON location USING gin (gender_capacity_available);
+CREATE INDEX ON location USING gin (capacity_closing_type);
+CREATE INDEX ON location (nb_capacity_max);
+CREATE INDEX ON location USING gin (equipment_type);
+CREATE INDEX ON location USING gin (equipment_feature);
+
+-- limit-value (quantity): one row per equipment limit, with the value in the base unit of its
+-- UCUM dimension (g, m…) so that `ge200|http://unitsofmeasure.org|kg` also finds `250000 g`, as
+-- ror-search compares quantities (src/index/ucum.rs: the same units and factors). A value whose
+-- unit is not UCUM (another system, or an unknown code) gets no base value: it only matches a
+-- search in its own unit, which the mix does not do.
+DROP TABLE IF EXISTS ucum_unit;
+CREATE TABLE ucum_unit (code text PRIMARY KEY, dimension text NOT NULL, factor numeric NOT NULL);
+INSERT INTO ucum_unit VALUES
+  ('g', 'mass', 1), ('kg', 'mass', 1000), ('mg', 'mass', 0.001), ('ug', 'mass', 0.000001), ('t', 'mass', 1000000),
+  ('[lb_av]', 'mass', 453.59237), ('m', 'length', 1), ('km', 'length', 1000), ('cm', 'length', 0.01),
+  ('mm', 'length', 0.001), ('[in_i]', 'length', 0.0254), ('s', 'time', 1), ('min', 'time', 60), ('h', 'time', 3600),
+  ('d', 'time', 86400), ('wk', 'time', 604800), ('mo', 'time', 2629800), ('a', 'time', 31557600),
+  ('L', 'volume', 1), ('l', 'volume', 1), ('dL', 'volume', 0.1), ('dl', 'volume', 0.1), ('mL', 'volume', 0.001),
+  ('ml', 'volume', 0.001);
+DROP TABLE IF EXISTS location_limit_value;
+CREATE TABLE location_limit_value AS
+SELECT l.id AS location_id,
+       (q->>'value')::numeric AS value,
+       q->>'system' AS system,
+       q->>'code' AS code,
+       u.dimension,
+       (q->>'value')::numeric * u.factor AS base_value
+FROM location l
+CROSS JOIN LATERAL jsonb_path_query(l.doc, 'strict $.extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment").extension[*] ? (@.url == "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-equipment-limit").extension[*] ? (@.url == "limitValue").valueQuantity', '{}', true) q
+LEFT JOIN ucum_unit u ON u.code = q->>'code'
+  AND (q->>'system' IS NULL OR q->>'system' IN ('http://unitsofmeasure.org', 'https://unitsofmeasure.org')
+       OR q->>'system' LIKE '%TRE_R247-UcumUniteMesure%')
+WHERE jsonb_typeof(q->'value') = 'number';
+CREATE INDEX ON location_limit_value (location_id);
+CREATE INDEX ON location_limit_value (dimension, base_value);
 
 -- ---------------------------------------------------------------------------- HealthcareService
 DROP TABLE IF EXISTS healthcare_service CASCADE;
