@@ -9,6 +9,13 @@ use ror_search::app::{store_path, App};
 use ror_search::config::Config;
 use ror_search::http::HttpState;
 
+/// glibc's allocator fragments under this service's churn of small JSON values and postings:
+/// under a steady capacity PATCH load the writer's time per commit crept up (p99 4.3 → 8.3 ms in
+/// 8 minutes) with `malloc_consolidate` high in its profile; with mimalloc it stays flat (4–6 ms)
+/// and the resident set is smaller.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ror-search",
