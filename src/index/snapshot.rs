@@ -12,8 +12,10 @@
 //! Why not a reader-writer lock (the first design): under a write load of a few hundred
 //! PATCH/s, each publication waited for the searches in flight while holding back every new
 //! one, so searches queued behind writes (measured: 3–8 ms of blocked admissions per write,
-//! the p99 of a mixed load climbing into seconds). The cost of this design is memory: two
-//! copies of the in-memory collections and geo index (the text index and the store are shared).
+//! the p99 of a mixed load climbing into seconds). The cost of this design is memory: the
+//! collections and the geo index a change touches are held twice (copy on write, per collection:
+//! the two copies share every collection no write has touched since start, so capacity writes
+//! double only the Location side; the text index and the store are always shared).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -23,9 +23,11 @@ pub enum IndexChange {
 #[derive(Clone)]
 pub struct SearchState {
     pub registry: Arc<Registry>,
-    pub collections: Vec<Collection>,
-    /// Points of `Location.position`, keyed by Location keys.
-    pub geo: GeoIndex,
+    /// Shared between the two published copies ([`super::snapshot`]) until a change touches
+    /// them (copy on write): under capacity writes only the Location side is held twice.
+    pub collections: Vec<Arc<Collection>>,
+    /// Points of `Location.position`, keyed by Location keys (copy on write, as collections).
+    pub geo: Arc<GeoIndex>,
     pub searcher: tantivy::Searcher,
     /// Highest store change sequence reflected here.
     pub applied_seq: u64,
@@ -44,13 +46,13 @@ fn text_hash(text: &str) -> u64 {
 
 impl SearchState {
     pub fn new(registry: Arc<Registry>, searcher: tantivy::Searcher) -> SearchState {
-        let collections = registry.resources.iter().map(Collection::new).collect();
+        let collections = registry.resources.iter().map(|r| Arc::new(Collection::new(r))).collect();
         let location_type = registry.type_index("Location").unwrap_or(usize::MAX);
         let text_hashes = vec![Vec::new(); registry.resources.len()];
         SearchState {
             registry,
             collections,
-            geo: GeoIndex::default(),
+            geo: Arc::new(GeoIndex::default()),
             searcher,
             applied_seq: 0,
             generation: 1,
@@ -60,11 +62,31 @@ impl SearchState {
     }
 
     pub fn collection(&self, type_index: usize) -> Option<&Collection> {
-        self.collections.get(type_index)
+        self.collections.get(type_index).map(Arc::as_ref)
     }
 
     pub fn collection_by_name(&self, resource_type: &str) -> Option<&Collection> {
-        self.registry.type_index(resource_type).and_then(|t| self.collections.get(t))
+        self.registry.type_index(resource_type).and_then(|t| self.collection(t))
+    }
+
+    /// A collection to change (cloned first if the other published copy still shares it).
+    fn collection_mut(&mut self, type_index: usize) -> Option<&mut Collection> {
+        self.collections.get_mut(type_index).map(Arc::make_mut)
+    }
+
+    /// The key of `id`, allocated if new; a collection is only unshared to allocate.
+    fn key_or_insert(&mut self, type_index: usize, id: &str) -> Option<DocKey> {
+        match self.collection(type_index)?.key(id) {
+            Some(key) => Some(key),
+            None => self.collection_mut(type_index).map(|c| c.key_or_insert(id)),
+        }
+    }
+
+    fn set_position(&mut self, key: DocKey, position: Option<(f64, f64)>) {
+        // A capacity write leaves the position as it was: do not unshare the R-tree for it.
+        if self.geo.position(key) != position {
+            Arc::make_mut(&mut self.geo).upsert(key, position);
+        }
     }
 
     /// Allocate keys for the changed resources (invisible until applied) and return, for each
@@ -77,8 +99,7 @@ impl SearchState {
                 IndexChange::Delete { resource_type, id } => (resource_type, id, None),
             };
             let Some(type_index) = self.registry.type_index(resource_type) else { continue };
-            let Some(collection) = self.collections.get_mut(type_index) else { continue };
-            let key = collection.key_or_insert(id);
+            let Some(key) = self.key_or_insert(type_index, id) else { continue };
             let Some(hashes) = self.text_hashes.get_mut(type_index) else { continue };
             if hashes.len() <= key as usize {
                 hashes.resize(key as usize + 1, 0);
@@ -108,12 +129,12 @@ impl SearchState {
                 IndexChange::Delete { resource_type, id } => {
                     self.remove_records(resource_type, id);
                     let Some(type_index) = self.registry.type_index(resource_type) else { continue };
-                    let Some(collection) = self.collections.get_mut(type_index) else { continue };
-                    if let Some(key) = collection.key(id) {
+                    let Some(key) = self.collection(type_index).and_then(|c| c.key(id)) else { continue };
+                    if let Some(collection) = self.collection_mut(type_index) {
                         collection.remove(key);
-                        if type_index == self.location_type {
-                            self.geo.upsert(key, None);
-                        }
+                    }
+                    if type_index == self.location_type {
+                        self.set_position(key, None);
                     }
                 }
             }
@@ -125,13 +146,15 @@ impl SearchState {
         let Some(parent_type) = self.registry.type_index(resource_type) else { return };
         let record_types: Vec<usize> = self.registry.records_of(parent_type).map(|r| r.type_index).collect();
         for record_type in record_types {
-            let Some(collection) = self.collections.get_mut(record_type) else { continue };
             for index in 0.. {
+                let Some(collection) = self.collection(record_type) else { break };
                 let Some(key) = collection.key(&super::extract::record_id(id, index)) else { break };
                 if !collection.live.contains(key) {
                     break;
                 }
-                collection.remove(key);
+                if let Some(collection) = self.collection_mut(record_type) {
+                    collection.remove(key);
+                }
             }
         }
     }
@@ -144,21 +167,21 @@ impl SearchState {
         for (_, values) in &doc.values {
             if let super::extract::Values::References(references) = values {
                 for reference in references {
-                    let resolved = registry.type_index(&reference.target_type).and_then(|t| {
-                        self.collections.get_mut(t).map(|c| (t as u16, c.key_or_insert(&reference.id)))
-                    });
+                    let resolved = registry
+                        .type_index(&reference.target_type)
+                        .and_then(|t| self.key_or_insert(t, &reference.id).map(|key| (t as u16, key)));
                     targets.push(((reference.target_type.clone(), reference.id.clone()), resolved));
                 }
             }
         }
-        let Some(collection) = self.collections.get_mut(type_index) else { return };
+        let Some(collection) = self.collection_mut(type_index) else { return };
         let key = collection.key_or_insert(&doc.id);
         let mut resolve = |target_type: &str, id: &str| {
             targets.iter().find(|((t, i), _)| t == target_type && i == id).and_then(|(_, resolved)| *resolved)
         };
         collection.upsert(key, doc, &mut resolve);
         if type_index == self.location_type {
-            self.geo.upsert(key, doc.position);
+            self.set_position(key, doc.position);
         }
     }
 }
