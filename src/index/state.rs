@@ -82,6 +82,18 @@ impl SearchState {
         }
     }
 
+    /// Own copies of the collections written all day (Location and its capacity, equipment
+    /// records), so that no capacity write waits for their copy.
+    pub fn unshare_volatile(&mut self) {
+        let location = self.location_type;
+        let volatile: Vec<usize> = std::iter::once(location)
+            .chain(self.registry.records_of(location).map(|r| r.type_index))
+            .collect();
+        for type_index in volatile {
+            let _ = self.collection_mut(type_index);
+        }
+    }
+
     fn set_position(&mut self, key: DocKey, position: Option<(f64, f64)>) {
         // A capacity write leaves the position as it was: do not unshare the R-tree for it.
         if self.geo.position(key) != position {
