@@ -34,7 +34,7 @@ const SPARE_WAIT: Duration = Duration::from_millis(250);
 
 /// Changes published on one copy and still to apply to the other.
 struct Published {
-    changes: Arc<Vec<IndexChange>>,
+    changes: Vec<IndexChange>,
     searcher: Option<tantivy::Searcher>,
     max_seq: u64,
 }
@@ -45,6 +45,18 @@ struct Spare {
     behind: Vec<Published>,
 }
 
+impl Spare {
+    /// A spare copy of a state about to be published (a new service, a reindexed generation).
+    fn of(state: &SearchState) -> Spare {
+        let mut copy = state.clone();
+        // Capacity writes start as soon as the state serves: give the spare its own Location
+        // side now rather than making the first PATCH pay for the copy (1.5 s at national
+        // scale). Other types are copied by their first write.
+        copy.unshare_volatile();
+        Spare { state: Arc::new(copy), behind: Vec::new() }
+    }
+}
+
 pub struct SearchSnapshots {
     current: ArcSwap<SearchState>,
     /// Only the writer thread (and an exclusive task on it) takes this lock.
@@ -53,12 +65,7 @@ pub struct SearchSnapshots {
 
 impl SearchSnapshots {
     pub fn new(state: SearchState) -> SearchSnapshots {
-        let mut spare_state = state.clone();
-        // Capacity writes start as soon as the service is up: give the spare its own Location
-        // side now rather than making the first PATCH pay for the copy (1.5 s at national
-        // scale). Other types are copied by their first write.
-        spare_state.unshare_volatile();
-        let spare = Spare { state: Arc::new(spare_state), behind: Vec::new() };
+        let spare = Spare::of(&state);
         SearchSnapshots { current: ArcSwap::from_pointee(state), spare: Mutex::new(Some(spare)) }
     }
 
@@ -71,37 +78,18 @@ impl SearchSnapshots {
     /// is staged and committed once; both copies get the resulting searcher.
     pub fn apply_changes(&self, text: &TextIndex, changes: Vec<IndexChange>, max_seq: u64) -> Result<()> {
         let mut slot = self.spare.lock();
-        let mut spare = match slot.take() {
-            Some(spare) => spare,
-            // A failure below lost the spare: start again from the current snapshot.
-            None => Spare { state: Arc::new(SearchState::clone(&self.current.load())), behind: Vec::new() },
-        };
+        // A failure below loses the spare: the next call starts again from the current snapshot.
+        let mut spare = slot.take().unwrap_or_else(|| self.copy_of_current());
         self.wait_for_readers(&mut spare);
         let behind = std::mem::take(&mut spare.behind);
         let state = Arc::get_mut(&mut spare.state)
             .ok_or_else(|| Error::internal("search state copy still shared"))?;
         for published in &behind {
-            replay(state, published);
+            state.replay(&published.changes, published.searcher.as_ref(), published.max_seq);
         }
-        let texts = state.prepare(&changes);
-        let searcher = if texts.is_empty() {
-            None
-        } else {
-            for (type_index, key, content) in &texts {
-                text.stage(*type_index, *key, content.as_deref())?;
-            }
-            Some(text.commit()?)
-        };
-        state.apply(&changes);
-        if let Some(searcher) = &searcher {
-            state.searcher = searcher.clone();
-        }
-        state.applied_seq = state.applied_seq.max(max_seq);
+        let searcher = state.apply_with_text(text, &changes, max_seq)?;
         let previous = self.current.swap(spare.state);
-        *slot = Some(Spare {
-            state: previous,
-            behind: vec![Published { changes: Arc::new(changes), searcher, max_seq }],
-        });
+        *slot = Some(Spare { state: previous, behind: vec![Published { changes, searcher, max_seq }] });
         Ok(())
     }
 
@@ -109,8 +97,13 @@ impl SearchSnapshots {
     /// for the caller to drop away from the writer thread.
     pub fn replace(&self, state: SearchState) -> Arc<SearchState> {
         let mut slot = self.spare.lock();
-        *slot = Some(Spare { state: Arc::new(state.clone()), behind: Vec::new() });
+        *slot = Some(Spare::of(&state));
         self.current.swap(Arc::new(state))
+    }
+
+    /// A spare that is the current snapshot (collections shared until written).
+    fn copy_of_current(&self) -> Spare {
+        Spare { state: Arc::new(SearchState::clone(&self.current.load())), behind: Vec::new() }
     }
 
     /// Make the spare copy unshared: wait for the searches still reading it, or, past
@@ -124,25 +117,13 @@ impl SearchSnapshots {
                     waited_ms = started.elapsed().as_millis() as u64,
                     "a search held the spare search state too long: copying the current one"
                 );
-                spare.state = Arc::new(SearchState::clone(&self.current.load()));
-                spare.behind.clear();
+                *spare = self.copy_of_current();
                 break;
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(2));
         }
     }
-}
-
-fn replay(state: &mut SearchState, published: &Published) {
-    // Same changes, same order, same prior state: `prepare` allocates the keys the other copy
-    // got, and its texts were staged when they were first published.
-    let _ = state.prepare(&published.changes);
-    state.apply(&published.changes);
-    if let Some(searcher) = &published.searcher {
-        state.searcher = searcher.clone();
-    }
-    state.applied_seq = state.applied_seq.max(published.max_seq);
 }
 
 #[cfg(test)]

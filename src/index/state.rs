@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::collection::Collection;
 use super::extract::IndexDoc;
 use super::geo::GeoIndex;
+use super::text::TextIndex;
 use super::DocKey;
+use crate::error::Result;
 use crate::schema::Registry;
 
 /// A reference target (type, id) and its (type index, key), once keys are allocated.
@@ -103,7 +105,7 @@ impl SearchState {
 
     /// Allocate keys for the changed resources (invisible until applied) and return, for each
     /// change, the text to stage in the text index when it changed: `Some(None)` removes it.
-    pub fn prepare(&mut self, changes: &[IndexChange]) -> Vec<(usize, DocKey, Option<String>)> {
+    fn prepare(&mut self, changes: &[IndexChange]) -> Vec<(usize, DocKey, Option<String>)> {
         let mut texts = Vec::new();
         for change in changes {
             let (resource_type, id, text) = match change {
@@ -127,8 +129,41 @@ impl SearchState {
         texts
     }
 
+    /// Allocate keys, stage the texts that changed and commit the text index, then apply the
+    /// changes; returns the new searcher when the text changed (the other published copy
+    /// replays the same changes with it, [`replay`](Self::replay)).
+    pub fn apply_with_text(
+        &mut self,
+        text: &TextIndex,
+        changes: &[IndexChange],
+        max_seq: u64,
+    ) -> Result<Option<tantivy::Searcher>> {
+        let texts = self.prepare(changes);
+        let searcher = if texts.is_empty() {
+            None
+        } else {
+            for (type_index, key, content) in &texts {
+                text.stage(*type_index, *key, content.as_deref())?;
+            }
+            Some(text.commit()?)
+        };
+        self.replay(changes, searcher.as_ref(), max_seq);
+        Ok(searcher)
+    }
+
+    /// Apply changes whose texts were already staged: same changes, same order, same prior
+    /// state as the copy that staged them, so `prepare` allocates the keys that copy got.
+    pub fn replay(&mut self, changes: &[IndexChange], searcher: Option<&tantivy::Searcher>, max_seq: u64) {
+        let _ = self.prepare(changes);
+        self.apply(changes);
+        if let Some(searcher) = searcher {
+            self.searcher = searcher.clone();
+        }
+        self.applied_seq = self.applied_seq.max(max_seq);
+    }
+
     /// Apply changes whose keys were allocated by [`prepare`].
-    pub fn apply(&mut self, changes: &[IndexChange]) {
+    fn apply(&mut self, changes: &[IndexChange]) {
         for change in changes {
             match change {
                 IndexChange::Upsert(doc) => {

@@ -233,16 +233,7 @@ pub fn apply_changes(
     changes: Vec<IndexChange>,
     max_seq: u64,
 ) -> Result<()> {
-    let texts = state.prepare(&changes);
-    if !texts.is_empty() {
-        for (type_index, key, content) in &texts {
-            text.stage(*type_index, *key, content.as_deref())?;
-        }
-        state.searcher = text.commit()?;
-    }
-    state.apply(&changes);
-    state.applied_seq = state.applied_seq.max(max_seq);
-    Ok(())
+    state.apply_with_text(text, &changes, max_seq).map(|_| ())
 }
 
 /// Apply to `state` the store changes that follow its `applied_seq`, at most `limit` change
