@@ -216,8 +216,11 @@ fn main() {
                 let mut writer_client = Client::new(&address);
                 let mut checker = Client::new(&address);
                 let mut n = writer as u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let id = &ids[(n as usize * 7919) % ids.len()];
+                // Each writer owns the locations of its residue class: two writers patching the
+                // same location at once would make the probe below see the other one's value.
+                let owned: Vec<&String> = ids.iter().skip(writer).step_by(writers).collect();
+                while !stop.load(Ordering::Relaxed) && !owned.is_empty() {
+                    let id = owned[(n as usize / writers * 7919) % owned.len()];
                     let count = 1_000 + (n % 100_000);
                     let sent = Instant::now();
                     match writer_client.send(

@@ -18,7 +18,7 @@ use crate::search::execute::Guard;
 use crate::security::guard::ProfileGuard;
 use crate::security::view::Projector;
 use crate::security::{AccessProfile, Principal};
-use crate::store::{Committed, StoredVersion, WriteOp};
+use crate::store::{Committed, Patcher, PreparedPatch, StoredVersion, WriteOp};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -450,6 +450,31 @@ fn write_response(
     Ok(builder.body(body))
 }
 
+/// Apply a patch to the version current now, on the worker pool: the single writer then only
+/// checks that this version is still the current one (else it patches the newer one itself).
+/// A patch that does not apply to the current version fails here, as it would in the writer.
+async fn prepare_patch(
+    state: &HttpState,
+    resource_type: &str,
+    id: &str,
+    if_match: Option<u64>,
+    patcher: &Patcher,
+) -> Result<Option<PreparedPatch>> {
+    let (app, patcher) = (state.app.clone(), patcher.clone());
+    let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
+    blocking(move || {
+        let Some(current) = app.store.current(&resource_type, &id)? else { return Ok(None) };
+        // Absent, deleted or stale against If-Match: the writer gives the 404 or 412.
+        if current.deleted || if_match.is_some_and(|expected| expected != current.version) {
+            return Ok(None);
+        }
+        let base: Value = serde_json::from_slice(&current.json).map_err(Error::internal)?;
+        let resource = (patcher.0)(&base)?;
+        Ok(Some(PreparedPatch { base_version: current.version, resource }))
+    })
+    .await
+}
+
 async fn submit_one(state: &HttpState, op: WriteOp) -> Result<Committed> {
     let app = state.app.clone();
     let mut committed = blocking(move || app.writer.submit(vec![op])).await?;
@@ -773,7 +798,9 @@ async fn patch(
     let base = base_url(&state, &request);
     check_writable(&state, &request, &resource_type, &id).await?;
     let patcher = patcher(state.app.registry.clone(), document);
-    let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
+    let prepared = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?;
+    let committed =
+        submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher, prepared }).await?;
     written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }
 
@@ -817,6 +844,8 @@ async fn conditional_patch(
     })
     .await?;
     let patcher = patcher(state.app.registry.clone(), document);
-    let committed = submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher }).await?;
+    let prepared = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?;
+    let committed =
+        submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher, prepared }).await?;
     written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }

@@ -371,12 +371,7 @@ impl Collection {
                 ParamIndex::References { forward, reverse } => {
                     if let Some(targets) = forward.get_mut(index) {
                         for target in std::mem::take(targets).iter() {
-                            if let Some(bitmap) = reverse.get_mut(target) {
-                                bitmap.remove(key);
-                                if bitmap.is_empty() {
-                                    reverse.remove(target);
-                                }
-                            }
+                            unlink(reverse, *target, key);
                         }
                     }
                 }
@@ -391,46 +386,46 @@ impl Collection {
 
     /// Index `doc` under `key`, replacing what the key held. `resolve` maps a reference target
     /// (type, id) to (type index, key) in its collection.
+    ///
+    /// Only what differs from the key's previous content is touched: a capacity update changes
+    /// one or two postings of a Location that holds dozens, and this runs on both published
+    /// copies for every write.
     pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut ResolveTarget<'_>) {
-        self.remove(key);
         let index = key as usize;
+        let old = self.key_terms.get_mut(index).map(std::mem::take).unwrap_or_default();
         let mut token_terms: Vec<(u16, u32)> = Vec::new();
         let mut string_terms: Vec<(u16, u32, u32)> = Vec::new();
+        let mut has_values = vec![false; self.params.len()];
+        let mut given = vec![false; self.params.len()];
         for (param, values) in &doc.values {
             let param = *param;
             let Some(param_index) = self.params.get_mut(param) else { continue };
-            let mut has_value = false;
-            match (param_index, values) {
+            given[param] = true;
+            let has_value = match (param_index, values) {
                 (ParamIndex::Tokens(terms), Values::Tokens(keys)) => {
-                    for token in keys {
-                        let id = terms.intern(token);
-                        terms.insert(id, key);
-                        token_terms.push((param as u16, id));
-                    }
-                    has_value = !keys.is_empty();
+                    token_terms.extend(keys.iter().map(|token| (param as u16, terms.intern(token))));
+                    !keys.is_empty()
                 }
                 (ParamIndex::Strings { normalized, exact }, Values::Strings(strings)) => {
                     // The first value stays first: it is the sort key.
-                    for (norm, raw) in strings {
-                        let n = normalized.intern(norm);
-                        let e = exact.intern(raw);
-                        normalized.insert(n, key);
-                        exact.insert(e, key);
-                        string_terms.push((param as u16, n, e));
-                    }
-                    has_value = !strings.is_empty();
+                    string_terms.extend(
+                        strings
+                            .iter()
+                            .map(|(norm, raw)| (param as u16, normalized.intern(norm), exact.intern(raw))),
+                    );
+                    !strings.is_empty()
                 }
                 (ParamIndex::Dates(column), Values::Dates(dates)) => {
-                    has_value = !dates.is_empty();
                     column.set(key, dates);
+                    !dates.is_empty()
                 }
                 (ParamIndex::Numbers(column), Values::Numbers(numbers)) => {
-                    has_value = !numbers.is_empty();
                     column.set(key, numbers);
+                    !numbers.is_empty()
                 }
                 (ParamIndex::Quantities(column), Values::Quantities(quantities)) => {
-                    has_value = !quantities.is_empty();
                     set_slot(column, index, quantities.clone().into());
+                    !quantities.is_empty()
                 }
                 (ParamIndex::References { forward, reverse }, Values::References(references)) => {
                     let mut targets = Vec::with_capacity(references.len());
@@ -438,18 +433,83 @@ impl Collection {
                         if let Some(target) = resolve(&reference.target_type, &reference.id) {
                             if !targets.contains(&target) {
                                 targets.push(target);
-                                reverse.entry(target).or_default().insert(key);
                             }
                         }
                     }
-                    has_value = !targets.is_empty();
+                    let previous = forward.get(index).map(|b| &**b).unwrap_or(&[]);
+                    for target in previous.iter().filter(|t| !targets.contains(t)) {
+                        unlink(reverse, *target, key);
+                    }
+                    for target in targets.iter().filter(|t| !previous.contains(t)) {
+                        reverse.entry(*target).or_default().insert(key);
+                    }
+                    let has_value = !targets.is_empty();
                     set_slot(forward, index, targets.into());
+                    has_value
+                }
+                _ => {
+                    given[param] = false;
+                    false
+                }
+            };
+            has_values[param] |= has_value;
+        }
+        // Columns and references the new version no longer has.
+        for (param_index, _) in self.params.iter_mut().zip(&given).filter(|(_, given)| !**given) {
+            match param_index {
+                ParamIndex::Dates(column) => column.clear(key),
+                ParamIndex::Numbers(column) => column.clear(key),
+                ParamIndex::Quantities(column) => clear_slot(column, index),
+                ParamIndex::References { forward, reverse } => {
+                    if let Some(targets) = forward.get_mut(index) {
+                        for target in std::mem::take(targets).iter() {
+                            unlink(reverse, *target, key);
+                        }
+                    }
                 }
                 _ => {}
             }
-            if has_value {
-                if let Some(present) = self.present.get_mut(param) {
+        }
+        for (param, id) in old.tokens.iter().filter(|t| !token_terms.contains(t)) {
+            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
+                terms.remove(*id, key);
+            }
+        }
+        for (param, id) in token_terms.iter().filter(|t| !old.tokens.contains(t)) {
+            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
+                terms.insert(*id, key);
+            }
+        }
+        for (param, n, e) in old.strings.iter() {
+            let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(usize::from(*param))
+            else {
+                continue;
+            };
+            if !string_terms.iter().any(|(p, new_n, _)| p == param && new_n == n) {
+                normalized.remove(*n, key);
+            }
+            if !string_terms.iter().any(|(p, _, new_e)| p == param && new_e == e) {
+                exact.remove(*e, key);
+            }
+        }
+        for (param, n, e) in string_terms.iter() {
+            let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(usize::from(*param))
+            else {
+                continue;
+            };
+            if !old.strings.iter().any(|(p, old_n, _)| p == param && old_n == n) {
+                normalized.insert(*n, key);
+            }
+            if !old.strings.iter().any(|(p, _, old_e)| p == param && old_e == e) {
+                exact.insert(*e, key);
+            }
+        }
+        for (present, has_value) in self.present.iter_mut().zip(&has_values) {
+            if *has_value != present.contains(key) {
+                if *has_value {
                     present.insert(key);
+                } else {
+                    present.remove(key);
                 }
             }
         }
@@ -514,6 +574,16 @@ impl Collection {
     }
 }
 
+/// Take `source` out of the reverse postings of `target`.
+fn unlink(reverse: &mut HashMap<(u16, DocKey), RoaringBitmap>, target: (u16, DocKey), source: DocKey) {
+    if let Some(bitmap) = reverse.get_mut(&target) {
+        bitmap.remove(source);
+        if bitmap.is_empty() {
+            reverse.remove(&target);
+        }
+    }
+}
+
 fn clear_slot<T>(column: &mut [Box<[T]>], index: usize) {
     if let Some(slot) = column.get_mut(index) {
         *slot = Box::new([]);
@@ -526,5 +596,79 @@ fn set_slot<T>(column: &mut Vec<Box<[T]>>, index: usize, value: Box<[T]>) {
     }
     if let Some(slot) = column.get_mut(index) {
         *slot = value;
+    }
+}
+
+#[cfg(test)]
+impl Collection {
+    /// Everything a search can observe, by resource id rather than key: one line per
+    /// (parameter, value, id) for live resources, so two states built along different
+    /// histories compare equal exactly when they answer every query the same.
+    pub(crate) fn observable(&self, target_id: &dyn Fn(u16, DocKey) -> String) -> Vec<String> {
+        let id_of = |key: DocKey| self.id(key).map(|id| id.to_string()).unwrap_or_default();
+        let mut lines = Vec::new();
+        for key in self.live.iter() {
+            let id = id_of(key);
+            lines.push(format!("live {id} v{}", self.version(key)));
+            for (param, present) in self.present.iter().enumerate() {
+                if present.contains(key) {
+                    lines.push(format!("present {param} {id}"));
+                }
+            }
+        }
+        for (param, index) in self.params.iter().enumerate() {
+            let mut postings = |kind: &str, terms: &Terms| {
+                for (term, term_id) in &terms.sorted {
+                    let mut keys = RoaringBitmap::new();
+                    if let Some(posting) = terms.postings.get(*term_id as usize) {
+                        posting.union_into(&mut keys);
+                    }
+                    for key in keys.iter() {
+                        lines.push(format!("{kind} {param} {term} {}", id_of(key)));
+                    }
+                }
+            };
+            match index {
+                ParamIndex::Tokens(terms) => postings("token", terms),
+                ParamIndex::Strings { normalized, exact } => {
+                    postings("normalized", normalized);
+                    postings("exact", exact);
+                }
+                ParamIndex::Dates(column) => {
+                    for key in self.live.iter() {
+                        lines.push(format!("date {param} {} {:?}", id_of(key), column.values(key)));
+                    }
+                }
+                ParamIndex::Numbers(column) => {
+                    for key in self.live.iter() {
+                        lines.push(format!("number {param} {} {:?}", id_of(key), column.values(key)));
+                    }
+                }
+                ParamIndex::Quantities(column) => {
+                    for key in self.live.iter() {
+                        let values =
+                            column.get(key as usize).map(|v| format!("{:?}", &**v)).unwrap_or_default();
+                        lines.push(format!("quantity {param} {} {values}", id_of(key)));
+                    }
+                }
+                ParamIndex::References { forward, reverse } => {
+                    for key in self.live.iter() {
+                        let targets: Vec<String> = forward
+                            .get(key as usize)
+                            .map(|t| t.iter().map(|(ty, k)| target_id(*ty, *k)).collect())
+                            .unwrap_or_default();
+                        lines.push(format!("forward {param} {} {targets:?}", id_of(key)));
+                    }
+                    for ((ty, target), sources) in reverse {
+                        for key in sources.iter() {
+                            lines.push(format!("reverse {param} {} {}", target_id(*ty, *target), id_of(key)));
+                        }
+                    }
+                }
+                ParamIndex::Unindexed => {}
+            }
+        }
+        lines.sort();
+        lines
     }
 }

@@ -167,14 +167,14 @@ impl SearchState {
         for change in changes {
             match change {
                 IndexChange::Upsert(doc) => {
-                    self.remove_records(&doc.resource_type, &doc.id);
                     self.upsert(doc);
                     for record in &doc.records {
                         self.upsert(record);
                     }
+                    self.remove_records_beyond(doc);
                 }
                 IndexChange::Delete { resource_type, id } => {
-                    self.remove_records(resource_type, id);
+                    self.remove_records(resource_type, id, |_| 0);
                     let Some(type_index) = self.registry.type_index(resource_type) else { continue };
                     let Some(key) = self.collection(type_index).and_then(|c| c.key(id)) else { continue };
                     if let Some(collection) = self.collection_mut(type_index) {
@@ -188,12 +188,20 @@ impl SearchState {
         }
     }
 
-    /// Remove the records of a parent resource (they are re-extracted on every version).
-    fn remove_records(&mut self, resource_type: &str, id: &str) {
+    /// Remove the records an earlier version of `doc` had beyond those it has now (records are
+    /// numbered per type in document order and updated in place).
+    fn remove_records_beyond(&mut self, doc: &IndexDoc) {
+        let kept = |record_type: &str| doc.records.iter().filter(|r| r.resource_type == record_type).count();
+        self.remove_records(&doc.resource_type, &doc.id, kept);
+    }
+
+    /// Remove the records of a parent resource from the `first(record type)`-th on.
+    fn remove_records(&mut self, resource_type: &str, id: &str, first: impl Fn(&str) -> usize) {
         let Some(parent_type) = self.registry.type_index(resource_type) else { return };
-        let record_types: Vec<usize> = self.registry.records_of(parent_type).map(|r| r.type_index).collect();
-        for record_type in record_types {
-            for index in 0.. {
+        let record_types: Vec<(usize, usize)> =
+            self.registry.records_of(parent_type).map(|r| (r.type_index, first(&r.resource_type))).collect();
+        for (record_type, first) in record_types {
+            for index in first.. {
                 let Some(collection) = self.collection(record_type) else { break };
                 let Some(key) = collection.key(&super::extract::record_id(id, index)) else { break };
                 if !collection.live.contains(key) {
@@ -229,6 +237,159 @@ impl SearchState {
         collection.upsert(key, doc, &mut resolve);
         if type_index == self.location_type {
             self.set_position(key, doc.position);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::index::extract::extract_resource;
+
+    const ROR: &str = "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition";
+    const NOS: &str = "https://mos.esante.gouv.fr/NOS";
+
+    struct Version<'a> {
+        capacities: &'a [(i64, &'a str)],
+        equipment_limit: Option<f64>,
+        organization: &'a str,
+        name: &'a str,
+        postal_code: Option<&'a str>,
+        position: Option<(f64, f64)>,
+    }
+
+    fn location(id: &str, v: &Version<'_>) -> Value {
+        let coding = |table: &str, code: &str| {
+            let system = format!("{NOS}/{table}/FHIR/{}", table.replacen('_', "-", 1));
+            json!({"coding": [{"system": system, "code": code}]})
+        };
+        let mut extension: Vec<Value> = v
+            .capacities
+            .iter()
+            .map(|(nb, status)| {
+                json!({"url": format!("{ROR}/ror-location-supported-capacity"), "extension": [
+                    {"url": "nbCapacity", "valueInteger": nb},
+                    {"url": "capacityStatus", "valueCodeableConcept": coding("TRE_R330-TypeStatutCapacite", status)},
+                    {"url": "capacityType", "valueCodeableConcept": coding("TRE_R329-NatureCapacite", "01")},
+                ]})
+            })
+            .collect();
+        if let Some(limit) = v.equipment_limit {
+            extension.push(json!({"url": format!("{ROR}/ror-location-equipment"), "extension": [
+                {"url": "equipmentType", "valueCodeableConcept": coding("TRE_R212-Equipement", "088")},
+                {"url": "nbInService", "valueInteger": 1},
+                {"url": "limit", "extension": [{"url": "limitValue", "valueQuantity":
+                    {"value": limit, "system": "http://unitsofmeasure.org", "code": "kg"}}]},
+            ]}));
+        }
+        let mut resource = json!({
+            "resourceType": "Location", "id": id, "name": v.name, "extension": extension,
+            "managingOrganization": {"reference": format!("Organization/{}", v.organization)},
+            "meta": {"lastUpdated": "2024-05-01T10:00:00Z"},
+        });
+        if let Some(postal_code) = v.postal_code {
+            resource["address"] = json!({"postalCode": postal_code, "city": "Nantes"});
+        }
+        if let Some((latitude, longitude)) = v.position {
+            resource["position"] = json!({"latitude": latitude, "longitude": longitude});
+        }
+        resource
+    }
+
+    fn observable(state: &SearchState) -> Vec<String> {
+        let target_id = |type_index: u16, key: DocKey| {
+            let collection = state.collection(usize::from(type_index));
+            let id = collection.and_then(|c| c.id(key)).map(|id| id.to_string()).unwrap_or_default();
+            format!("{type_index}/{id}")
+        };
+        let mut lines = Vec::new();
+        for collection in &state.collections {
+            for line in collection.observable(&target_id) {
+                lines.push(format!("{} {line}", collection.resource_type));
+            }
+        }
+        for key in state.collection(state.location_type).map(|c| c.live.clone()).unwrap_or_default() {
+            lines.push(format!("position {key} {:?}", state.geo.position(key)));
+        }
+        lines
+    }
+
+    #[test]
+    fn test_updates_in_place_leave_the_state_a_fresh_build_would_have() {
+        let registry = Arc::new(Registry::embedded().expect("registry"));
+        let text = TextIndex::create_in_ram().expect("text");
+        let versions = [
+            Version {
+                capacities: &[(14, "01"), (2, "02")],
+                equipment_limit: Some(250.0),
+                organization: "eg-1",
+                name: "Unité de soins intensifs de cardiologie",
+                postal_code: Some("44000"),
+                position: Some((47.21, -1.55)),
+            },
+            // A capacity count and status change (the bed managers' write).
+            Version { capacities: &[(14, "01"), (0, "05")], ..versions_base() },
+            // Fewer records, another organization, other text, no position.
+            Version {
+                capacities: &[(3, "02")],
+                equipment_limit: None,
+                organization: "eg-2",
+                name: "Soins de suite",
+                postal_code: None,
+                position: None,
+            },
+            // More records than ever, equipment back with another limit, position back.
+            Version {
+                capacities: &[(1, "02"), (2, "02"), (3, "01")],
+                equipment_limit: Some(120.0),
+                organization: "eg-1",
+                name: "Soins de suite",
+                postal_code: Some("44100"),
+                position: Some((47.25, -1.60)),
+            },
+        ];
+        let change = |id: &str, v: &Version<'_>, version: u64| {
+            IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
+        };
+        // Both states see the first version of both locations first, so keys are allocated alike.
+        let start = vec![change("loc-a", &versions[0], 1), change("loc-b", &versions[0], 1)];
+        for last in 1..versions.len() {
+            let mut stepwise = SearchState::new(registry.clone(), text.searcher());
+            stepwise.apply_with_text(&text, &start, 1).expect("apply");
+            for (step, version) in versions.iter().enumerate().take(last + 1).skip(1) {
+                stepwise
+                    .apply_with_text(&text, &[change("loc-a", version, step as u64 + 1)], 2)
+                    .expect("apply");
+                if step == 1 {
+                    // A deletion and re-creation on the way must not leave anything behind either.
+                    let delete = IndexChange::Delete { resource_type: "Location".into(), id: "loc-b".into() };
+                    stepwise.apply_with_text(&text, &[delete], 2).expect("apply");
+                    stepwise.apply_with_text(&text, &[change("loc-b", &versions[2], 3)], 2).expect("apply");
+                }
+            }
+            let mut direct = SearchState::new(registry.clone(), text.searcher());
+            direct.apply_with_text(&text, &start, 1).expect("apply");
+            let finals = vec![change("loc-a", &versions[last], last as u64 + 1)];
+            direct.apply_with_text(&text, &finals, 2).expect("apply");
+            if last >= 1 {
+                direct.apply_with_text(&text, &[change("loc-b", &versions[2], 3)], 2).expect("apply");
+            }
+            let (stepwise, direct) = (observable(&stepwise), observable(&direct));
+            assert!(stepwise.iter().any(|l| l.contains("loc-a#")), "records are indexed");
+            assert_eq!(stepwise, direct, "after version {last}");
+        }
+    }
+
+    fn versions_base() -> Version<'static> {
+        Version {
+            capacities: &[],
+            equipment_limit: Some(250.0),
+            organization: "eg-1",
+            name: "Unité de soins intensifs de cardiologie",
+            postal_code: Some("44000"),
+            position: Some((47.21, -1.55)),
         }
     }
 }

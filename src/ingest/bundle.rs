@@ -209,7 +209,10 @@ fn plan_entry(
             })?;
             let patch = crate::ingest::patch::parse_fhirpath_patch(document).map_err(relabel)?;
             let patcher = crate::ingest::patch::patcher(registry.clone(), patch);
-            Ok(PlannedEntry { op: WriteOp::Patch { resource_type: url_type, id, if_match, patcher }, method })
+            Ok(PlannedEntry {
+                op: WriteOp::Patch { resource_type: url_type, id, if_match, patcher, prepared: None },
+                method,
+            })
         }
         other => Err(Error::unprocessable(
             at("request.method"),

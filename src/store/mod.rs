@@ -41,7 +41,18 @@ pub enum WriteOp {
         id: String,
         if_match: Option<u64>,
         patcher: Patcher,
+        /// The patch already applied (and checked) by the caller to the version it read: used
+        /// as is when that version is still the current one, so the single writer does not
+        /// parse, patch and validate; otherwise `patcher` runs on the current version.
+        prepared: Option<PreparedPatch>,
     },
+}
+
+/// The result of a [`Patcher`] on one version, computed outside the writer.
+#[derive(Debug, Clone)]
+pub struct PreparedPatch {
+    pub base_version: u64,
+    pub resource: Value,
 }
 
 /// The change a PATCH makes, applied by the store to the version it reads.

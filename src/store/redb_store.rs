@@ -393,8 +393,7 @@ fn plan_unit(
             }
         };
         let key = storage_key(&resource_type, &id);
-        let need_content = matches!(op, WriteOp::Patch { .. });
-        let existing = lookup(&key, current, versions, group_state, unit_state, need_content)?;
+        let existing = lookup(&key, current, versions, group_state, unit_state, false)?;
         let previous_version = existing.as_ref().map(|p| p.version).unwrap_or(0);
         let exists = existing.as_ref().is_some_and(|p| !p.deleted);
         if let Some(expected) = if_match {
@@ -418,11 +417,20 @@ fn plan_unit(
             }
             WriteOp::Delete { .. } if !exists => Action::Noop,
             WriteOp::Delete { .. } => Action::Delete,
-            WriteOp::Patch { patcher, .. } => {
-                let Some(base) = existing.as_ref().and_then(|p| p.resource.clone()).filter(|_| exists) else {
+            WriteOp::Patch { patcher, prepared, .. } => {
+                if !exists {
                     return Err(Error::not_found(format!("{key} is not known")));
+                }
+                let mut resource = match prepared.filter(|p| p.base_version == previous_version) {
+                    Some(prepared) => prepared.resource,
+                    None => {
+                        let with_content = lookup(&key, current, versions, group_state, unit_state, true)?;
+                        let Some(base) = with_content.and_then(|p| p.resource) else {
+                            return Err(Error::not_found(format!("{key} is not known")));
+                        };
+                        (patcher.0)(&base)?
+                    }
                 };
-                let mut resource = (patcher.0)(&base)?;
                 let last_updated = stamp_meta(&mut resource, version, false, now)?;
                 Action::Put { resource: Arc::new(resource), last_updated }
             }
