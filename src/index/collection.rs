@@ -4,7 +4,9 @@
 //! * dates, numbers, quantities: columns by key, scanned with the query's predicate
 //! * references: forward column (key → targets) and reverse postings (target → sources)
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -46,6 +48,14 @@ impl Posting {
         }
     }
 
+    fn add_to(&self, union: &mut KeyUnion) {
+        match self {
+            Posting::Empty => {}
+            Posting::One(key) => union.add_key(*key),
+            Posting::Many(bitmap) => union.add(bitmap),
+        }
+    }
+
     fn union_into(&self, out: &mut RoaringBitmap) {
         match self {
             Posting::Empty => {}
@@ -53,6 +63,46 @@ impl Posting {
                 out.insert(*key);
             }
             Posting::Many(bitmap) => *out |= bitmap,
+        }
+    }
+}
+
+/// The union of many postings. OR-ing small postings one by one into a growing bitmap merges
+/// its sorted arrays again and again, quadratic in the result (the offers of 60,000 tariff
+/// records' organizations took 40 ms): their keys are gathered and sorted once instead, large
+/// postings are OR-ed.
+#[derive(Default)]
+pub struct KeyUnion {
+    keys: Vec<DocKey>,
+    large: RoaringBitmap,
+}
+
+impl KeyUnion {
+    const LARGE: u64 = 4_096;
+
+    pub fn add(&mut self, bitmap: &RoaringBitmap) {
+        if bitmap.len() >= Self::LARGE {
+            self.large |= bitmap;
+        } else {
+            self.keys.extend(bitmap.iter());
+        }
+    }
+
+    pub fn add_key(&mut self, key: DocKey) {
+        self.keys.push(key);
+    }
+
+    pub fn finish(mut self) -> RoaringBitmap {
+        if self.keys.is_empty() {
+            return self.large;
+        }
+        self.keys.sort_unstable();
+        self.keys.dedup();
+        let small = RoaringBitmap::from_sorted_iter(self.keys).unwrap_or_default();
+        if self.large.is_empty() {
+            small
+        } else {
+            self.large | small
         }
     }
 }
@@ -95,7 +145,7 @@ impl Terms {
 
     /// Union of the postings of every term starting with `prefix`.
     pub fn prefix(&self, prefix: &str) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
+        let mut union = KeyUnion::default();
         for (term, id) in
             self.sorted.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
         {
@@ -103,23 +153,23 @@ impl Terms {
                 break;
             }
             if let Some(posting) = self.postings.get(*id as usize) {
-                posting.union_into(&mut out);
+                posting.add_to(&mut union);
             }
         }
-        out
+        union.finish()
     }
 
     /// Union of the postings of every term the predicate accepts (a dictionary scan).
     pub fn scan(&self, mut accept: impl FnMut(&str) -> bool) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
+        let mut union = KeyUnion::default();
         for (term, id) in &self.sorted {
             if accept(term) {
                 if let Some(posting) = self.postings.get(*id as usize) {
-                    posting.union_into(&mut out);
+                    posting.add_to(&mut union);
                 }
             }
         }
-        out
+        union.finish()
     }
 
     fn term_text(&self, id: u32) -> Option<&str> {
@@ -161,7 +211,7 @@ pub struct Column<T> {
 
 impl<T> Default for Column<T> {
     fn default() -> Self {
-        Column { first: Vec::new(), rest: HashMap::new() }
+        Column { first: Vec::new(), rest: HashMap::default() }
     }
 }
 
@@ -203,6 +253,31 @@ impl<T: Clone> Column<T> {
         }
     }
 
+    /// The keys among `candidates` with a value satisfying `test`. A dense candidate set (a
+    /// `_lastUpdated` over every location) is answered by one pass over the first values into a
+    /// bitset, not by a lookup per candidate key.
+    pub fn matching(&self, candidates: &RoaringBitmap, mut test: impl FnMut(&T) -> bool) -> RoaringBitmap {
+        if candidates.len().saturating_mul(8) < self.first.len() as u64 {
+            let accepted = candidates.iter().filter(|key| self.any(*key, &mut test));
+            return RoaringBitmap::from_sorted_iter(accepted).unwrap_or_default();
+        }
+        let mut bits = vec![0u8; self.first.len().div_ceil(8)];
+        for (index, value) in self.first.iter().enumerate() {
+            if value.as_ref().is_some_and(&mut test) {
+                bits[index / 8] |= 1 << (index % 8);
+            }
+        }
+        for (key, more) in &self.rest {
+            let index = *key as usize;
+            if let Some(byte) = bits.get_mut(index / 8) {
+                if *byte & (1 << (index % 8)) == 0 && more.iter().any(&mut test) {
+                    *byte |= 1 << (index % 8);
+                }
+            }
+        }
+        RoaringBitmap::from_lsb0_bytes(0, &bits) & candidates
+    }
+
     /// All values of a key (sorting only).
     pub fn values(&self, key: DocKey) -> Vec<T> {
         let mut out: Vec<T> = self.first.get(key as usize).cloned().flatten().into_iter().collect();
@@ -210,6 +285,50 @@ impl<T: Clone> Column<T> {
             out.extend(more.iter().cloned());
         }
         out
+    }
+}
+
+/// The version of every key, in shared chunks: a paging cursor keeps the versions of its
+/// snapshot by cloning the chunk list (a few hundred `Arc`s at national scale, not a copy per
+/// match), and a write copies only the chunk it changes while a cursor holds it.
+#[derive(Clone, Default)]
+pub struct Versions {
+    chunks: Vec<Arc<Vec<u64>>>,
+}
+
+impl Versions {
+    const CHUNK: usize = 1_024;
+
+    pub fn get(&self, key: DocKey) -> u64 {
+        let index = key as usize;
+        self.chunks.get(index / Self::CHUNK).and_then(|c| c.get(index % Self::CHUNK)).copied().unwrap_or(0)
+    }
+
+    /// Bytes this copy holds that `current` does not share (chunks rewritten since the copy).
+    pub fn private_bytes(&self, current: &Versions) -> usize {
+        let shared = |index: usize, chunk: &Arc<Vec<u64>>| {
+            current.chunks.get(index).is_some_and(|other| Arc::ptr_eq(chunk, other))
+        };
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter(|(index, chunk)| !shared(*index, chunk))
+            .map(|(_, chunk)| chunk.capacity() * std::mem::size_of::<u64>())
+            .sum()
+    }
+
+    fn set(&mut self, key: DocKey, version: u64) {
+        let index = key as usize;
+        while self.chunks.len() <= index / Self::CHUNK {
+            self.chunks.push(Arc::new(Vec::with_capacity(Self::CHUNK)));
+        }
+        if let Some(chunk) = self.chunks.get_mut(index / Self::CHUNK) {
+            let chunk = Arc::make_mut(chunk);
+            if chunk.len() <= index % Self::CHUNK {
+                chunk.resize(index % Self::CHUNK + 1, 0);
+            }
+            chunk[index % Self::CHUNK] = version;
+        }
     }
 }
 
@@ -232,7 +351,7 @@ pub struct Collection {
     by_id: HashMap<Arc<str>, DocKey>,
     /// Keys with a current (not deleted) resource.
     pub live: RoaringBitmap,
-    versions: Vec<u64>,
+    versions: Versions,
     params: Vec<ParamIndex>,
     present: Vec<RoaringBitmap>,
     key_terms: Vec<KeyTerms>,
@@ -259,7 +378,7 @@ impl Collection {
                 ParamType::Number => ParamIndex::Numbers(Column::default()),
                 ParamType::Quantity => ParamIndex::Quantities(Vec::new()),
                 ParamType::Reference => {
-                    ParamIndex::References { forward: Vec::new(), reverse: HashMap::new() }
+                    ParamIndex::References { forward: Vec::new(), reverse: HashMap::default() }
                 }
                 ParamType::Special => ParamIndex::Unindexed,
             })
@@ -268,9 +387,9 @@ impl Collection {
             type_index: schema.type_index,
             resource_type: schema.resource_type.clone(),
             ids: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             live: RoaringBitmap::new(),
-            versions: Vec::new(),
+            versions: Versions::default(),
             params,
             present: vec![RoaringBitmap::new(); schema.params.len()],
             key_terms: Vec::new(),
@@ -295,7 +414,7 @@ impl Collection {
         let id: Arc<str> = Arc::from(id);
         self.ids.push(id.clone());
         self.by_id.insert(id, key);
-        self.versions.push(0);
+        self.versions.set(key, 0);
         self.key_terms.push(KeyTerms::default());
         key
     }
@@ -305,7 +424,12 @@ impl Collection {
     }
 
     pub fn version(&self, key: DocKey) -> u64 {
-        self.versions.get(key as usize).copied().unwrap_or(0)
+        self.versions.get(key)
+    }
+
+    /// The versions of every key as they are now (cheap: shared chunks).
+    pub fn versions(&self) -> Versions {
+        self.versions.clone()
     }
 
     pub fn len(&self) -> u64 {
@@ -516,9 +640,7 @@ impl Collection {
         if let Some(slot) = self.key_terms.get_mut(index) {
             *slot = KeyTerms { tokens: token_terms.into(), strings: string_terms.into() };
         }
-        if let Some(version) = self.versions.get_mut(index) {
-            *version = doc.version;
-        }
+        self.versions.set(key, doc.version);
         self.live.insert(key);
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use roaring::RoaringBitmap;
 
 use crate::error::Result;
-use crate::index::collection::{Collection, ParamIndex};
+use crate::index::collection::{Collection, KeyUnion, ParamIndex};
 use crate::index::normalize::normalize;
 use crate::index::text::TextIndex;
 use crate::index::{DocKey, SearchState};
@@ -209,16 +209,15 @@ impl<'a> Executor<'a> {
                 ParamIndex::Dates(column) => {
                     // One clock read per criterion, not per stored value (`ap` needs "now").
                     let now_ms = chrono::Utc::now().timestamp_millis();
-                    scan(scan_set, |key| {
-                        column.any(key, |range| values.iter().any(|c| date_matches_at(c, *range, now_ms)))
-                    })
+                    column
+                        .matching(scan_set, |range| values.iter().any(|c| date_matches_at(c, *range, now_ms)))
                 }
                 _ => RoaringBitmap::new(),
             },
             Criterion::Number { param, values } => match collection.param(*param) {
-                ParamIndex::Numbers(column) => scan(scan_set, |key| {
-                    column.any(key, |number| values.iter().any(|c| number_matches(c, *number)))
-                }),
+                ParamIndex::Numbers(column) => {
+                    column.matching(scan_set, |number| values.iter().any(|c| number_matches(c, *number)))
+                }
                 _ => RoaringBitmap::new(),
             },
             Criterion::Quantity { param, values } => match collection.param(*param) {
@@ -230,7 +229,7 @@ impl<'a> Executor<'a> {
                 _ => RoaringBitmap::new(),
             },
             Criterion::Reference { param, targets } => {
-                let mut result = RoaringBitmap::new();
+                let mut result = KeyUnion::default();
                 let target_types: Vec<usize> = self
                     .state
                     .registry
@@ -250,12 +249,12 @@ impl<'a> Executor<'a> {
                             if let Some(bitmap) =
                                 collection.referencing(*param, (target_type as u16, target_key))
                             {
-                                result |= bitmap;
+                                result.add(bitmap);
                             }
                         }
                     }
                 }
-                result & live
+                result.finish() & live
             }
             Criterion::Missing { param, missing } => {
                 let present = collection.present(*param);
@@ -302,16 +301,16 @@ impl<'a> Executor<'a> {
             Criterion::Has { source_type, param, inner } => {
                 let sources = self.eval(*source_type, inner, context)?;
                 let source_collection = self.collection(*source_type)?;
-                let mut result = RoaringBitmap::new();
+                let mut result = KeyUnion::default();
                 for source in &sources {
                     for (target_type, target_key) in source_collection.references_of(*param, source) {
                         if usize::from(*target_type) == type_index {
-                            result.insert(*target_key);
-                            result |= collection.logical_targets(*target_key);
+                            result.add_key(*target_key);
+                            result.add(&collection.logical_targets(*target_key));
                         }
                     }
                 }
-                result & live
+                result.finish() & live
             }
             Criterion::Near { lat, lon, radius_m } => {
                 if type_index != self.state.location_type {
@@ -367,19 +366,19 @@ impl<'a> Executor<'a> {
         target_type: usize,
         targets: &RoaringBitmap,
     ) -> RoaringBitmap {
-        let mut result = RoaringBitmap::new();
         if targets.is_empty() {
-            return result;
+            return RoaringBitmap::new();
         }
-        let Some(target_collection) = self.state.collection(target_type) else { return result };
+        let Some(target_collection) = self.state.collection(target_type) else { return RoaringBitmap::new() };
+        let mut result = KeyUnion::default();
         for logical in target_collection.logical_keys() {
             if target_collection.logical_targets(logical).intersection_len(targets) > 0 {
                 if let Some(bitmap) = collection.referencing(param, (target_type as u16, logical)) {
-                    result |= bitmap;
+                    result.add(bitmap);
                 }
             }
         }
-        result & &collection.live
+        result.finish() & &collection.live
     }
 
     /// Keys of `collection` whose reference `param` points at one of `targets`.
@@ -395,13 +394,13 @@ impl<'a> Executor<'a> {
         // Walking the reverse postings costs |targets| unions; scanning the forward column costs
         // |live| lookups. Take the cheaper one.
         let direct = if targets.len() * 4 < collection.live.len() {
-            let mut result = RoaringBitmap::new();
+            let mut result = KeyUnion::default();
             for target in targets {
                 if let Some(bitmap) = collection.referencing(param, (target_type_tag, target)) {
-                    result |= bitmap;
+                    result.add(bitmap);
                 }
             }
-            result & &collection.live
+            result.finish() & &collection.live
         } else {
             scan(&collection.live, |key| {
                 collection
@@ -421,13 +420,13 @@ impl<'a> Executor<'a> {
         let mut frontier = roots;
         // Bounded: a cycle in partOf cannot loop forever since only new keys are followed.
         while !frontier.is_empty() {
-            let mut next = RoaringBitmap::new();
+            let mut next = KeyUnion::default();
             for key in &frontier {
                 if let Some(children) = collection.referencing(partof, (type_index as u16, key)) {
-                    next |= children;
+                    next.add(children);
                 }
             }
-            next -= &all;
+            let next = next.finish() - &all;
             all |= &next;
             frontier = next;
         }

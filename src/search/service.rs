@@ -11,9 +11,9 @@ use roaring::RoaringBitmap;
 
 use super::execute::{EvalContext, Executor, Guard};
 use crate::error::{Error, Result};
-use crate::index::collection::ParamIndex;
+use crate::index::collection::{Collection, ParamIndex, Versions};
 use crate::index::text::TextIndex;
-use crate::index::{DocKey, SearchSnapshots};
+use crate::index::{DocKey, SearchSnapshots, SearchState};
 use crate::query::parse::{Include, SearchRequest, SortKey};
 use crate::schema::ParamType;
 
@@ -49,10 +49,48 @@ pub struct SearchPage {
     pub cursor: Option<String>,
 }
 
-/// A frozen, ordered match list.
+/// The ordered match list of a cursor, frozen at its first page.
+enum Frozen {
+    /// Key order (no `_sort`, `near` or `_content`): the match set is its own order, and a
+    /// national `_lastUpdated` search freezes a compressed bitmap, not 300,000 entries.
+    KeyOrder(RoaringBitmap),
+    Ordered(Vec<DocKey>),
+}
+
+impl Frozen {
+    fn len(&self) -> usize {
+        match self {
+            Frozen::KeyOrder(keys) => keys.len() as usize,
+            Frozen::Ordered(keys) => keys.len(),
+        }
+    }
+
+    fn page(&self, offset: usize, end: usize) -> Vec<DocKey> {
+        match self {
+            Frozen::KeyOrder(keys) => {
+                let first = u32::try_from(offset).ok().and_then(|rank| keys.select(rank));
+                first
+                    .map(|first| keys.range(first..).take(end.saturating_sub(offset)).collect())
+                    .unwrap_or_default()
+            }
+            Frozen::Ordered(keys) => keys.get(offset..end).map(<[DocKey]>::to_vec).unwrap_or_default(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Frozen::KeyOrder(keys) => keys.serialized_size(),
+            Frozen::Ordered(keys) => keys.len() * std::mem::size_of::<DocKey>(),
+        }
+    }
+}
+
+/// A frozen match list and the versions its resources had: later pages show the snapshot of
+/// the first one, whatever was written meanwhile.
 struct Cursor {
     type_index: usize,
-    matches: Vec<(DocKey, u64)>,
+    matches: Frozen,
+    versions: Versions,
     scores: HashMap<DocKey, f64>,
     distances: HashMap<DocKey, f64>,
     includes: Vec<Include>,
@@ -64,10 +102,19 @@ struct Cursor {
     generation: u64,
 }
 
+impl Cursor {
+    /// Memory the cursor holds on its own: its match list, and the version chunks rewritten
+    /// since it was frozen (the others are shared with the current state).
+    fn held_bytes(&self, state: &SearchState) -> usize {
+        let current = state.collection(self.type_index).map(Collection::versions).unwrap_or_default();
+        self.matches.bytes() + self.versions.private_bytes(&current)
+    }
+}
+
 const CURSOR_TTL: Duration = Duration::from_secs(600);
 const MAX_CURSORS: usize = 256;
-/// Frozen matches kept across all cursors (16 bytes each: ~128 MiB).
-const MAX_CURSOR_ENTRIES: usize = 8_000_000;
+/// Memory kept by all cursors together.
+const MAX_CURSOR_BYTES: usize = 128 << 20;
 /// Upper bound of included resources per page (fan-out limit).
 pub const MAX_INCLUDES: usize = 10_000;
 
@@ -77,19 +124,19 @@ pub struct CursorCache {
 }
 
 impl CursorCache {
-    fn insert(&self, cursor: Cursor) -> String {
+    fn insert(&self, cursor: Cursor, state: &SearchState) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut cursors = self.cursors.lock();
         cursors.retain(|_, c| c.created.elapsed() < CURSOR_TTL);
-        // Bounded by count and by the matches they hold (a national `_lastUpdated` search
-        // freezes ~300k entries): the oldest cursors go first.
-        let mut held: usize = cursors.values().map(|c| c.matches.len()).sum::<usize>() + cursor.matches.len();
-        while cursors.len() >= MAX_CURSORS || (held > MAX_CURSOR_ENTRIES && !cursors.is_empty()) {
+        // Bounded by count and by the memory they hold: the oldest cursors go first.
+        let mut held: usize =
+            cursors.values().map(|c| c.held_bytes(state)).sum::<usize>() + cursor.held_bytes(state);
+        while cursors.len() >= MAX_CURSORS || (held > MAX_CURSOR_BYTES && !cursors.is_empty()) {
             let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) else {
                 break;
             };
             if let Some(removed) = cursors.remove(&oldest) {
-                held = held.saturating_sub(removed.matches.len());
+                held = held.saturating_sub(removed.held_bytes(state));
             }
         }
         cursors.insert(id.clone(), Arc::new(cursor));
@@ -147,21 +194,21 @@ impl SearchService {
                 cursor: None,
             });
         }
-        let ordered = self.order(&executor, request, &matched, &context)?;
         let scores = normalized_scores(type_index, &context, &matched);
         let distances = self.match_distances(&executor, type_index, &matched, &context);
+        let ordered = self.order(&executor, request, matched, &context, &distances)?;
         let collection = state.collection(type_index).ok_or_else(|| Error::internal("collection missing"))?;
         let offset = request.offset as usize;
         let count = request.count as usize;
         let end = offset.saturating_add(count).min(ordered.len());
-        let page: Vec<DocKey> = ordered.get(offset..end).map(<[DocKey]>::to_vec).unwrap_or_default();
+        let page = ordered.page(offset, end);
         let mut next = None;
         let mut cursor_id = None;
         if end < ordered.len() {
-            let frozen: Vec<(DocKey, u64)> = ordered.iter().map(|k| (*k, collection.version(*k))).collect();
-            let id = self.cursors.insert(Cursor {
+            let cursor = Cursor {
                 type_index,
-                matches: frozen,
+                matches: ordered,
+                versions: collection.versions(),
                 scores: scores.clone(),
                 distances: distances.clone(),
                 includes: request.includes.clone(),
@@ -169,7 +216,8 @@ impl SearchService {
                 created: Instant::now(),
                 scope: guard.map(|g| g.scope()),
                 generation: state.generation,
-            });
+            };
+            let id = self.cursors.insert(cursor, &state);
             next = Some((id.clone(), end as u32));
             cursor_id = Some(id);
         }
@@ -218,7 +266,8 @@ impl SearchService {
         let executor = Executor { state: &state, text: &self.text, guard };
         let offset = request.offset as usize;
         let end = offset.saturating_add(request.count as usize).min(cursor.matches.len());
-        let page = cursor.matches.get(offset..end).map(<[(DocKey, u64)]>::to_vec).unwrap_or_default();
+        let page: Vec<(DocKey, u64)> =
+            cursor.matches.page(offset, end).into_iter().map(|k| (k, cursor.versions.get(k))).collect();
         let context = EvalContext { distances: cursor.distances.clone(), scores: HashMap::new() };
         let entries = self.entries(
             &executor,
@@ -287,18 +336,18 @@ impl SearchService {
         &self,
         executor: &Executor,
         request: &SearchRequest,
-        matched: &RoaringBitmap,
+        matched: RoaringBitmap,
         context: &EvalContext,
-    ) -> Result<Vec<DocKey>> {
+        distances: &HashMap<DocKey, f64>,
+    ) -> Result<Frozen> {
         let type_index = request.resource_type;
-        let mut keys: Vec<DocKey> = matched.iter().collect();
         if !request.sort.is_empty() {
-            let mut decorated: Vec<(Vec<Option<SortValue>>, DocKey)> = keys
+            let mut decorated: Vec<(Vec<Option<SortValue>>, DocKey)> = matched
                 .iter()
                 .map(|key| {
                     (
-                        request.sort.iter().map(|s| self.sort_value(executor, s, type_index, *key)).collect(),
-                        *key,
+                        request.sort.iter().map(|s| self.sort_value(executor, s, type_index, key)).collect(),
+                        key,
                     )
                 })
                 .collect();
@@ -311,23 +360,27 @@ impl SearchService {
                 }
                 a.1.cmp(&b.1)
             });
-            return Ok(decorated.into_iter().map(|(_, k)| k).collect());
+            return Ok(Frozen::Ordered(decorated.into_iter().map(|(_, k)| k).collect()));
         }
         if request.criterion.has_near() {
-            let distances = self.match_distances(executor, type_index, matched, context);
+            let mut keys: Vec<DocKey> = matched.iter().collect();
             keys.sort_by(|a, b| {
                 let da = distances.get(a).copied().unwrap_or(f64::INFINITY);
                 let db = distances.get(b).copied().unwrap_or(f64::INFINITY);
                 da.total_cmp(&db).then(a.cmp(b))
             });
-        } else if request.criterion.has_content() {
+            return Ok(Frozen::Ordered(keys));
+        }
+        if request.criterion.has_content() {
+            let mut keys: Vec<DocKey> = matched.iter().collect();
             keys.sort_by(|a, b| {
                 let sa = context.scores.get(&(type_index, *a)).copied().unwrap_or(0.0);
                 let sb = context.scores.get(&(type_index, *b)).copied().unwrap_or(0.0);
                 sb.total_cmp(&sa).then(a.cmp(b))
             });
+            return Ok(Frozen::Ordered(keys));
         }
-        Ok(keys)
+        Ok(Frozen::KeyOrder(matched))
     }
 
     fn sort_value(

@@ -322,3 +322,75 @@ async fn futures_util_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F
     .await;
     outputs.into_iter().map(|o| o.expect("every future completed")).collect()
 }
+
+/// Paging runs on the snapshot of the first page: a location patched (or deleted) while a
+/// client pages through a large result keeps its place and shows the version it had, in both
+/// cursor kinds (key order, and an explicit sort).
+#[actix_web::test]
+async fn test_paging_shows_the_first_pages_snapshot_across_writes() {
+    let app = TestApp::empty();
+    for n in 0..30 {
+        let location = json!({"resourceType": "Location", "id": format!("loc-{n:02}"),
+            "name": format!("Unité {n:02}"), "address": {"postalCode": "44000"}});
+        assert_eq!(put_json(&app, &format!("/fhir/Location/loc-{n:02}"), &location).await.status, 201);
+    }
+    let renamed = |n: usize| json!([{"op": "replace", "path": "/name", "value": format!("Renamed {n:02}")}]);
+    for query in [
+        "/fhir/Location?address-postalcode=44&_count=10",
+        "/fhir/Location?address-postalcode=44&_sort=-name&_count=10",
+    ] {
+        let first = get(&app, query).await;
+        assert_eq!(first.status, 200, "{}", first.text);
+        assert_eq!(first.total(), 30);
+        let mut ids = first.match_ids();
+        // Writes between the pages: every location not yet shown is renamed, one is deleted.
+        let later: Vec<String> =
+            (0..30).map(|n| format!("loc-{n:02}")).filter(|id| !ids.contains(id)).collect();
+        for id in &later {
+            let n: usize = id[4..].parse().unwrap();
+            let request = actix_web::test::TestRequest::patch()
+                .uri(&format!("/fhir/Location/{id}"))
+                .insert_header(("content-type", "application/json-patch+json"))
+                .set_payload(renamed(n).to_string());
+            assert_eq!(call(&app, request).await.status, 200);
+        }
+        let deleted = later.last().unwrap().clone();
+        let request = actix_web::test::TestRequest::delete().uri(&format!("/fhir/Location/{deleted}"));
+        assert!(call(&app, request).await.status < 300);
+        let mut next =
+            first.body["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").cloned();
+        while let Some(link) = next {
+            let page = get(&app, link["url"].as_str().unwrap().trim_start_matches("http://test")).await;
+            assert_eq!(page.status, 200, "{}", page.text);
+            assert_eq!(page.total(), 30);
+            for entry in page.entries().iter().filter(|e| e["search"]["mode"] == "match") {
+                let name = entry["resource"]["name"].as_str().unwrap();
+                assert!(
+                    name.starts_with("Unité"),
+                    "{query}: a later page shows a version written after the first: {name}"
+                );
+            }
+            ids.extend(page.match_ids());
+            next = page.body["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").cloned();
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((ids.len(), unique.len()), (30, 30), "{query}: every match exactly once");
+        assert!(ids.contains(&deleted));
+        // A new search sees the writes.
+        let fresh = get(&app, query).await;
+        assert_eq!(fresh.total(), 29);
+        // Put the corpus back for the next query.
+        let n: usize = deleted[4..].parse().unwrap();
+        let location = json!({"resourceType": "Location", "id": deleted, "name": format!("Unité {n:02}"),
+            "address": {"postalCode": "44000"}});
+        assert_eq!(put_json(&app, &format!("/fhir/Location/{deleted}"), &location).await.status, 201);
+        for id in &later {
+            let n: usize = id[4..].parse().unwrap();
+            let location = json!({"resourceType": "Location", "id": id, "name": format!("Unité {n:02}"),
+                "address": {"postalCode": "44000"}});
+            assert!(put_json(&app, &format!("/fhir/Location/{id}"), &location).await.status < 300);
+        }
+    }
+}
