@@ -10,6 +10,9 @@
 //! Corpus: whatever the server holds (the generated corpus; locations with capacity records).
 //! Bounded: `--seconds` per phase (default 10), stops by itself; loopback addresses only.
 //! Run: `cargo bench --bench write_load -- --addr 127.0.0.1:8080 --writers 32 --readers 4`.
+//! `--search-rate R` and `--patch-rate P` (requests/s in all) turn the readers and the writers
+//! into open loops: searches at a steady rate, as an emergency directory sends them, rather than
+//! as fast as the two cores answer (where any write necessarily slows every search down).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -138,8 +141,42 @@ const SEARCHES: &[&str] = &[
     "/fhir/Location?_tag=52&_count=20",
 ];
 
-/// Readers loop over the search mix until `stop`; returns latencies in µs.
-fn readers(address: &str, count: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Vec<u64>>> {
+/// Open-loop schedule of one connection: request `n` is due at `start + n / rate`. Latency is
+/// measured from the due time, so a slow answer also counts for the requests it held back.
+/// A rate of 0 is a closed loop (each request as soon as the previous one is answered).
+struct Pacer {
+    start: Instant,
+    interval: Option<Duration>,
+    sent: u32,
+}
+
+impl Pacer {
+    fn new(rate_per_second: f64) -> Pacer {
+        let interval = (rate_per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / rate_per_second));
+        Pacer { start: Instant::now(), interval, sent: 0 }
+    }
+
+    /// Wait until the next request is due; returns the instant its latency counts from.
+    fn next(&mut self) -> Instant {
+        let Some(interval) = self.interval else { return Instant::now() };
+        let due = self.start + interval * self.sent;
+        self.sent += 1;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        due
+    }
+}
+
+/// Readers loop over the search mix until `stop` (`rate` searches/s in all, 0: closed loop);
+/// returns latencies in µs.
+fn readers(
+    address: &str,
+    count: usize,
+    rate: f64,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<u64>>> {
     (0..count)
         .map(|reader| {
             let (address, stop) = (address.to_owned(), stop.clone());
@@ -147,8 +184,9 @@ fn readers(address: &str, count: usize, stop: Arc<AtomicBool>) -> Vec<std::threa
                 let mut client = Client::new(&address);
                 let mut samples = Vec::new();
                 let mut n = reader;
+                let mut pacer = Pacer::new(rate / count as f64);
                 while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
+                    let started = pacer.next();
                     if client
                         .send("GET", SEARCHES[n % SEARCHES.len()], "", "text/plain")
                         .is_ok_and(|(s, _)| s == 200)
@@ -177,6 +215,9 @@ fn main() {
     let seconds: u64 = arg(&args, "--seconds").and_then(|v| v.parse().ok()).unwrap_or(10);
     let writers: usize = arg(&args, "--writers").and_then(|v| v.parse().ok()).unwrap_or(32);
     let reader_count: usize = arg(&args, "--readers").and_then(|v| v.parse().ok()).unwrap_or(4);
+    // Open-loop rates (requests/s in all); 0: closed loops, as fast as answers come.
+    let search_rate: f64 = arg(&args, "--search-rate").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let patch_rate: f64 = arg(&args, "--patch-rate").and_then(|v| v.parse().ok()).unwrap_or(0.0);
 
     // Locations with a capacity record: the targets of the storm.
     let mut client = Client::new(&address);
@@ -194,14 +235,14 @@ fn main() {
 
     // Phase 1: searches alone.
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = readers(&address, reader_count, stop.clone());
+    let handles = readers(&address, reader_count, search_rate, stop.clone());
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     let mut alone: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
 
     // Phase 2: the same searches during a PATCH storm.
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = readers(&address, reader_count, stop.clone());
+    let handles = readers(&address, reader_count, search_rate, stop.clone());
     let patch_latency = Arc::new(Mutex::new(Vec::new()));
     let visible_latency = Arc::new(Mutex::new(Vec::new()));
     let not_visible = Arc::new(Mutex::new(0u64));
@@ -219,10 +260,11 @@ fn main() {
                 // Each writer owns the locations of its residue class: two writers patching the
                 // same location at once would make the probe below see the other one's value.
                 let owned: Vec<&String> = ids.iter().skip(writer).step_by(writers).collect();
+                let mut pacer = Pacer::new(patch_rate / writers as f64);
                 while !stop.load(Ordering::Relaxed) && !owned.is_empty() {
                     let id = owned[(n as usize / writers * 7919) % owned.len()];
                     let count = 1_000 + (n % 100_000);
-                    let sent = Instant::now();
+                    let sent = pacer.next();
                     match writer_client.send(
                         "PATCH",
                         &format!("/fhir/Location/{id}"),
@@ -268,7 +310,14 @@ fn main() {
     let patch_count = patches.len();
     let (search_alone_p99, search_during_p99) =
         (percentile_ms(&mut alone, 0.99), percentile_ms(&mut during, 0.99));
-    println!("write_load against {address}: {writers} writers, {reader_count} readers, {seconds} s per phase, {} locations", ids.len());
+    let loop_kind =
+        |rate: f64| if rate > 0.0 { format!("open loop at {rate} req/s") } else { "closed loop".to_owned() };
+    println!(
+        "write_load against {address}: {writers} writers ({}), {reader_count} readers ({}), {seconds} s per phase, {} locations",
+        loop_kind(patch_rate),
+        loop_kind(search_rate),
+        ids.len()
+    );
     println!(
         "searches alone           : {} requests, median {:.2} ms, p99 {:.2} ms",
         alone.len(),

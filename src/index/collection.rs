@@ -189,6 +189,37 @@ impl Terms {
     }
 }
 
+/// The targets of one key through one reference parameter. Most keys point at one target
+/// (an offer's organization, a record's parent): held inline, so a pass over the column
+/// follows no pointer.
+#[derive(Clone, Default)]
+pub enum Refs {
+    #[default]
+    None,
+    One((u16, DocKey)),
+    Many(Box<[(u16, DocKey)]>),
+}
+
+impl Refs {
+    pub fn as_slice(&self) -> &[(u16, DocKey)] {
+        match self {
+            Refs::None => &[],
+            Refs::One(target) => std::slice::from_ref(target),
+            Refs::Many(targets) => targets,
+        }
+    }
+}
+
+impl From<Vec<(u16, DocKey)>> for Refs {
+    fn from(targets: Vec<(u16, DocKey)>) -> Refs {
+        match targets.as_slice() {
+            [] => Refs::None,
+            [one] => Refs::One(*one),
+            _ => Refs::Many(targets.into()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub enum ParamIndex {
     Tokens(Terms),
@@ -196,7 +227,7 @@ pub enum ParamIndex {
     Dates(Column<DateRange>),
     Numbers(Column<f64>),
     Quantities(Vec<Box<[QuantityValue]>>),
-    References { forward: Vec<Box<[(u16, DocKey)]>>, reverse: HashMap<(u16, DocKey), RoaringBitmap> },
+    References { forward: Vec<Refs>, reverse: HashMap<(u16, DocKey), RoaringBitmap> },
     Unindexed,
 }
 
@@ -494,7 +525,7 @@ impl Collection {
                 ParamIndex::Quantities(column) => clear_slot(column, index),
                 ParamIndex::References { forward, reverse } => {
                     if let Some(targets) = forward.get_mut(index) {
-                        for target in std::mem::take(targets).iter() {
+                        for target in std::mem::take(targets).as_slice() {
                             unlink(reverse, *target, key);
                         }
                     }
@@ -560,7 +591,7 @@ impl Collection {
                             }
                         }
                     }
-                    let previous = forward.get(index).map(|b| &**b).unwrap_or(&[]);
+                    let previous = forward.get(index).map(Refs::as_slice).unwrap_or(&[]);
                     for target in previous.iter().filter(|t| !targets.contains(t)) {
                         unlink(reverse, *target, key);
                     }
@@ -568,7 +599,10 @@ impl Collection {
                         reverse.entry(*target).or_default().insert(key);
                     }
                     let has_value = !targets.is_empty();
-                    set_slot(forward, index, targets.into());
+                    if forward.len() <= index {
+                        forward.resize_with(index + 1, Refs::default);
+                    }
+                    forward[index] = targets.into();
                     has_value
                 }
                 _ => {
@@ -586,7 +620,7 @@ impl Collection {
                 ParamIndex::Quantities(column) => clear_slot(column, index),
                 ParamIndex::References { forward, reverse } => {
                     if let Some(targets) = forward.get_mut(index) {
-                        for target in std::mem::take(targets).iter() {
+                        for target in std::mem::take(targets).as_slice() {
                             unlink(reverse, *target, key);
                         }
                     }
@@ -682,9 +716,39 @@ impl Collection {
     /// Targets of one key through a reference param.
     pub fn references_of(&self, param: usize, key: DocKey) -> &[(u16, DocKey)] {
         match self.param(param) {
-            ParamIndex::References { forward, .. } => forward.get(key as usize).map(|b| &**b).unwrap_or(&[]),
+            ParamIndex::References { forward, .. } => {
+                forward.get(key as usize).map(Refs::as_slice).unwrap_or(&[])
+            }
             _ => &[],
         }
+    }
+
+    /// The keys among `candidates` whose reference `param` points at one of `targets` (keys of
+    /// the collection `target_type`), by one pass over the forward column against a bitset of
+    /// the targets: for thousands of targets, cheaper than a reverse posting lookup per target.
+    pub fn referencing_dense(
+        &self,
+        param: usize,
+        target_type: u16,
+        targets: &RoaringBitmap,
+        candidates: &RoaringBitmap,
+    ) -> RoaringBitmap {
+        let ParamIndex::References { forward, .. } = self.param(param) else { return RoaringBitmap::new() };
+        let Some(max_target) = targets.max() else { return RoaringBitmap::new() };
+        let mut wanted = vec![0u64; max_target as usize / 64 + 1];
+        for target in targets {
+            wanted[target as usize / 64] |= 1 << (target % 64);
+        }
+        let is_wanted = |(t, k): &(u16, DocKey)| {
+            *t == target_type && wanted.get(*k as usize / 64).is_some_and(|w| w & (1 << (k % 64)) != 0)
+        };
+        let mut found = vec![0u8; forward.len().div_ceil(8)];
+        for (index, refs) in forward.iter().enumerate() {
+            if refs.as_slice().iter().any(is_wanted) {
+                found[index / 8] |= 1 << (index % 8);
+            }
+        }
+        RoaringBitmap::from_lsb0_bytes(0, &found) & candidates
     }
 
     /// Sources (keys of this collection) whose reference param points at the target.
@@ -777,7 +841,7 @@ impl Collection {
                     for key in self.live.iter() {
                         let targets: Vec<String> = forward
                             .get(key as usize)
-                            .map(|t| t.iter().map(|(ty, k)| target_id(*ty, *k)).collect())
+                            .map(|t| t.as_slice().iter().map(|(ty, k)| target_id(*ty, *k)).collect())
                             .unwrap_or_default();
                         lines.push(format!("forward {param} {} {targets:?}", id_of(key)));
                     }

@@ -3,9 +3,8 @@
 //! proximity and tantivy for full text. Chains and reverse chains move sets across types through
 //! the reference postings.
 
-use std::collections::HashMap;
-
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::error::Result;
 use crate::index::collection::{Collection, KeyUnion, ParamIndex};
@@ -391,9 +390,9 @@ impl<'a> Executor<'a> {
     ) -> RoaringBitmap {
         let target_type_tag = target_type as u16;
         let by_identifier = self.referencing_any_logical(collection, param, target_type, targets);
-        // Walking the reverse postings costs |targets| unions; scanning the forward column costs
-        // |live| lookups. Take the cheaper one.
-        let direct = if targets.len() * 4 < collection.live.len() {
+        // Walking the reverse postings costs a scattered lookup per target (~300 ns at national
+        // scale); a pass over the forward column a few ns per source. Take the cheaper one.
+        let direct = if targets.len() * 64 < collection.live.len() {
             let mut result = KeyUnion::default();
             for target in targets {
                 if let Some(bitmap) = collection.referencing(param, (target_type_tag, target)) {
@@ -402,12 +401,7 @@ impl<'a> Executor<'a> {
             }
             result.finish() & &collection.live
         } else {
-            scan(&collection.live, |key| {
-                collection
-                    .references_of(param, key)
-                    .iter()
-                    .any(|(t, k)| *t == target_type_tag && targets.contains(*k))
-            })
+            collection.referencing_dense(param, target_type_tag, targets, &collection.live)
         };
         direct | by_identifier
     }

@@ -2,12 +2,13 @@
 //! includes → entries. Deep paging past the first page reads a cursor that froze the ordered
 //! match list (keys and versions) of the first request: pages stay consistent while writes go on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::execute::{EvalContext, Executor, Guard};
 use crate::error::{Error, Result};
@@ -268,7 +269,7 @@ impl SearchService {
         let end = offset.saturating_add(request.count as usize).min(cursor.matches.len());
         let page: Vec<(DocKey, u64)> =
             cursor.matches.page(offset, end).into_iter().map(|k| (k, cursor.versions.get(k))).collect();
-        let context = EvalContext { distances: cursor.distances.clone(), scores: HashMap::new() };
+        let context = EvalContext { distances: cursor.distances.clone(), scores: HashMap::default() };
         let entries = self.entries(
             &executor,
             cursor.type_index,
@@ -299,21 +300,21 @@ impl SearchService {
         context: &EvalContext,
     ) -> HashMap<DocKey, f64> {
         if context.distances.is_empty() {
-            return HashMap::new();
+            return HashMap::default();
         }
         let state = executor.state;
         if type_index == state.location_type {
             return matched.iter().filter_map(|k| context.distances.get(&k).map(|d| (k, *d))).collect();
         }
-        let Some(schema) = state.registry.resources.get(type_index) else { return HashMap::new() };
-        let Some(collection) = state.collection(type_index) else { return HashMap::new() };
+        let Some(schema) = state.registry.resources.get(type_index) else { return HashMap::default() };
+        let Some(collection) = state.collection(type_index) else { return HashMap::default() };
         let location_params: Vec<usize> = schema
             .reference_params()
             .filter(|p| p.targets.iter().any(|t| t == "Location"))
             .map(|p| p.id)
             .collect();
         let location_tag = state.location_type as u16;
-        let mut out = HashMap::new();
+        let mut out = HashMap::default();
         for key in matched {
             let mut best: Option<f64> = None;
             for param in &location_params {
@@ -342,43 +343,45 @@ impl SearchService {
     ) -> Result<Frozen> {
         let type_index = request.resource_type;
         if !request.sort.is_empty() {
-            let mut decorated: Vec<(Vec<Option<SortValue>>, DocKey)> = matched
+            let keys: Vec<DocKey> = matched.iter().collect();
+            // One column of values per sort key; a chained sort resolves each target resource
+            // once (60,000 offers sorted by the tariffs of far fewer organizations).
+            let columns: Vec<Vec<Option<SortValue>>> = request
+                .sort
                 .iter()
-                .map(|key| {
-                    (
-                        request.sort.iter().map(|s| self.sort_value(executor, s, type_index, key)).collect(),
-                        key,
-                    )
+                .map(|sort| {
+                    let mut memo = rustc_hash::FxHashMap::default();
+                    keys.iter()
+                        .map(|key| self.sort_value(executor, sort, type_index, *key, &mut memo))
+                        .collect()
                 })
                 .collect();
-            decorated.sort_by(|a, b| {
-                for (index, sort) in request.sort.iter().enumerate() {
-                    let ordering = compare_sort_values(a.0.get(index), b.0.get(index), sort.descending);
+            let mut positions: Vec<usize> = (0..keys.len()).collect();
+            positions.sort_by(|a, b| {
+                for (column, sort) in columns.iter().zip(&request.sort) {
+                    let ordering = compare_sort_values(column.get(*a), column.get(*b), sort.descending);
                     if ordering != std::cmp::Ordering::Equal {
                         return ordering;
                     }
                 }
-                a.1.cmp(&b.1)
+                keys[*a].cmp(&keys[*b])
             });
+            return Ok(Frozen::Ordered(positions.into_iter().map(|p| keys[p]).collect()));
+        }
+        // Decorated once: a map lookup per comparison costs more than the sort itself.
+        if request.criterion.has_near() {
+            let mut decorated: Vec<(f64, DocKey)> =
+                matched.iter().map(|k| (distances.get(&k).copied().unwrap_or(f64::INFINITY), k)).collect();
+            decorated.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             return Ok(Frozen::Ordered(decorated.into_iter().map(|(_, k)| k).collect()));
         }
-        if request.criterion.has_near() {
-            let mut keys: Vec<DocKey> = matched.iter().collect();
-            keys.sort_by(|a, b| {
-                let da = distances.get(a).copied().unwrap_or(f64::INFINITY);
-                let db = distances.get(b).copied().unwrap_or(f64::INFINITY);
-                da.total_cmp(&db).then(a.cmp(b))
-            });
-            return Ok(Frozen::Ordered(keys));
-        }
         if request.criterion.has_content() {
-            let mut keys: Vec<DocKey> = matched.iter().collect();
-            keys.sort_by(|a, b| {
-                let sa = context.scores.get(&(type_index, *a)).copied().unwrap_or(0.0);
-                let sb = context.scores.get(&(type_index, *b)).copied().unwrap_or(0.0);
-                sb.total_cmp(&sa).then(a.cmp(b))
-            });
-            return Ok(Frozen::Ordered(keys));
+            let mut decorated: Vec<(f32, DocKey)> = matched
+                .iter()
+                .map(|k| (context.scores.get(&(type_index, k)).copied().unwrap_or(0.0), k))
+                .collect();
+            decorated.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            return Ok(Frozen::Ordered(decorated.into_iter().map(|(_, k)| k).collect()));
         }
         Ok(Frozen::KeyOrder(matched))
     }
@@ -389,6 +392,7 @@ impl SearchService {
         sort: &SortKey,
         type_index: usize,
         key: DocKey,
+        memo: &mut rustc_hash::FxHashMap<DocKey, Option<SortValue>>,
     ) -> Option<SortValue> {
         let state = executor.state;
         // Walk the chain to the resources holding the value.
@@ -408,28 +412,44 @@ impl SearchService {
         }
         let collection = state.collection(sort.target_type)?;
         let param_type = state.registry.resources.get(sort.target_type)?.params.get(sort.param)?.param_type;
-        let mut values = Vec::new();
-        for (_, k) in current.iter().filter(|(t, _)| *t == sort.target_type) {
-            // Through a hierarchy (an offer attached to an OI), the nearest ancestor with a value counts.
-            let candidates =
-                if sort.chain.is_empty() { vec![*k] } else { executor.ancestors(sort.target_type, *k) };
-            for candidate in candidates {
-                let found =
-                    self.own_sort_values(collection, param_type, sort.param, candidate, sort.descending);
-                if !found.is_empty() {
-                    values.extend(found);
-                    break;
-                }
-            }
-        }
-        values.into_iter().reduce(|a, b| {
+        let best = |a: SortValue, b: SortValue| {
             let keep_a = if sort.descending { a >= b } else { a <= b };
             if keep_a {
                 a
             } else {
                 b
             }
-        })
+        };
+        let mut value = None;
+        for (_, k) in current.iter().filter(|(t, _)| *t == sort.target_type) {
+            let memoized = if sort.chain.is_empty() { None } else { memo.get(k) };
+            let own = match memoized {
+                Some(own) => own.clone(),
+                None => {
+                    // Through a hierarchy (an offer attached to an OI), the nearest ancestor with
+                    // a value counts.
+                    let candidates = if sort.chain.is_empty() {
+                        vec![*k]
+                    } else {
+                        executor.ancestors(sort.target_type, *k)
+                    };
+                    let own = candidates.into_iter().find_map(|candidate| {
+                        self.own_sort_values(collection, param_type, sort.param, candidate, sort.descending)
+                            .into_iter()
+                            .reduce(best)
+                    });
+                    if !sort.chain.is_empty() {
+                        memo.insert(*k, own.clone());
+                    }
+                    own
+                }
+            };
+            value = match (value, own) {
+                (Some(a), Some(b)) => Some(best(a, b)),
+                (a, b) => a.or(b),
+            };
+        }
+        value
     }
 
     fn own_sort_values(
@@ -601,7 +621,7 @@ fn normalized_scores(
         .collect();
     let max = own.iter().map(|(_, s)| *s).fold(0.0f32, f32::max);
     if max <= 0.0 {
-        return HashMap::new();
+        return HashMap::default();
     }
     own.into_iter().map(|(k, s)| (k, (f64::from(s) / f64::from(max) * 10_000.0).round() / 10_000.0)).collect()
 }
