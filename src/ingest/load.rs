@@ -35,11 +35,43 @@ fn put(resource: Value) -> WriteOp {
 }
 
 /// Load `paths` into `store`. `on_resource` is called once per loaded resource (progress).
+///
+/// Commits run on their own thread, in file order, while the next lines are parsed and
+/// validated: the store transaction of a chunk no longer leaves the other cores idle.
 pub fn load_files(
     registry: &Registry,
     store: &dyn ResourceStore,
     paths: &[std::path::PathBuf],
     on_resource: &mut dyn FnMut(u64),
+) -> Result<LoadSummary> {
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<WriteOp>>(2);
+        let committer = scope.spawn(move || -> Result<()> {
+            for ops in received {
+                for result in store.commit_units(vec![ops])? {
+                    result?;
+                }
+            }
+            Ok(())
+        });
+        let produced = produce(registry, paths, on_resource, &|ops| {
+            chunks.send(ops).map_err(|_| Error::internal("the commit thread stopped"))
+        });
+        drop(chunks);
+        let committed =
+            committer.join().unwrap_or_else(|_| Err(Error::internal("the commit thread panicked")));
+        // A failed commit stops the producer too: its error is the one to report.
+        committed?;
+        produced
+    })
+}
+
+/// Parse and validate `paths`, handing chunks of writes to `commit` in file order.
+fn produce(
+    registry: &Registry,
+    paths: &[std::path::PathBuf],
+    on_resource: &mut dyn FnMut(u64),
+    commit: &dyn Fn(Vec<WriteOp>) -> Result<()>,
 ) -> Result<LoadSummary> {
     let mut summary = LoadSummary::default();
     let mut chunk: Vec<WriteOp> = Vec::with_capacity(CHUNK);
@@ -47,11 +79,7 @@ pub fn load_files(
         if chunk.is_empty() {
             return Ok(());
         }
-        let ops = std::mem::take(chunk);
-        for result in store.commit_units(vec![ops])? {
-            result?;
-        }
-        Ok(())
+        commit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
     };
     for path in paths {
         let name = path.display().to_string();

@@ -115,24 +115,59 @@ pub fn validate_resource(
 
 /// Every extension has a `url` and either a value[x] or sub-extensions, not both (R4 ext-1).
 fn check_extensions(value: &Value, path: &str) -> Result<()> {
+    let mut steps = Vec::new();
+    check_extensions_at(value, &mut steps).map_err(|(steps, message)| {
+        let mut expression = path.to_owned();
+        for step in &steps {
+            match step {
+                Step::Key(key) => {
+                    expression.push('.');
+                    expression.push_str(key);
+                }
+                Step::Index(index) => expression.push_str(&format!("[{index}]")),
+            }
+        }
+        Error::unprocessable(expression, message)
+    })
+}
+
+/// One step of the path to an element; the path is rendered only for an error (a load checks
+/// millions of elements).
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+type StepError<'a> = (Vec<Step<'a>>, &'static str);
+
+fn check_extensions_at<'a>(
+    value: &'a Value,
+    steps: &mut Vec<Step<'a>>,
+) -> std::result::Result<(), StepError<'a>> {
+    let fail = |steps: &Vec<Step<'a>>, extra: &[Step<'a>], message: &'static str| {
+        let mut at = steps.clone();
+        at.extend_from_slice(extra);
+        Err((at, message))
+    };
     match value {
         Value::Object(object) => {
             for (key, child) in object {
-                let child_path = format!("{path}.{key}");
+                steps.push(Step::Key(key));
                 if key == "extension" || key == "modifierExtension" {
                     let Some(items) = child.as_array() else {
-                        return Err(Error::unprocessable(child_path, format!("{key} must be an array")));
+                        return fail(steps, &[], "extension and modifierExtension must be arrays");
                     };
                     for (index, item) in items.iter().enumerate() {
-                        let item_path = format!("{child_path}[{index}]");
                         let Some(extension) = item.as_object() else {
-                            return Err(Error::unprocessable(item_path, "an extension must be an object"));
+                            return fail(steps, &[Step::Index(index)], "an extension must be an object");
                         };
                         if !extension.get("url").is_some_and(Value::is_string) {
-                            return Err(Error::unprocessable(
-                                format!("{item_path}.url"),
+                            return fail(
+                                steps,
+                                &[Step::Index(index), Step::Key("url")],
                                 "an extension needs a url",
-                            ));
+                            );
                         }
                         let has_value = extension.keys().any(|k| {
                             k.len() > 5
@@ -140,21 +175,29 @@ fn check_extensions(value: &Value, path: &str) -> Result<()> {
                                 && k[5..].starts_with(|c: char| c.is_ascii_uppercase())
                         });
                         if has_value && extension.contains_key("extension") {
-                            return Err(Error::unprocessable(
-                                item_path,
+                            return fail(
+                                steps,
+                                &[Step::Index(index)],
                                 "an extension has either a value or sub-extensions, not both (ext-1)",
-                            ));
+                            );
                         }
-                        check_extensions(item, &item_path)?;
+                        steps.push(Step::Index(index));
+                        check_extensions_at(item, steps)?;
+                        steps.pop();
                     }
-                } else {
-                    check_extensions(child, &child_path)?;
+                } else if child.is_object() || child.is_array() {
+                    check_extensions_at(child, steps)?;
                 }
+                steps.pop();
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                check_extensions(item, &format!("{path}[{index}]"))?;
+                if item.is_object() || item.is_array() {
+                    steps.push(Step::Index(index));
+                    check_extensions_at(item, steps)?;
+                    steps.pop();
+                }
             }
         }
         _ => {}
@@ -196,5 +239,37 @@ mod tests {
             Some("Location")
         )
         .is_ok());
+    }
+
+    #[test]
+    fn test_extension_errors_name_the_nested_element() {
+        let registry = Registry::embedded().unwrap();
+        let expression = |resource: Value| {
+            validate_resource(&registry, &resource, None).unwrap_err().expression().map(str::to_owned)
+        };
+        let nested = |inner: Value| {
+            json!({"resourceType": "Location", "extension": [
+                {"url": "a", "valueString": "x"},
+                {"url": "b", "extension": [{"url": "c", "valueInteger": 1}, inner]},
+            ]})
+        };
+        assert_eq!(
+            expression(nested(json!({"valueInteger": 2}))).as_deref(),
+            Some("Location.extension[1].extension[1].url")
+        );
+        assert_eq!(
+            expression(nested(json!({"url": "d", "valueInteger": 2, "extension": []}))).as_deref(),
+            Some("Location.extension[1].extension[1]")
+        );
+        assert_eq!(
+            expression(json!({"resourceType": "Location", "address": {"_line": [{"extension": {}}]}}))
+                .as_deref(),
+            Some("Location.address._line[0].extension")
+        );
+        assert_eq!(
+            expression(json!({"resourceType": "Location", "type": [{"coding": [{"extension": ["x"]}]}]}))
+                .as_deref(),
+            Some("Location.type[0].coding[0].extension[0]")
+        );
     }
 }
