@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::{HttpState, FHIR_JSON};
 use crate::error::{Error, Result};
 use crate::fhir::bundle::{render_searchset_projected, BundleLinks, PageProjection};
+use crate::index::extract::IndexDoc;
 use crate::ingest::bundle::{entry_response, error_response, new_id, plan_bundle};
 use crate::ingest::patch::{parse_fhirpath_patch, parse_json_patch, patcher, Patch};
 use crate::ingest::validate::{is_valid_id, validate_resource};
@@ -459,7 +460,7 @@ async fn prepare_patch(
     id: &str,
     if_match: Option<u64>,
     patcher: &Patcher,
-) -> Result<Option<PreparedPatch>> {
+) -> Result<Option<(PreparedPatch, IndexDoc)>> {
     let (app, patcher) = (state.app.clone(), patcher.clone());
     let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
     blocking(move || {
@@ -470,7 +471,9 @@ async fn prepare_patch(
         }
         let base: Value = serde_json::from_slice(&current.json).map_err(Error::internal)?;
         let resource = (patcher.0)(&base)?;
-        Ok(Some(PreparedPatch { base_version: current.version, resource }))
+        // Extracted here too, off the single writer, which only stamps version and lastUpdated.
+        let doc = crate::index::extract::extract_resource(&app.registry, &resource, 0)?;
+        Ok(Some((PreparedPatch { base_version: current.version, resource }, doc)))
     })
     .await
 }
@@ -798,9 +801,11 @@ async fn patch(
     let base = base_url(&state, &request);
     check_writable(&state, &request, &resource_type, &id).await?;
     let patcher = patcher(state.app.registry.clone(), document);
-    let prepared = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?;
-    let committed =
-        submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher, prepared }).await?;
+    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?.unzip();
+    let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
+    let app = state.app.clone();
+    let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
+    let committed = committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))?;
     written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }
 
@@ -844,8 +849,10 @@ async fn conditional_patch(
     })
     .await?;
     let patcher = patcher(state.app.registry.clone(), document);
-    let prepared = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?;
-    let committed =
-        submit_one(&state, WriteOp::Patch { resource_type, id, if_match, patcher, prepared }).await?;
+    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?.unzip();
+    let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
+    let app = state.app.clone();
+    let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
+    let committed = committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))?;
     written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
 }

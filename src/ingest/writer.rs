@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::index::extract::extract_resource;
+use crate::index::extract::{extract_resource, IndexDoc};
 use crate::index::text::TextIndex;
 use crate::index::{IndexChange, SearchSnapshots, SearchState};
 use crate::store::{Committed, ResourceStore, WriteOp};
@@ -19,6 +19,9 @@ const MAX_GROUP: usize = 512;
 
 struct WriteRequest {
     ops: Vec<WriteOp>,
+    /// Index documents the caller extracted from prepared patches, by op (see
+    /// [`Writer::submit_prepared`]); empty when none.
+    docs: Vec<Option<IndexDoc>>,
     reply: SyncSender<Result<Vec<Committed>>>,
 }
 
@@ -69,9 +72,17 @@ impl Writer {
 
     /// Commit one unit (all or nothing) and wait until it is durable and searchable.
     pub fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<Committed>> {
+        self.submit_prepared(ops, Vec::new())
+    }
+
+    /// As [`submit`](Self::submit), with the index document of each op's prepared patch
+    /// (extracted on the caller's thread with version 0): when the store uses the prepared
+    /// resource, the single writer only stamps the document's version and `_lastUpdated`
+    /// instead of extracting it again.
+    pub fn submit_prepared(&self, ops: Vec<WriteOp>, docs: Vec<Option<IndexDoc>>) -> Result<Vec<Committed>> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.sender
-            .send(Message::Write(WriteRequest { ops, reply }))
+            .send(Message::Write(WriteRequest { ops, docs, reply }))
             .map_err(|_| Error::internal("the writer thread has stopped"))?;
         answer.recv().map_err(|_| Error::internal("the writer thread dropped the request"))?
     }
@@ -99,7 +110,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(units.len());
         for ops in units {
             let (reply, answer) = mpsc::sync_channel(1);
-            match self.sender.send(Message::Write(WriteRequest { ops, reply })) {
+            match self.sender.send(Message::Write(WriteRequest { ops, docs: Vec::new(), reply })) {
                 Ok(()) => answers.push(Ok(answer)),
                 Err(_) => answers.push(Err(Error::internal("the writer thread has stopped"))),
             }
@@ -166,7 +177,14 @@ fn commit_group(
     hook: Option<&dyn crate::indicators::CommitHook>,
 ) {
     let started = Instant::now();
-    let (units, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|r| (r.ops, r.reply)).unzip();
+    let mut docs = Vec::with_capacity(batch.len());
+    let (units, replies): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|r| {
+            docs.push(r.docs);
+            (r.ops, r.reply)
+        })
+        .unzip();
     let unit_count = units.len() as u64;
     let results = match context.store.commit_units(units) {
         Ok(results) => results,
@@ -178,8 +196,15 @@ fn commit_group(
             return;
         }
     };
-    let committed: Vec<&Committed> = results.iter().filter_map(|r| r.as_ref().ok()).flatten().collect();
-    if let Err(error) = publish(context.state, context.text, &committed) {
+    let mut committed: Vec<&Committed> = Vec::new();
+    let mut prepared_docs: Vec<Option<IndexDoc>> = Vec::new();
+    for (result, mut unit_docs) in results.iter().zip(docs) {
+        let Ok(entries) = result else { continue };
+        unit_docs.resize_with(entries.len(), || None);
+        committed.extend(entries);
+        prepared_docs.extend(unit_docs);
+    }
+    if let Err(error) = publish_prepared(context.state, context.text, &committed, prepared_docs) {
         // The writes are durable; the search state is rebuilt from the store at restart.
         tracing::error!(%error, "applying committed changes to the search state failed");
     }
@@ -199,16 +224,29 @@ fn commit_group(
 }
 
 /// Turn committed writes into index changes and publish them in the next snapshot (writer).
-pub fn publish(snapshots: &SearchSnapshots, text: &TextIndex, committed: &[&Committed]) -> Result<()> {
+/// `prepared[i]`, when present and `committed[i]` stored the prepared patch it came from, is
+/// the document of that resource before the store stamped its version and `lastUpdated`.
+fn publish_prepared(
+    snapshots: &SearchSnapshots,
+    text: &TextIndex,
+    committed: &[&Committed],
+    prepared: Vec<Option<IndexDoc>>,
+) -> Result<()> {
     if committed.is_empty() {
         return Ok(());
     }
     let registry = snapshots.read().registry.clone();
     let mut changes = Vec::with_capacity(committed.len());
     let mut max_seq = 0;
+    let mut prepared = prepared.into_iter();
     for entry in committed {
         max_seq = max_seq.max(entry.seq);
+        let prepared_doc = prepared.next().flatten().filter(|_| entry.from_prepared);
         if entry.noop {
+            continue;
+        }
+        if let Some(doc) = prepared_doc.and_then(|doc| stamp_doc(&registry, doc, entry)) {
+            changes.push(IndexChange::Upsert(doc));
             continue;
         }
         match &entry.resource {
@@ -223,6 +261,21 @@ pub fn publish(snapshots: &SearchSnapshots, text: &TextIndex, committed: &[&Comm
         }
     }
     snapshots.apply_changes(text, changes, max_seq)
+}
+
+/// The document of a prepared patch with what the store stamped: the version (of the resource
+/// and its records) and `_lastUpdated`, the only indexed values the stamp changes. `None` sends
+/// the resource back to a full extraction.
+fn stamp_doc(registry: &crate::schema::Registry, mut doc: IndexDoc, entry: &Committed) -> Option<IndexDoc> {
+    let last_updated = crate::query::value::parse_date_range(&entry.last_updated).ok()?;
+    let param = registry.resource(&doc.resource_type)?.param("_lastUpdated")?.id;
+    doc.values.retain(|(p, _)| *p != param);
+    doc.values.push((param, crate::index::extract::Values::Dates(vec![last_updated])));
+    doc.version = entry.version;
+    for record in &mut doc.records {
+        record.version = entry.version;
+    }
+    Some(doc)
 }
 
 /// Stage text, commit the text index, then apply all engines, on a state being built (start-up,

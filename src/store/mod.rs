@@ -82,6 +82,8 @@ pub struct Committed {
     pub created: bool,
     /// True when the operation changed nothing (DELETE of an absent resource).
     pub noop: bool,
+    /// True when a PATCH stored the caller's [`PreparedPatch`] (its base was still current).
+    pub from_prepared: bool,
 }
 
 /// A stored version of a resource.

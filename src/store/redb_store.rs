@@ -146,8 +146,9 @@ impl ResourceStore for RedbStore {
                             resource: None,
                             created: false,
                             noop: true,
+                            from_prepared: false,
                         }),
-                        Action::Put { resource, last_updated } => {
+                        Action::Put { resource, last_updated, from_prepared } => {
                             seq += 1;
                             let bytes = serde_json::to_vec(resource.as_ref()).map_err(Error::internal)?;
                             versions.insert((write.key.as_str(), write.version), bytes.as_slice())?;
@@ -162,6 +163,7 @@ impl ResourceStore for RedbStore {
                                 resource: Some(resource),
                                 created: !write.existed,
                                 noop: false,
+                                from_prepared,
                             });
                         }
                         Action::Delete => {
@@ -179,6 +181,7 @@ impl ResourceStore for RedbStore {
                                 resource: None,
                                 created: false,
                                 noop: false,
+                                from_prepared: false,
                             });
                         }
                     }
@@ -330,7 +333,12 @@ struct Pending {
 }
 
 enum Action {
-    Put { resource: Arc<Value>, last_updated: String },
+    /// `from_prepared`: the resource is the caller's [`PreparedPatch`](super::PreparedPatch).
+    Put {
+        resource: Arc<Value>,
+        last_updated: String,
+        from_prepared: bool,
+    },
     Delete,
     Noop,
 }
@@ -413,7 +421,7 @@ fn plan_unit(
                     return Err(Error::Conflict { message: format!("{key} already exists") });
                 }
                 let last_updated = stamp_meta(&mut resource, version, keep_last_updated, now)?;
-                Action::Put { resource: Arc::new(resource), last_updated }
+                Action::Put { resource: Arc::new(resource), last_updated, from_prepared: false }
             }
             WriteOp::Delete { .. } if !exists => Action::Noop,
             WriteOp::Delete { .. } => Action::Delete,
@@ -421,7 +429,9 @@ fn plan_unit(
                 if !exists {
                     return Err(Error::not_found(format!("{key} is not known")));
                 }
-                let mut resource = match prepared.filter(|p| p.base_version == previous_version) {
+                let prepared = prepared.filter(|p| p.base_version == previous_version);
+                let from_prepared = prepared.is_some();
+                let mut resource = match prepared {
                     Some(prepared) => prepared.resource,
                     None => {
                         let with_content = lookup(&key, current, versions, group_state, unit_state, true)?;
@@ -432,7 +442,7 @@ fn plan_unit(
                     }
                 };
                 let last_updated = stamp_meta(&mut resource, version, false, now)?;
-                Action::Put { resource: Arc::new(resource), last_updated }
+                Action::Put { resource: Arc::new(resource), last_updated, from_prepared }
             }
         };
         let (version, deleted, content) = match &action {

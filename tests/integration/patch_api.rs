@@ -394,3 +394,31 @@ async fn test_paging_shows_the_first_pages_snapshot_across_writes() {
         }
     }
 }
+
+/// A PATCH's index document is extracted off the writer before the store stamps the version and
+/// `lastUpdated`: the search state must hold the stamped values, as a fresh extraction would.
+#[actix_web::test]
+async fn test_patched_resource_is_indexed_with_the_stamped_last_updated() {
+    let app = TestApp::empty();
+    let location = json!({"resourceType": "Location", "id": "stamp", "name": "Réanimation",
+        "meta": {"lastUpdated": "2019-03-04T05:06:07Z"}});
+    assert_eq!(put_json(&app, "/fhir/Location/stamp", &location).await.status, 201);
+    let found = |query: String| {
+        let app = &app;
+        async move { get(app, &query).await.match_ids() }
+    };
+    assert_eq!(found("/fhir/Location?_lastUpdated=2019-03-04&_id=stamp".into()).await, ["stamp"]);
+    let add = fixture("Parameters-PATCH-Location-add-supported-capacity.json");
+    let patched = patch(&app, "/fhir/Location/stamp", &add, None).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let stamped = patched.body["meta"]["lastUpdated"].as_str().unwrap().to_owned();
+    assert!(!stamped.starts_with("2019"), "a PATCH sets the current time: {stamped}");
+    let second = &stamped[..19];
+    assert_eq!(found(format!("/fhir/Location?_lastUpdated={second}&_id=stamp")).await, ["stamp"]);
+    assert!(found("/fhir/Location?_lastUpdated=2019-03-04&_id=stamp".into()).await.is_empty());
+    assert_eq!(found(format!("/fhir/Location?capacity-status={R330}%7C02&_id=stamp")).await, ["stamp"]);
+    // The version is the store's, in the resource and its ETag.
+    let read = get(&app, "/fhir/Location/stamp").await;
+    assert_eq!(read.body["meta"]["versionId"], "2");
+    assert_eq!(read.header("etag").as_deref(), Some("W/\"2\""));
+}
