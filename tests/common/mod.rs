@@ -25,7 +25,21 @@ pub struct TestApp {
 pub fn demo_corpus_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ror-search-test-corpus-{}", std::process::id()));
+        // A static is never dropped, so the directory outlives the process: the corpora of test
+        // processes that are gone are removed here instead (Linux: their /proc entry is gone).
+        const PREFIX: &str = "ror-search-test-corpus-";
+        if Path::new("/proc/self").exists() {
+            for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(pid) = name.strip_prefix(PREFIX).and_then(|p| p.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
         let options = ror_search::generate::GenerateOptions {
             scale: "demo".parse().expect("demo scale"),
             seed: 42,
