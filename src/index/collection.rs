@@ -231,6 +231,27 @@ pub enum ParamIndex {
     Unindexed,
 }
 
+impl ParamIndex {
+    /// Take `key` out of a column-like index (dates, numbers, quantities, references); term
+    /// postings are taken out through the key's term list instead.
+    fn clear_column(&mut self, key: DocKey) {
+        let index = key as usize;
+        match self {
+            ParamIndex::Dates(column) => column.clear(key),
+            ParamIndex::Numbers(column) => column.clear(key),
+            ParamIndex::Quantities(column) => clear_slot(column, index),
+            ParamIndex::References { forward, reverse } => {
+                if let Some(targets) = forward.get_mut(index) {
+                    for target in std::mem::take(targets).as_slice() {
+                        unlink(reverse, *target, key);
+                    }
+                }
+            }
+            ParamIndex::Tokens(_) | ParamIndex::Strings { .. } | ParamIndex::Unindexed => {}
+        }
+    }
+}
+
 /// Values of one parameter by key, laid out for scans: the first value of every key sits in one
 /// contiguous vector (`_lastUpdated` over 430k offers is one linear pass), further values of
 /// multi-valued keys in a side map.
@@ -519,19 +540,7 @@ impl Collection {
             }
         }
         for param in self.params.iter_mut() {
-            match param {
-                ParamIndex::Dates(column) => column.clear(key),
-                ParamIndex::Numbers(column) => column.clear(key),
-                ParamIndex::Quantities(column) => clear_slot(column, index),
-                ParamIndex::References { forward, reverse } => {
-                    if let Some(targets) = forward.get_mut(index) {
-                        for target in std::mem::take(targets).as_slice() {
-                            unlink(reverse, *target, key);
-                        }
-                    }
-                }
-                _ => {}
-            }
+            param.clear_column(key);
         }
         for present in self.present.iter_mut() {
             present.remove(key);
@@ -614,19 +623,7 @@ impl Collection {
         }
         // Columns and references the new version no longer has.
         for (param_index, _) in self.params.iter_mut().zip(&given).filter(|(_, given)| !**given) {
-            match param_index {
-                ParamIndex::Dates(column) => column.clear(key),
-                ParamIndex::Numbers(column) => column.clear(key),
-                ParamIndex::Quantities(column) => clear_slot(column, index),
-                ParamIndex::References { forward, reverse } => {
-                    if let Some(targets) = forward.get_mut(index) {
-                        for target in std::mem::take(targets).as_slice() {
-                            unlink(reverse, *target, key);
-                        }
-                    }
-                }
-                _ => {}
-            }
+            param_index.clear_column(key);
         }
         for (param, id) in old.tokens.iter().filter(|t| !token_terms.contains(t)) {
             if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
