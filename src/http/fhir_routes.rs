@@ -1,6 +1,8 @@
 //! FHIR REST routes: search, read, vread, history, create, update, delete, transaction/batch,
 //! metadata; plus health and admin status.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::web::{self, Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
@@ -19,7 +21,7 @@ use crate::search::execute::Guard;
 use crate::security::guard::ProfileGuard;
 use crate::security::view::Projector;
 use crate::security::{AccessProfile, Principal};
-use crate::store::{Committed, Patcher, PreparedPatch, StoredVersion, WriteOp};
+use crate::store::{Committed, PreparedPatch, StoredVersion, WriteOp};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -459,9 +461,9 @@ async fn prepare_patch(
     resource_type: &str,
     id: &str,
     if_match: Option<u64>,
-    patcher: &Patcher,
+    patch: &Arc<Patch>,
 ) -> Result<Option<(PreparedPatch, IndexDoc)>> {
-    let (app, patcher) = (state.app.clone(), patcher.clone());
+    let (app, patch) = (state.app.clone(), patch.clone());
     let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
     blocking(move || {
         let Some(current) = app.store.current(&resource_type, &id)? else { return Ok(None) };
@@ -470,9 +472,8 @@ async fn prepare_patch(
             return Ok(None);
         }
         let base: Value = serde_json::from_slice(&current.json).map_err(Error::internal)?;
-        let resource = (patcher.0)(&base)?;
-        // Extracted here too, off the single writer, which only stamps version and lastUpdated.
-        let doc = crate::index::extract::extract_resource(&app.registry, &resource, 0)?;
+        // The index document too, off the single writer, which only stamps version and lastUpdated.
+        let (resource, doc) = crate::ingest::patch::patch_and_index(&app.registry, &patch, &base)?;
         Ok(Some((PreparedPatch { base_version: current.version, resource }, doc)))
     })
     .await
@@ -800,8 +801,9 @@ async fn patch(
     let if_match = if_match(&request)?;
     let base = base_url(&state, &request);
     check_writable(&state, &request, &resource_type, &id).await?;
-    let patcher = patcher(state.app.registry.clone(), document);
-    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?.unzip();
+    let document = Arc::new(document);
+    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &document).await?.unzip();
+    let patcher = patcher(state.app.registry.clone(), Arc::unwrap_or_clone(document));
     let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
     let app = state.app.clone();
     let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
@@ -848,8 +850,9 @@ async fn conditional_patch(
         }
     })
     .await?;
-    let patcher = patcher(state.app.registry.clone(), document);
-    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &patcher).await?.unzip();
+    let document = Arc::new(document);
+    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &document).await?.unzip();
+    let patcher = patcher(state.app.registry.clone(), Arc::unwrap_or_clone(document));
     let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
     let app = state.app.clone();
     let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;

@@ -650,22 +650,30 @@ impl Patch {
 /// A patcher that applies `patch` and checks the result like any other write.
 pub fn patcher(registry: std::sync::Arc<crate::schema::Registry>, patch: Patch) -> crate::store::Patcher {
     crate::store::Patcher(std::sync::Arc::new(move |current: &Value| {
-        let patched = patch.apply(current)?;
-        let resource_type =
-            current.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
-        crate::ingest::validate::validate_resource(&registry, &patched, Some(&resource_type)).map_err(
-            |error| match error {
-                Error::InvalidBody { expression, message } | Error::Unprocessable { expression, message } => {
-                    Error::Unprocessable {
-                        expression,
-                        message: format!("the patched resource is invalid: {message}"),
-                    }
-                }
-                other => other,
-            },
-        )?;
-        Ok(patched)
+        patch_and_index(&registry, &patch, current).map(|(patched, _)| patched)
     }))
+}
+
+/// Apply `patch` to `current`, check the result like any other write and return it with its
+/// index document (version 0: the store stamps the version), extracted once for both.
+pub fn patch_and_index(
+    registry: &crate::schema::Registry,
+    patch: &Patch,
+    current: &Value,
+) -> Result<(Value, crate::index::extract::IndexDoc)> {
+    let patched = patch.apply(current)?;
+    let resource_type = current.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (_, _, doc) = crate::ingest::validate::validate_and_index(registry, &patched, Some(&resource_type))
+        .map_err(|error| match error {
+        Error::InvalidBody { expression, message } | Error::Unprocessable { expression, message } => {
+            Error::Unprocessable {
+                expression,
+                message: format!("the patched resource is invalid: {message}"),
+            }
+        }
+        other => other,
+    })?;
+    Ok((patched, doc))
 }
 
 #[cfg(test)]

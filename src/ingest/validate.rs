@@ -64,6 +64,15 @@ pub fn validate_resource(
     resource: &Value,
     expected_type: Option<&str>,
 ) -> Result<(String, Option<String>)> {
+    validate_and_index(registry, resource, expected_type).map(|(resource_type, id, _)| (resource_type, id))
+}
+
+/// As [`validate_resource`], also returning the index document the check extracted (version 0).
+pub fn validate_and_index(
+    registry: &Registry,
+    resource: &Value,
+    expected_type: Option<&str>,
+) -> Result<(String, Option<String>, IndexDoc)> {
     let object = resource
         .as_object()
         .ok_or_else(|| Error::body(None, "the body must be a FHIR resource (a JSON object)"))?;
@@ -109,8 +118,8 @@ pub fn validate_resource(
         }
     }
     check_extensions(resource, resource_type)?;
-    extract_resource(registry, resource, 0)?;
-    Ok((resource_type.to_owned(), id))
+    let doc = extract_resource(registry, resource, 0)?;
+    Ok((resource_type.to_owned(), id, doc))
 }
 
 /// Every extension has a `url` and either a value[x] or sub-extensions, not both (R4 ext-1).
