@@ -340,12 +340,13 @@ impl<T: Clone> Column<T> {
     }
 }
 
-/// The version of every key, in shared chunks: a paging cursor keeps the versions of its
-/// snapshot by cloning the chunk list (a few hundred `Arc`s at national scale, not a copy per
-/// match), and a write copies only the chunk it changes while a cursor holds it.
+/// The version of every key, in shared chunks behind one shared list: a paging cursor keeps
+/// the versions of its snapshot with one reference count (not a copy per match, nor a count per
+/// chunk: a few hundred atomic increments per search cost more than the search), and a write
+/// copies only the list of chunk pointers and the 8 KB chunk it changes while a cursor holds them.
 #[derive(Clone, Default)]
 pub struct Versions {
-    chunks: Vec<Arc<Vec<u64>>>,
+    chunks: Arc<Vec<Arc<Vec<u64>>>>,
 }
 
 impl Versions {
@@ -358,23 +359,29 @@ impl Versions {
 
     /// Bytes this copy holds that `current` does not share (chunks rewritten since the copy).
     pub fn private_bytes(&self, current: &Versions) -> usize {
+        if Arc::ptr_eq(&self.chunks, &current.chunks) {
+            return 0;
+        }
         let shared = |index: usize, chunk: &Arc<Vec<u64>>| {
             current.chunks.get(index).is_some_and(|other| Arc::ptr_eq(chunk, other))
         };
-        self.chunks
+        let list = self.chunks.capacity() * std::mem::size_of::<Arc<Vec<u64>>>();
+        list + self
+            .chunks
             .iter()
             .enumerate()
             .filter(|(index, chunk)| !shared(*index, chunk))
             .map(|(_, chunk)| chunk.capacity() * std::mem::size_of::<u64>())
-            .sum()
+            .sum::<usize>()
     }
 
     fn set(&mut self, key: DocKey, version: u64) {
         let index = key as usize;
-        while self.chunks.len() <= index / Self::CHUNK {
-            self.chunks.push(Arc::new(Vec::with_capacity(Self::CHUNK)));
+        let chunks = Arc::make_mut(&mut self.chunks);
+        while chunks.len() <= index / Self::CHUNK {
+            chunks.push(Arc::new(Vec::with_capacity(Self::CHUNK)));
         }
-        if let Some(chunk) = self.chunks.get_mut(index / Self::CHUNK) {
+        if let Some(chunk) = chunks.get_mut(index / Self::CHUNK) {
             let chunk = Arc::make_mut(chunk);
             if chunk.len() <= index % Self::CHUNK {
                 chunk.resize(index % Self::CHUNK + 1, 0);
@@ -741,7 +748,12 @@ impl Collection {
         };
         let mut found = vec![0u8; forward.len().div_ceil(8)];
         for (index, refs) in forward.iter().enumerate() {
-            if refs.as_slice().iter().any(is_wanted) {
+            let hit = match refs {
+                Refs::None => false,
+                Refs::One(target) => is_wanted(target),
+                Refs::Many(targets) => targets.iter().any(is_wanted),
+            };
+            if hit {
                 found[index / 8] |= 1 << (index % 8);
             }
         }
