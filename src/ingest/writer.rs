@@ -17,6 +17,9 @@ use crate::store::{Committed, ResourceStore, WriteOp};
 /// Units taken per group commit at most.
 const MAX_GROUP: usize = 512;
 
+/// A group commit slower than this is logged with its store and publication times.
+const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(100);
+
 struct WriteRequest {
     ops: Vec<WriteOp>,
     /// Index documents the caller extracted from prepared patches, by op (see
@@ -186,6 +189,7 @@ fn commit_group(
         })
         .unzip();
     let unit_count = units.len() as u64;
+    let committing = Instant::now();
     let results = match context.store.commit_units(units) {
         Ok(results) => results,
         Err(error) => {
@@ -204,7 +208,20 @@ fn commit_group(
         committed.extend(entries);
         prepared_docs.extend(unit_docs);
     }
-    if let Err(error) = publish_prepared(context.state, context.text, &committed, prepared_docs) {
+    let committed_in = committing.elapsed();
+    let publishing = Instant::now();
+    let published = publish_prepared(context.state, context.text, &committed, prepared_docs);
+    let published_in = publishing.elapsed();
+    // A slow group holds back every write queued behind it: say which half was slow.
+    if committed_in + published_in > SLOW_GROUP {
+        tracing::warn!(
+            units = unit_count,
+            store_commit_ms = committed_in.as_millis() as u64,
+            publish_ms = published_in.as_millis() as u64,
+            "slow group commit"
+        );
+    }
+    if let Err(error) = published {
         // The writes are durable; the search state is rebuilt from the store at restart.
         tracing::error!(%error, "applying committed changes to the search state failed");
     }
