@@ -453,6 +453,26 @@ fn write_response(
     Ok(builder.body(body))
 }
 
+/// Commit `document` on `target` (type, id), prepared against its current version, and answer
+/// like any write (the resource, `ETag`, `Last-Modified`).
+async fn commit_patch(
+    state: &HttpState,
+    request: &HttpRequest,
+    base: &str,
+    (resource_type, id): (String, String),
+    if_match: Option<u64>,
+    document: Patch,
+) -> Result<HttpResponse> {
+    let document = Arc::new(document);
+    let (prepared, doc) = prepare_patch(state, &resource_type, &id, if_match, &document).await?.unzip();
+    let patcher = patcher(state.app.registry.clone(), Arc::unwrap_or_clone(document));
+    let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
+    let app = state.app.clone();
+    let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
+    let committed = committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))?;
+    written(state, request, actix_web::http::StatusCode::OK, base, committed).await
+}
+
 /// Apply a patch to the version current now, on the worker pool: the single writer then only
 /// checks that this version is still the current one (else it patches the newer one itself).
 /// A patch that does not apply to the current version fails here, as it would in the writer.
@@ -801,14 +821,8 @@ async fn patch(
     let if_match = if_match(&request)?;
     let base = base_url(&state, &request);
     check_writable(&state, &request, &resource_type, &id).await?;
-    let document = Arc::new(document);
-    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &document).await?.unzip();
-    let patcher = patcher(state.app.registry.clone(), Arc::unwrap_or_clone(document));
-    let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
-    let app = state.app.clone();
-    let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
-    let committed = committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))?;
-    written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
+    let target = (resource_type, id);
+    commit_patch(&state, &request, &base, target, if_match, document).await
 }
 
 /// `PATCH [base]/Location?identifier=…`: the search must select exactly one resource.
@@ -850,12 +864,6 @@ async fn conditional_patch(
         }
     })
     .await?;
-    let document = Arc::new(document);
-    let (prepared, doc) = prepare_patch(&state, &resource_type, &id, if_match, &document).await?.unzip();
-    let patcher = patcher(state.app.registry.clone(), Arc::unwrap_or_clone(document));
-    let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
-    let app = state.app.clone();
-    let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
-    let committed = committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))?;
-    written(&state, &request, actix_web::http::StatusCode::OK, &base, committed).await
+    let target = (resource_type, id);
+    commit_patch(&state, &request, &base, target, if_match, document).await
 }
