@@ -100,14 +100,12 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
 }
 
 fn render_service(app: &App, out: &mut String) {
-    let (generation, applied_seq, live): (u64, u64, Vec<(String, u64)>) = {
-        let state = app.state.read();
-        (
-            state.generation,
-            state.applied_seq,
-            state.collections.iter().map(|c| (c.resource_type.clone(), c.len())).collect(),
-        )
-    };
+    let state = app.state.read();
+    let (generation, applied_seq) = (state.generation, state.applied_seq);
+    let live: Vec<(&str, u64)> =
+        state.collections.iter().map(|c| (c.resource_type.as_str(), c.len())).collect();
+    let heap: Vec<(&str, _)> =
+        state.collections.iter().map(|c| (c.resource_type.as_str(), c.heap_parts())).collect();
     gauge(
         out,
         "ror_snapshot_generation",
@@ -148,7 +146,21 @@ fn render_service(app: &App, out: &mut String) {
     for (resource_type, count) in &live {
         let _ = writeln!(out, "ror_index_resources{{type=\"{resource_type}\"}} {count}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP ror_index_heap_bytes Estimated heap bytes of the current snapshot's structures, by \
+         type and part (parts shared with the other published copy are counted once here).\n\
+         # TYPE ror_index_heap_bytes gauge"
+    );
+    for (resource_type, parts) in &heap {
+        for (part, bytes) in parts {
+            let _ = writeln!(out, "ror_index_heap_bytes{{type=\"{resource_type}\",part=\"{part}\"}} {bytes}");
+        }
+    }
     gauge(out, "ror_text_index_documents", "Documents in the full-text index.", app.text.num_docs());
+    if let Some(bytes) = app.text.space_bytes() {
+        gauge(out, "ror_text_index_bytes", "Bytes of the full-text index's segments.", bytes);
+    }
     let store_file = crate::app::store_path(&app.data_dir);
     if let Ok(metadata) = std::fs::metadata(&store_file) {
         gauge(out, "ror_store_size_bytes", "Size of the store file.", metadata.len());

@@ -4,8 +4,6 @@
 //! * dates, numbers, quantities: columns by key, scanned with the query's predicate
 //! * references: forward column (key → targets) and reverse postings (target → sources)
 
-use std::collections::BTreeMap;
-
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
@@ -22,7 +20,8 @@ use crate::schema::{ParamType, ResourceSchema};
 enum Posting {
     Empty,
     One(DocKey),
-    Many(RoaringBitmap),
+    /// Boxed: a posting is 16 bytes instead of 32 for the millions of single-resource terms.
+    Many(Box<RoaringBitmap>),
 }
 
 impl Posting {
@@ -30,7 +29,7 @@ impl Posting {
         *self = match std::mem::replace(self, Posting::Empty) {
             Posting::Empty => Posting::One(key),
             Posting::One(existing) if existing == key => Posting::One(existing),
-            Posting::One(existing) => Posting::Many([existing, key].into_iter().collect()),
+            Posting::One(existing) => Posting::Many(Box::new([existing, key].into_iter().collect())),
             Posting::Many(mut bitmap) => {
                 bitmap.insert(key);
                 Posting::Many(bitmap)
@@ -62,7 +61,7 @@ impl Posting {
             Posting::One(key) => {
                 out.insert(*key);
             }
-            Posting::Many(bitmap) => *out |= bitmap,
+            Posting::Many(bitmap) => *out |= &**bitmap,
         }
     }
 }
@@ -107,30 +106,85 @@ impl KeyUnion {
     }
 }
 
+/// Unsorted recent terms a dictionary keeps before merging them into its sorted run: bounds
+/// the linear part of a prefix scan.
+const UNSORTED_TAIL: usize = 8_192;
+
+fn text_hash(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(text)
+}
+
 /// An interned term dictionary with the postings of each term.
+///
+/// Laid out for the millions of mostly unique terms of a national corpus (identifiers, names):
+/// the texts back to back in one arena, a hash table of term ids for exact lookups, and the ids
+/// in text order for prefix scans. A map of string keys cost about 70 bytes per term more (a
+/// node slot, a pointer and an allocation per text: 600 MiB for the identifiers alone). The text
+/// order is a sorted run plus a short unsorted tail of recent terms, merged when the tail grows:
+/// a term inserted into the middle of a sorted vector of millions would move it all.
 #[derive(Default, Clone)]
 pub struct Terms {
-    sorted: BTreeMap<Arc<str>, u32>,
-    texts: Vec<Arc<str>>,
+    arena: String,
+    /// End of each term's text in `arena`; a term starts where the previous one ends.
+    ends: Vec<usize>,
+    by_text: hashbrown::HashTable<u32>,
+    sorted: Vec<u32>,
+    unsorted: Vec<u32>,
     postings: Vec<Posting>,
 }
 
 impl Terms {
     fn intern(&mut self, term: &str) -> u32 {
-        if let Some(id) = self.sorted.get(term) {
-            return *id;
+        if let Some(id) = self.lookup(term) {
+            return id;
         }
         let id = self.postings.len() as u32;
-        let shared: Arc<str> = Arc::from(term);
-        self.sorted.insert(shared.clone(), id);
-        self.texts.push(shared);
+        self.arena.push_str(term);
+        self.ends.push(self.arena.len());
         self.postings.push(Posting::Empty);
+        let (arena, ends) = (&self.arena, &self.ends);
+        self.by_text.insert_unique(text_hash(term), id, |other| text_hash(text_in(arena, ends, *other)));
+        self.unsorted.push(id);
+        if self.unsorted.len() >= UNSORTED_TAIL {
+            self.merge_unsorted();
+        }
         id
+    }
+
+    fn lookup(&self, term: &str) -> Option<u32> {
+        self.by_text.find(text_hash(term), |id| self.text(*id) == term).copied()
+    }
+
+    fn text(&self, id: u32) -> &str {
+        text_in(&self.arena, &self.ends, id)
+    }
+
+    /// Fold the recent terms into the sorted run: each finds its place by binary search, the
+    /// run is copied once.
+    fn merge_unsorted(&mut self) {
+        let mut recent = std::mem::take(&mut self.unsorted);
+        recent.sort_unstable_by(|a, b| self.text(*a).cmp(self.text(*b)));
+        let mut merged = Vec::with_capacity(self.sorted.len() + recent.len());
+        let mut from = 0;
+        for id in recent {
+            let text = self.text(id);
+            let at = from + self.sorted[from..].partition_point(|other| self.text(*other) < text);
+            merged.extend_from_slice(&self.sorted[from..at]);
+            merged.push(id);
+            from = at;
+        }
+        merged.extend_from_slice(&self.sorted[from..]);
+        self.sorted = merged;
+    }
+
+    fn posting(&self, term: &str) -> Option<&Posting> {
+        self.lookup(term).and_then(|id| self.postings.get(id as usize))
     }
 
     /// The resources holding `term` (a copy: most postings are small or inline).
     pub fn get(&self, term: &str) -> Option<RoaringBitmap> {
-        let posting = self.sorted.get(term).and_then(|id| self.postings.get(*id as usize))?;
+        let posting = self.posting(term)?;
         let mut out = RoaringBitmap::new();
         posting.union_into(&mut out);
         Some(out)
@@ -138,7 +192,7 @@ impl Terms {
 
     /// Add the resources holding `term` to `out`.
     pub fn union_into(&self, term: &str, out: &mut RoaringBitmap) {
-        if let Some(posting) = self.sorted.get(term).and_then(|id| self.postings.get(*id as usize)) {
+        if let Some(posting) = self.posting(term) {
             posting.union_into(out);
         }
     }
@@ -146,12 +200,10 @@ impl Terms {
     /// Union of the postings of every term starting with `prefix`.
     pub fn prefix(&self, prefix: &str) -> RoaringBitmap {
         let mut union = KeyUnion::default();
-        for (term, id) in
-            self.sorted.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
-        {
-            if !term.starts_with(prefix) {
-                break;
-            }
+        let start = self.sorted.partition_point(|id| self.text(*id) < prefix);
+        let sorted = self.sorted[start..].iter().take_while(|id| self.text(**id).starts_with(prefix));
+        let recent = self.unsorted.iter().filter(|id| self.text(**id).starts_with(prefix));
+        for id in sorted.chain(recent) {
             if let Some(posting) = self.postings.get(*id as usize) {
                 posting.add_to(&mut union);
             }
@@ -162,18 +214,16 @@ impl Terms {
     /// Union of the postings of every term the predicate accepts (a dictionary scan).
     pub fn scan(&self, mut accept: impl FnMut(&str) -> bool) -> RoaringBitmap {
         let mut union = KeyUnion::default();
-        for (term, id) in &self.sorted {
-            if accept(term) {
-                if let Some(posting) = self.postings.get(*id as usize) {
-                    posting.add_to(&mut union);
-                }
+        for (id, posting) in self.postings.iter().enumerate() {
+            if accept(self.text(id as u32)) {
+                posting.add_to(&mut union);
             }
         }
         union.finish()
     }
 
     fn term_text(&self, id: u32) -> Option<&str> {
-        self.texts.get(id as usize).map(|t| &**t)
+        ((id as usize) < self.ends.len()).then(|| self.text(id))
     }
 
     fn insert(&mut self, id: u32, key: DocKey) {
@@ -187,6 +237,13 @@ impl Terms {
             posting.remove(key);
         }
     }
+}
+
+fn text_in<'a>(arena: &'a str, ends: &[usize], id: u32) -> &'a str {
+    let index = id as usize;
+    let start = if index == 0 { 0 } else { ends.get(index - 1).copied().unwrap_or(0) };
+    let end = ends.get(index).copied().unwrap_or(start);
+    arena.get(start..end).unwrap_or("")
 }
 
 /// The targets of one key through one reference parameter. Most keys point at one target
@@ -232,6 +289,62 @@ pub enum ParamIndex {
 }
 
 impl ParamIndex {
+    fn terms(&self) -> Option<&Terms> {
+        match self {
+            ParamIndex::Tokens(terms) => Some(terms),
+            _ => None,
+        }
+    }
+
+    fn terms_mut(&mut self) -> Option<&mut Terms> {
+        match self {
+            ParamIndex::Tokens(terms) => Some(terms),
+            _ => None,
+        }
+    }
+
+    fn normalized(&self) -> Option<&Terms> {
+        match self {
+            ParamIndex::Strings { normalized, .. } => Some(normalized),
+            _ => None,
+        }
+    }
+
+    fn normalized_mut(&mut self) -> Option<&mut Terms> {
+        match self {
+            ParamIndex::Strings { normalized, .. } => Some(normalized),
+            _ => None,
+        }
+    }
+
+    fn exact(&self) -> Option<&Terms> {
+        match self {
+            ParamIndex::Strings { exact, .. } => Some(exact),
+            _ => None,
+        }
+    }
+
+    fn exact_mut(&mut self) -> Option<&mut Terms> {
+        match self {
+            ParamIndex::Strings { exact, .. } => Some(exact),
+            _ => None,
+        }
+    }
+
+    /// True when a column-like index holds something for `key` (what `clear_column` removes).
+    fn has_column_value(&self, key: DocKey) -> bool {
+        let index = key as usize;
+        match self {
+            ParamIndex::Dates(column) => column.has(key),
+            ParamIndex::Numbers(column) => column.has(key),
+            ParamIndex::Quantities(column) => column.get(index).is_some_and(|slot| !slot.is_empty()),
+            ParamIndex::References { forward, .. } => {
+                forward.get(index).is_some_and(|refs| !refs.as_slice().is_empty())
+            }
+            ParamIndex::Tokens(_) | ParamIndex::Strings { .. } | ParamIndex::Unindexed => false,
+        }
+    }
+
     /// Take `key` out of a column-like index (dates, numbers, quantities, references); term
     /// postings are taken out through the key's term list instead.
     fn clear_column(&mut self, key: DocKey) {
@@ -286,11 +399,28 @@ impl<T: Clone> Column<T> {
         }
     }
 
+    fn has(&self, key: DocKey) -> bool {
+        matches!(self.first.get(key as usize), Some(Some(_))) || self.rest.contains_key(&key)
+    }
+
     fn clear(&mut self, key: DocKey) {
         if let Some(slot) = self.first.get_mut(key as usize) {
             *slot = None;
         }
         self.rest.remove(&key);
+    }
+
+    /// True when the key holds exactly `values`, in order.
+    fn holds(&self, key: DocKey, values: &[T]) -> bool
+    where
+        T: PartialEq,
+    {
+        let first = self.first.get(key as usize).and_then(Option::as_ref);
+        let rest = self.rest.get(&key).map_or(&[][..], |more| &**more);
+        match values.split_first() {
+            None => first.is_none() && rest.is_empty(),
+            Some((head, tail)) => first == Some(head) && rest == tail,
+        }
     }
 
     /// True when one of the key's values satisfies `test`.
@@ -340,54 +470,86 @@ impl<T: Clone> Column<T> {
     }
 }
 
-/// The version of every key, in shared chunks behind one shared list: a paging cursor keeps
-/// the versions of its snapshot with one reference count (not a copy per match, nor a count per
-/// chunk: a few hundred atomic increments per search cost more than the search), and a write
-/// copies only the list of chunk pointers and the 8 KB chunk it changes while a cursor holds them.
-#[derive(Clone, Default)]
-pub struct Versions {
-    chunks: Arc<Vec<Arc<Vec<u64>>>>,
+/// Values by key in shared chunks behind one shared list: a clone (the second published copy of
+/// the state, a paging cursor) is one reference count, and a write copies only the list of chunk
+/// pointers and the chunk it changes while another holder shares them.
+pub struct Chunked<T> {
+    chunks: Arc<Vec<Arc<Vec<T>>>>,
 }
 
-impl Versions {
+impl<T> Clone for Chunked<T> {
+    fn clone(&self) -> Self {
+        Chunked { chunks: self.chunks.clone() }
+    }
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked { chunks: Arc::default() }
+    }
+}
+
+impl<T: Clone + Default> Chunked<T> {
     const CHUNK: usize = 1_024;
 
-    pub fn get(&self, key: DocKey) -> u64 {
-        let index = key as usize;
-        self.chunks.get(index / Self::CHUNK).and_then(|c| c.get(index % Self::CHUNK)).copied().unwrap_or(0)
+    pub fn get(&self, index: usize) -> Option<&T> {
+        self.chunks.get(index / Self::CHUNK).and_then(|c| c.get(index % Self::CHUNK))
+    }
+
+    /// The slot of `index`, grown with defaults if new, unshared from other holders.
+    fn slot_mut(&mut self, index: usize) -> &mut T {
+        let chunks = Arc::make_mut(&mut self.chunks);
+        while chunks.len() <= index / Self::CHUNK {
+            chunks.push(Arc::new(Vec::with_capacity(Self::CHUNK)));
+        }
+        let chunk = Arc::make_mut(&mut chunks[index / Self::CHUNK]);
+        if chunk.len() <= index % Self::CHUNK {
+            chunk.resize(index % Self::CHUNK + 1, T::default());
+        }
+        &mut chunk[index % Self::CHUNK]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(|chunk| chunk.iter())
     }
 
     /// Bytes this copy holds that `current` does not share (chunks rewritten since the copy).
-    pub fn private_bytes(&self, current: &Versions) -> usize {
+    fn private_bytes(&self, current: &Chunked<T>) -> usize {
         if Arc::ptr_eq(&self.chunks, &current.chunks) {
             return 0;
         }
-        let shared = |index: usize, chunk: &Arc<Vec<u64>>| {
+        let shared = |index: usize, chunk: &Arc<Vec<T>>| {
             current.chunks.get(index).is_some_and(|other| Arc::ptr_eq(chunk, other))
         };
-        let list = self.chunks.capacity() * std::mem::size_of::<Arc<Vec<u64>>>();
+        let list = self.chunks.capacity() * std::mem::size_of::<Arc<Vec<T>>>();
         list + self
             .chunks
             .iter()
             .enumerate()
             .filter(|(index, chunk)| !shared(*index, chunk))
-            .map(|(_, chunk)| chunk.capacity() * std::mem::size_of::<u64>())
+            .map(|(_, chunk)| chunk.capacity() * std::mem::size_of::<T>())
             .sum::<usize>()
+    }
+}
+
+/// The version of every key: a paging cursor keeps the versions of its snapshot with one
+/// reference count (not a copy per match, nor a count per chunk: a few hundred atomic increments
+/// per search cost more than the search).
+#[derive(Clone, Default)]
+pub struct Versions(Chunked<u64>);
+
+impl Versions {
+    pub fn get(&self, key: DocKey) -> u64 {
+        self.0.get(key as usize).copied().unwrap_or(0)
+    }
+
+    /// Bytes this copy holds that `current` does not share (chunks rewritten since the copy).
+    pub fn private_bytes(&self, current: &Versions) -> usize {
+        self.0.private_bytes(&current.0)
     }
 
     fn set(&mut self, key: DocKey, version: u64) {
-        let index = key as usize;
-        let chunks = Arc::make_mut(&mut self.chunks);
-        while chunks.len() <= index / Self::CHUNK {
-            chunks.push(Arc::new(Vec::with_capacity(Self::CHUNK)));
-        }
-        if let Some(chunk) = chunks.get_mut(index / Self::CHUNK) {
-            let chunk = Arc::make_mut(chunk);
-            if chunk.len() <= index % Self::CHUNK {
-                chunk.resize(index % Self::CHUNK + 1, 0);
-            }
-            chunk[index % Self::CHUNK] = version;
-        }
+        *self.0.slot_mut(key as usize) = version;
     }
 }
 
@@ -402,22 +564,33 @@ struct KeyTerms {
     strings: Box<[(u16, u32, u32)]>,
 }
 
+/// The ids of a collection's keys: changed only when a key is allocated, so shared by the two
+/// published copies while writes update existing resources.
+#[derive(Default, Clone)]
+struct KeyTable {
+    ids: Vec<Arc<str>>,
+    by_id: HashMap<Arc<str>, DocKey>,
+    /// Keys allocated for references by identifier (`identifier:<value>`).
+    logical: RoaringBitmap,
+}
+
+/// Every part is shared copy-on-write between the two published copies of the state
+/// ([`super::snapshot`]): a capacity write unshares the few parameter indexes it changes (a
+/// date and a number column, a token posting or two), not the Location's identifier and name
+/// dictionaries, which would double the memory of its side.
 #[derive(Clone)]
 pub struct Collection {
     pub type_index: usize,
     pub resource_type: String,
-    ids: Vec<Arc<str>>,
-    by_id: HashMap<Arc<str>, DocKey>,
+    keys: Arc<KeyTable>,
     /// Keys with a current (not deleted) resource.
     pub live: RoaringBitmap,
     versions: Versions,
-    params: Vec<ParamIndex>,
+    params: Vec<Arc<ParamIndex>>,
     present: Vec<RoaringBitmap>,
-    key_terms: Vec<KeyTerms>,
+    key_terms: Chunked<KeyTerms>,
     /// The `identifier` token parameter, for references by identifier.
     identifier_param: Option<usize>,
-    /// Keys allocated for references by identifier (`identifier:<value>`).
-    logical: RoaringBitmap,
 }
 
 /// Prefix of the pseudo id under which a logical reference (`{type, identifier}`) is indexed.
@@ -441,45 +614,45 @@ impl Collection {
                 }
                 ParamType::Special => ParamIndex::Unindexed,
             })
+            .map(Arc::new)
             .collect();
         Collection {
             type_index: schema.type_index,
             resource_type: schema.resource_type.clone(),
-            ids: Vec::new(),
-            by_id: HashMap::default(),
+            keys: Arc::default(),
             live: RoaringBitmap::new(),
             versions: Versions::default(),
             params,
             present: vec![RoaringBitmap::new(); schema.params.len()],
-            key_terms: Vec::new(),
+            key_terms: Chunked::default(),
             identifier_param: schema.param("identifier").map(|p| p.id),
-            logical: RoaringBitmap::new(),
         }
     }
 
     pub fn key(&self, id: &str) -> Option<DocKey> {
-        self.by_id.get(id).copied()
+        self.keys.by_id.get(id).copied()
     }
 
     /// The key of `id`, allocated on first sight (a reference may name a resource not loaded yet).
     pub fn key_or_insert(&mut self, id: &str) -> DocKey {
-        if let Some(key) = self.by_id.get(id) {
+        if let Some(key) = self.keys.by_id.get(id) {
             return *key;
         }
-        let key = self.ids.len() as DocKey;
+        let keys = Arc::make_mut(&mut self.keys);
+        let key = keys.ids.len() as DocKey;
         if id.starts_with(LOGICAL_PREFIX) {
-            self.logical.insert(key);
+            keys.logical.insert(key);
         }
         let id: Arc<str> = Arc::from(id);
-        self.ids.push(id.clone());
-        self.by_id.insert(id, key);
+        keys.ids.push(id.clone());
+        keys.by_id.insert(id, key);
         self.versions.set(key, 0);
-        self.key_terms.push(KeyTerms::default());
+        *self.key_terms.slot_mut(key as usize) = KeyTerms::default();
         key
     }
 
     pub fn id(&self, key: DocKey) -> Option<&Arc<str>> {
-        self.ids.get(key as usize)
+        self.keys.ids.get(key as usize)
     }
 
     pub fn version(&self, key: DocKey) -> u64 {
@@ -500,7 +673,7 @@ impl Collection {
     }
 
     pub fn param(&self, param: usize) -> &ParamIndex {
-        self.params.get(param).unwrap_or(&ParamIndex::Unindexed)
+        self.params.get(param).map_or(&ParamIndex::Unindexed, |index| index)
     }
 
     /// Keys that have at least one value for `param`.
@@ -532,22 +705,20 @@ impl Collection {
 
     /// Remove everything indexed for `key`, keeping the key itself (ids are never reused).
     pub fn remove(&mut self, key: DocKey) {
-        let index = key as usize;
-        let old = self.key_terms.get_mut(index).map(std::mem::take).unwrap_or_default();
+        let old = std::mem::take(self.key_terms.slot_mut(key as usize));
         for (param, id) in old.tokens.iter() {
-            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
+            if let Some(ParamIndex::Tokens(terms)) = self.param_mut(usize::from(*param)) {
                 terms.remove(*id, key);
             }
         }
         for (param, n, e) in old.strings.iter() {
-            if let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(usize::from(*param))
-            {
+            if let Some(ParamIndex::Strings { normalized, exact }) = self.param_mut(usize::from(*param)) {
                 normalized.remove(*n, key);
                 exact.remove(*e, key);
             }
         }
-        for param in self.params.iter_mut() {
-            param.clear_column(key);
+        for param in self.params.iter_mut().filter(|p| p.has_column_value(key)) {
+            Arc::make_mut(param).clear_column(key);
         }
         for present in self.present.iter_mut() {
             present.remove(key);
@@ -555,50 +726,74 @@ impl Collection {
         self.live.remove(key);
     }
 
+    /// A parameter index to change (copied first if the other published copy shares it).
+    fn param_mut(&mut self, param: usize) -> Option<&mut ParamIndex> {
+        self.params.get_mut(param).map(Arc::make_mut)
+    }
+
     /// Index `doc` under `key`, replacing what the key held. `resolve` maps a reference target
     /// (type, id) to (type index, key) in its collection.
     ///
-    /// Only what differs from the key's previous content is touched: a capacity update changes
-    /// one or two postings of a Location that holds dozens, and this runs on both published
-    /// copies for every write.
+    /// Only what differs from the key's previous content is touched, and only a parameter index
+    /// that changes is unshared: a capacity update changes one or two postings and columns of a
+    /// Location that holds dozens, and this runs on both published copies for every write.
     pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut ResolveTarget<'_>) {
         let index = key as usize;
-        let old = self.key_terms.get_mut(index).map(std::mem::take).unwrap_or_default();
+        let old = std::mem::take(self.key_terms.slot_mut(index));
         let mut token_terms: Vec<(u16, u32)> = Vec::new();
         let mut string_terms: Vec<(u16, u32, u32)> = Vec::new();
         let mut has_values = vec![false; self.params.len()];
         let mut given = vec![false; self.params.len()];
         for (param, values) in &doc.values {
             let param = *param;
-            let Some(param_index) = self.params.get_mut(param) else { continue };
+            let Some(shared) = self.params.get_mut(param) else { continue };
             given[param] = true;
-            let has_value = match (param_index, values) {
-                (ParamIndex::Tokens(terms), Values::Tokens(keys)) => {
-                    token_terms.extend(keys.iter().map(|token| (param as u16, terms.intern(token))));
-                    !keys.is_empty()
+            let has_value = match (&**shared, values) {
+                (ParamIndex::Tokens(_), Values::Tokens(tokens)) => {
+                    for token in tokens {
+                        if let Some(id) = intern(shared, token, |p| p.terms(), |p| p.terms_mut()) {
+                            token_terms.push((param as u16, id));
+                        }
+                    }
+                    !tokens.is_empty()
                 }
-                (ParamIndex::Strings { normalized, exact }, Values::Strings(strings)) => {
+                (ParamIndex::Strings { .. }, Values::Strings(strings)) => {
                     // The first value stays first: it is the sort key.
-                    string_terms.extend(
-                        strings
-                            .iter()
-                            .map(|(norm, raw)| (param as u16, normalized.intern(norm), exact.intern(raw))),
-                    );
+                    for (norm, raw) in strings {
+                        let n = intern(shared, norm, |p| p.normalized(), |p| p.normalized_mut());
+                        let e = intern(shared, raw, |p| p.exact(), |p| p.exact_mut());
+                        if let (Some(n), Some(e)) = (n, e) {
+                            string_terms.push((param as u16, n, e));
+                        }
+                    }
                     !strings.is_empty()
                 }
                 (ParamIndex::Dates(column), Values::Dates(dates)) => {
-                    column.set(key, dates);
+                    if !column.holds(key, dates) {
+                        if let ParamIndex::Dates(column) = Arc::make_mut(shared) {
+                            column.set(key, dates);
+                        }
+                    }
                     !dates.is_empty()
                 }
                 (ParamIndex::Numbers(column), Values::Numbers(numbers)) => {
-                    column.set(key, numbers);
+                    if !column.holds(key, numbers) {
+                        if let ParamIndex::Numbers(column) = Arc::make_mut(shared) {
+                            column.set(key, numbers);
+                        }
+                    }
                     !numbers.is_empty()
                 }
                 (ParamIndex::Quantities(column), Values::Quantities(quantities)) => {
-                    set_slot(column, index, quantities.clone().into());
+                    let current = column.get(index).map_or(&[][..], |slot| &**slot);
+                    if current != quantities.as_slice() {
+                        if let ParamIndex::Quantities(column) = Arc::make_mut(shared) {
+                            set_slot(column, index, quantities.clone().into());
+                        }
+                    }
                     !quantities.is_empty()
                 }
-                (ParamIndex::References { forward, reverse }, Values::References(references)) => {
+                (ParamIndex::References { forward, .. }, Values::References(references)) => {
                     let mut targets = Vec::with_capacity(references.len());
                     for reference in references {
                         if let Some(target) = resolve(&reference.target_type, &reference.id) {
@@ -608,17 +803,12 @@ impl Collection {
                         }
                     }
                     let previous = forward.get(index).map(Refs::as_slice).unwrap_or(&[]);
-                    for target in previous.iter().filter(|t| !targets.contains(t)) {
-                        unlink(reverse, *target, key);
-                    }
-                    for target in targets.iter().filter(|t| !previous.contains(t)) {
-                        reverse.entry(*target).or_default().insert(key);
-                    }
                     let has_value = !targets.is_empty();
-                    if forward.len() <= index {
-                        forward.resize_with(index + 1, Refs::default);
+                    if previous != targets.as_slice() {
+                        if let ParamIndex::References { forward, reverse } = Arc::make_mut(shared) {
+                            relink(forward, reverse, key, targets);
+                        }
                     }
-                    forward[index] = targets.into();
                     has_value
                 }
                 _ => {
@@ -629,40 +819,50 @@ impl Collection {
             has_values[param] |= has_value;
         }
         // Columns and references the new version no longer has.
-        for (param_index, _) in self.params.iter_mut().zip(&given).filter(|(_, given)| !**given) {
-            param_index.clear_column(key);
+        for (param_index, _) in
+            self.params.iter_mut().zip(&given).filter(|(p, given)| !**given && p.has_column_value(key))
+        {
+            Arc::make_mut(param_index).clear_column(key);
         }
         for (param, id) in old.tokens.iter().filter(|t| !token_terms.contains(t)) {
-            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
+            if let Some(ParamIndex::Tokens(terms)) = self.param_mut(usize::from(*param)) {
                 terms.remove(*id, key);
             }
         }
         for (param, id) in token_terms.iter().filter(|t| !old.tokens.contains(t)) {
-            if let Some(ParamIndex::Tokens(terms)) = self.params.get_mut(usize::from(*param)) {
+            if let Some(ParamIndex::Tokens(terms)) = self.param_mut(usize::from(*param)) {
                 terms.insert(*id, key);
             }
         }
         for (param, n, e) in old.strings.iter() {
-            let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(usize::from(*param))
-            else {
+            let normalized_gone = !string_terms.iter().any(|(p, new_n, _)| p == param && new_n == n);
+            let exact_gone = !string_terms.iter().any(|(p, _, new_e)| p == param && new_e == e);
+            if !normalized_gone && !exact_gone {
+                continue;
+            }
+            let Some(ParamIndex::Strings { normalized, exact }) = self.param_mut(usize::from(*param)) else {
                 continue;
             };
-            if !string_terms.iter().any(|(p, new_n, _)| p == param && new_n == n) {
+            if normalized_gone {
                 normalized.remove(*n, key);
             }
-            if !string_terms.iter().any(|(p, _, new_e)| p == param && new_e == e) {
+            if exact_gone {
                 exact.remove(*e, key);
             }
         }
         for (param, n, e) in string_terms.iter() {
-            let Some(ParamIndex::Strings { normalized, exact }) = self.params.get_mut(usize::from(*param))
-            else {
+            let normalized_new = !old.strings.iter().any(|(p, old_n, _)| p == param && old_n == n);
+            let exact_new = !old.strings.iter().any(|(p, _, old_e)| p == param && old_e == e);
+            if !normalized_new && !exact_new {
+                continue;
+            }
+            let Some(ParamIndex::Strings { normalized, exact }) = self.param_mut(usize::from(*param)) else {
                 continue;
             };
-            if !old.strings.iter().any(|(p, old_n, _)| p == param && old_n == n) {
+            if normalized_new {
                 normalized.insert(*n, key);
             }
-            if !old.strings.iter().any(|(p, _, old_e)| p == param && old_e == e) {
+            if exact_new {
                 exact.insert(*e, key);
             }
         }
@@ -675,9 +875,8 @@ impl Collection {
                 }
             }
         }
-        if let Some(slot) = self.key_terms.get_mut(index) {
-            *slot = KeyTerms { tokens: token_terms.into(), strings: string_terms.into() };
-        }
+        *self.key_terms.slot_mut(index) =
+            KeyTerms { tokens: token_terms.into(), strings: string_terms.into() };
         self.versions.set(key, doc.version);
         self.live.insert(key);
     }
@@ -714,7 +913,7 @@ impl Collection {
 
     /// Keys of logical references (`identifier:<value>`) known to this collection.
     pub fn logical_keys(&self) -> impl Iterator<Item = DocKey> + '_ {
-        self.logical.iter()
+        self.keys.logical.iter()
     }
 
     /// Targets of one key through a reference param.
@@ -769,6 +968,41 @@ impl Collection {
     }
 }
 
+/// The id of `term` in the dictionary `select` picks from a parameter index, interned if new
+/// (the only case that unshares the index).
+fn intern(
+    shared: &mut Arc<ParamIndex>,
+    term: &str,
+    select: fn(&ParamIndex) -> Option<&Terms>,
+    select_mut: fn(&mut ParamIndex) -> Option<&mut Terms>,
+) -> Option<u32> {
+    if let Some(id) = select(shared)?.lookup(term) {
+        return Some(id);
+    }
+    select_mut(Arc::make_mut(shared)).map(|terms| terms.intern(term))
+}
+
+/// Point `key` at `targets` in a reference index, keeping the reverse postings in step.
+fn relink(
+    forward: &mut Vec<Refs>,
+    reverse: &mut HashMap<(u16, DocKey), RoaringBitmap>,
+    key: DocKey,
+    targets: Vec<(u16, DocKey)>,
+) {
+    let index = key as usize;
+    if forward.len() <= index {
+        forward.resize_with(index + 1, Refs::default);
+    }
+    let previous = std::mem::take(&mut forward[index]);
+    for target in previous.as_slice().iter().filter(|t| !targets.contains(t)) {
+        unlink(reverse, *target, key);
+    }
+    for target in targets.iter().filter(|t| !previous.as_slice().contains(t)) {
+        reverse.entry(*target).or_default().insert(key);
+    }
+    forward[index] = targets.into();
+}
+
 /// Take `source` out of the reverse postings of `target`.
 fn unlink(reverse: &mut HashMap<(u16, DocKey), RoaringBitmap>, target: (u16, DocKey), source: DocKey) {
     if let Some(bitmap) = reverse.get_mut(&target) {
@@ -794,8 +1028,123 @@ fn set_slot<T>(column: &mut Vec<Box<[T]>>, index: usize, value: Box<[T]>) {
     }
 }
 
+/// Approximate heap bytes of the search structures (capacity, not length: what the allocator
+/// holds), for the memory gauges of `/metrics`. Shared `Arc`s are counted where they are held,
+/// so two published copies sharing a collection each report it.
+pub trait HeapSize {
+    fn heap_bytes(&self) -> usize;
+}
+
+fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
+fn map_bytes<K, V>(len: usize) -> usize {
+    // hashbrown: one control byte per bucket, buckets a power of two at most 8/7 full.
+    let buckets = (len * 8 / 7).next_power_of_two().max(if len == 0 { 0 } else { 4 });
+    buckets * (std::mem::size_of::<(K, V)>() + 1)
+}
+
+impl HeapSize for RoaringBitmap {
+    fn heap_bytes(&self) -> usize {
+        self.serialized_size()
+    }
+}
+
+impl HeapSize for Posting {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Posting::Many(bitmap) => std::mem::size_of::<RoaringBitmap>() + bitmap.heap_bytes(),
+            _ => 0,
+        }
+    }
+}
+
+impl HeapSize for Terms {
+    fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + vec_bytes(&self.ends)
+            + self.by_text.capacity() * (std::mem::size_of::<u32>() + 1)
+            + vec_bytes(&self.sorted)
+            + vec_bytes(&self.unsorted)
+            + vec_bytes(&self.postings)
+            + self.postings.iter().map(HeapSize::heap_bytes).sum::<usize>()
+    }
+}
+
+impl<T> HeapSize for Column<T> {
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.first)
+            + map_bytes::<DocKey, Box<[T]>>(self.rest.len())
+            + self.rest.values().map(|v| v.len() * std::mem::size_of::<T>()).sum::<usize>()
+    }
+}
+
+impl HeapSize for ParamIndex {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            ParamIndex::Tokens(terms) => terms.heap_bytes(),
+            ParamIndex::Strings { normalized, exact } => normalized.heap_bytes() + exact.heap_bytes(),
+            ParamIndex::Dates(column) => column.heap_bytes(),
+            ParamIndex::Numbers(column) => column.heap_bytes(),
+            ParamIndex::Quantities(column) => {
+                vec_bytes(column)
+                    + column
+                        .iter()
+                        .flat_map(|values| values.iter())
+                        .map(|_| std::mem::size_of::<QuantityValue>())
+                        .sum::<usize>()
+            }
+            ParamIndex::References { forward, reverse } => {
+                vec_bytes(forward)
+                    + forward
+                        .iter()
+                        .map(|r| match r {
+                            Refs::Many(targets) => targets.len() * std::mem::size_of::<(u16, DocKey)>(),
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+                    + map_bytes::<(u16, DocKey), RoaringBitmap>(reverse.len())
+                    + reverse.values().map(HeapSize::heap_bytes).sum::<usize>()
+            }
+            ParamIndex::Unindexed => 0,
+        }
+    }
+}
+
+impl Collection {
+    /// Heap bytes by part: (ids, versions, params, present and key terms).
+    pub fn heap_parts(&self) -> [(&'static str, usize); 4] {
+        let ids = vec_bytes(&self.keys.ids)
+            + self.keys.ids.iter().map(|id| id.len() + 16).sum::<usize>()
+            + map_bytes::<Arc<str>, DocKey>(self.keys.by_id.len());
+        let versions = self.versions.0.chunks.iter().map(|c| vec_bytes(c) + 16).sum::<usize>();
+        let params = self.params.iter().map(|p| p.heap_bytes()).sum::<usize>();
+        let key_terms = self.key_terms.chunks.iter().map(|c| vec_bytes(c) + 16).sum::<usize>()
+            + self
+                .key_terms
+                .iter()
+                .map(|k: &KeyTerms| {
+                    k.tokens.len() * std::mem::size_of::<(u16, u32)>()
+                        + k.strings.len() * std::mem::size_of::<(u16, u32, u32)>()
+                })
+                .sum::<usize>()
+            + self.present.iter().map(HeapSize::heap_bytes).sum::<usize>()
+            + self.live.heap_bytes();
+        [("ids", ids), ("versions", versions), ("params", params), ("postings_by_key", key_terms)]
+    }
+}
+
 #[cfg(test)]
 impl Collection {
+    /// True when both collections hold the same (shared, not copied) index of `param`.
+    pub fn shares_param(&self, other: &Collection, param: usize) -> bool {
+        match (self.params.get(param), other.params.get(param)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Everything a search can observe, by resource id rather than key: one line per
     /// (parameter, value, id) for live resources, so two states built along different
     /// histories compare equal exactly when they answer every query the same.
@@ -813,17 +1162,16 @@ impl Collection {
         }
         for (param, index) in self.params.iter().enumerate() {
             let mut postings = |kind: &str, terms: &Terms| {
-                for (term, term_id) in &terms.sorted {
+                for (term_id, posting) in terms.postings.iter().enumerate() {
+                    let term = terms.text(term_id as u32);
                     let mut keys = RoaringBitmap::new();
-                    if let Some(posting) = terms.postings.get(*term_id as usize) {
-                        posting.union_into(&mut keys);
-                    }
+                    posting.union_into(&mut keys);
                     for key in keys.iter() {
                         lines.push(format!("{kind} {param} {term} {}", id_of(key)));
                     }
                 }
             };
-            match index {
+            match &**index {
                 ParamIndex::Tokens(terms) => postings("token", terms),
                 ParamIndex::Strings { normalized, exact } => {
                     postings("normalized", normalized);
@@ -865,5 +1213,70 @@ impl Collection {
         }
         lines.sort();
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// The dictionary answers as a sorted map of terms would, across merges of its unsorted tail.
+    #[test]
+    fn test_terms_answer_lookups_and_prefixes_like_a_sorted_map() {
+        let mut terms = Terms::default();
+        let mut reference: BTreeMap<String, RoaringBitmap> = BTreeMap::new();
+        let mut seed = 0x2545_f491_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = ['a', 'b', 'c', 'é', '|', '0'];
+        let check = |terms: &Terms, reference: &BTreeMap<String, RoaringBitmap>| {
+            for prefix in ["", "a", "ab", "é", "c|0", "b0é", "zz"] {
+                let expected = reference
+                    .iter()
+                    .filter(|(t, _)| t.starts_with(prefix))
+                    .fold(RoaringBitmap::new(), |acc, (_, keys)| acc | keys);
+                assert_eq!(terms.prefix(prefix), expected, "prefix {prefix:?}");
+            }
+            for (term, keys) in reference.iter().take(500) {
+                assert_eq!(terms.get(term).as_ref(), Some(keys), "{term}");
+            }
+            assert_eq!(terms.get("absent-term"), None);
+        };
+        // Past two merges of the unsorted tail, with repeated terms and removals.
+        for round in 0..(UNSORTED_TAIL * 2 + 500) {
+            let length = 1 + (next() % 10) as usize;
+            let term: String =
+                (0..length).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let key = (next() % 5_000) as DocKey;
+            let id = terms.intern(&term);
+            assert_eq!(terms.term_text(id), Some(term.as_str()));
+            if round % 7 == 0 {
+                terms.remove(id, key);
+                if let Some(keys) = reference.get_mut(&term) {
+                    keys.remove(key);
+                }
+                reference.entry(term).or_default();
+            } else {
+                terms.insert(id, key);
+                reference.entry(term).or_default().insert(key);
+            }
+            if round % 4_000 == 0 {
+                check(&terms, &reference);
+            }
+        }
+        check(&terms, &reference);
+        assert!(terms.sorted.len() >= UNSORTED_TAIL && !terms.unsorted.is_empty(), "both parts are used");
+        let scanned = terms.scan(|t| t.contains('é'));
+        let expected = reference
+            .iter()
+            .filter(|(t, _)| t.contains('é'))
+            .fold(RoaringBitmap::new(), |acc, (_, keys)| acc | keys);
+        assert_eq!(scanned, expected);
     }
 }

@@ -1,6 +1,8 @@
 //! Extraction of the indexed values of one resource: every search parameter of its type is
 //! evaluated on the JSON and converted to the engine's typed values.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::normalize::normalize;
@@ -8,13 +10,37 @@ use crate::error::{Error, Result};
 use crate::query::value::{parse_date_range, DateRange};
 use crate::schema::{ParamId, ParamType, Registry, ResourceSchema};
 
-/// A quantity as indexed: value plus its unit system and code (both optional).
+/// A quantity as indexed: value plus its unit system and code (both optional). The unit
+/// strings are shared ([`shared_unit`]): every offer's age range repeats the same few.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantityValue {
     pub value: f64,
-    pub system: Option<String>,
-    pub code: Option<String>,
-    pub unit: Option<String>,
+    pub system: Option<Arc<str>>,
+    pub code: Option<Arc<str>>,
+    pub unit: Option<Arc<str>>,
+}
+
+/// Distinct unit strings kept shared; past this, new ones are allocated per value, so that
+/// clients sending arbitrary units cannot grow the table without bound.
+const MAX_SHARED_UNITS: usize = 4_096;
+
+/// One allocation per distinct unit string (system, code, unit of a quantity), not one per
+/// indexed value: 860k age-range bounds at national scale held 150 MiB of copies of "a".
+fn shared_unit(text: &str) -> Arc<str> {
+    static UNITS: std::sync::LazyLock<parking_lot::RwLock<std::collections::HashSet<Arc<str>>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(shared) = UNITS.read().get(text) {
+        return shared.clone();
+    }
+    let mut units = UNITS.write();
+    if let Some(shared) = units.get(text) {
+        return shared.clone();
+    }
+    let shared: Arc<str> = Arc::from(text);
+    if units.len() < MAX_SHARED_UNITS {
+        units.insert(shared.clone());
+    }
+    shared
 }
 
 /// A reference as indexed: target type and id (a logical reference by identifier keeps the
@@ -249,11 +275,11 @@ fn number_value(node: &Value) -> Option<f64> {
 fn quantity_value(node: &Value) -> Option<QuantityValue> {
     let object = node.as_object()?;
     let value = object.get("value").and_then(Value::as_f64)?;
-    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(shared_unit);
     if let Some(currency) = text("currency") {
         return Some(QuantityValue {
             value,
-            system: Some("urn:iso:std:iso:4217".into()),
+            system: Some(shared_unit("urn:iso:std:iso:4217")),
             code: Some(currency.clone()),
             unit: Some(currency),
         });

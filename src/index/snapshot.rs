@@ -12,10 +12,10 @@
 //! Why not a reader-writer lock (the first design): under a write load of a few hundred
 //! PATCH/s, each publication waited for the searches in flight while holding back every new
 //! one, so searches queued behind writes (measured: 3–8 ms of blocked admissions per write,
-//! the p99 of a mixed load climbing into seconds). The cost of this design is memory: the
-//! collections and the geo index a change touches are held twice (copy on write, per collection:
-//! the two copies share every collection no write has touched since start, so capacity writes
-//! double only the Location side; the text index and the store are always shared).
+//! the p99 of a mixed load climbing into seconds). The cost of this design is memory: what a
+//! change touches is held twice, copy on write per parameter index (a capacity write copies the
+//! Location's capacity columns and postings once, not its identifier and name dictionaries); the
+//! text index and the store are always shared.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +50,7 @@ impl Spare {
     fn of(state: &SearchState) -> Spare {
         let mut copy = state.clone();
         // Capacity writes start as soon as the state serves: give the spare its own Location
-        // side now rather than making the first PATCH pay for the copy (1.5 s at national
-        // scale). Other types are copied by their first write.
+        // collections now (their parameter indexes stay shared until a write changes one).
         copy.unshare_volatile();
         Spare { state: Arc::new(copy), behind: Vec::new() }
     }

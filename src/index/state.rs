@@ -26,7 +26,7 @@ pub enum IndexChange {
 pub struct SearchState {
     pub registry: Arc<Registry>,
     /// Shared between the two published copies ([`super::snapshot`]) until a change touches
-    /// them (copy on write): under capacity writes only the Location side is held twice.
+    /// them (copy on write, down to each parameter index of a collection).
     pub collections: Vec<Arc<Collection>>,
     /// Points of `Location.position`, keyed by Location keys (copy on write, as collections).
     pub geo: Arc<GeoIndex>,
@@ -85,7 +85,8 @@ impl SearchState {
     }
 
     /// Own copies of the collections written all day (Location and its capacity, equipment
-    /// records), so that no capacity write waits for their copy.
+    /// records): their lists of shared parameter indexes, so that the first capacity write
+    /// copies only the columns it changes.
     pub fn unshare_volatile(&mut self) {
         let location = self.location_type;
         let volatile: Vec<usize> = std::iter::once(location)
@@ -379,6 +380,38 @@ mod tests {
             let (stepwise, direct) = (observable(&stepwise), observable(&direct));
             assert!(stepwise.iter().any(|l| l.contains("loc-a#")), "records are indexed");
             assert_eq!(stepwise, direct, "after version {last}");
+        }
+    }
+
+    #[test]
+    fn test_a_capacity_write_on_one_copy_unshares_only_the_indexes_it_changes() {
+        let registry = Arc::new(Registry::embedded().expect("registry"));
+        let text = TextIndex::create_in_ram().expect("text");
+        let change = |id: &str, v: &Version<'_>, version: u64| {
+            IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
+        };
+        let first = Version { capacities: &[(14, "01"), (2, "02")], ..versions_base() };
+        let mut published = SearchState::new(registry.clone(), text.searcher());
+        published
+            .apply_with_text(&text, &[change("loc-a", &first, 1), change("loc-b", &first, 1)], 1)
+            .expect("apply");
+        let before = observable(&published);
+        let mut spare = published.clone();
+        let recount = Version { capacities: &[(14, "01"), (0, "05")], ..versions_base() };
+        spare.apply_with_text(&text, &[change("loc-a", &recount, 2)], 2).expect("apply");
+
+        assert_eq!(observable(&published), before, "the published copy is untouched");
+        assert_ne!(observable(&spare), before, "the spare copy has the write");
+        let location = registry.type_index("Location").expect("Location");
+        let schema = &registry.resources[location];
+        let (old, new) =
+            (published.collection(location).expect("old"), spare.collection(location).expect("new"));
+        let param = |code: &str| schema.param(code).map(|p| p.id).expect(code);
+        for unchanged in ["identifier", "name", "organization", "address-postalcode", "near"] {
+            assert!(old.shares_param(new, param(unchanged)), "{unchanged} stays shared");
+        }
+        for changed in ["nb-capacity", "capacity-status"] {
+            assert!(!old.shares_param(new, param(changed)), "{changed} is copied");
         }
     }
 

@@ -175,6 +175,11 @@ impl TextIndex {
         self.searcher().num_docs()
     }
 
+    /// Bytes of the index's segments (held in memory).
+    pub fn space_bytes(&self) -> Option<u64> {
+        self.searcher().space_usage().ok().map(|usage| usage.total().get_bytes())
+    }
+
     /// The current engine's index (a cheap handle; a later swap does not affect it).
     pub fn index(&self) -> Index {
         self.engine.read().index.clone()

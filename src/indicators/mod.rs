@@ -148,17 +148,45 @@ pub struct IndicatorRow {
     pub value: f64,
 }
 
+/// An interned string (an id, a region, a code). The facts of 430k offers and locations are held
+/// for the service's life: as `String`s they took about 500 MiB at national scale.
+type Sym = u32;
+
+/// Strings by symbol; never shrinks (ids are not reused, like the keys of the search state).
+#[derive(Default)]
+struct Interner {
+    symbols: HashMap<Arc<str>, Sym>,
+    strings: Vec<Arc<str>>,
+}
+
+impl Interner {
+    fn intern(&mut self, text: &str) -> Sym {
+        if let Some(sym) = self.symbols.get(text) {
+            return *sym;
+        }
+        let sym = self.strings.len() as Sym;
+        let shared: Arc<str> = Arc::from(text);
+        self.strings.push(shared.clone());
+        self.symbols.insert(shared, sym);
+        sym
+    }
+
+    fn text(&self, sym: Sym) -> &str {
+        self.strings.get(sym as usize).map_or("", |s| s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct OfferFacts {
-    region: String,
-    categories: Vec<String>,
-    specialties: Vec<String>,
-    locations: Vec<String>,
+    region: Sym,
+    categories: Box<[Sym]>,
+    specialties: Box<[Sym]>,
+    locations: Box<[Sym]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct LocationFacts {
-    region: String,
+    region: Sym,
     has_position: bool,
     beds_available: f64,
     capacity_updated_ms: Option<i64>,
@@ -187,8 +215,8 @@ enum Kind {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Contribution {
-    Cell { measure: u8, region: String, dimension: String, value: f64 },
-    Updated { region: String, at_ms: i64 },
+    Cell { measure: u8, region: Sym, dimension: Sym, value: f64 },
+    Updated { region: Sym, at_ms: i64 },
 }
 
 /// The maintained tables; equal tables mean equal indicator values at any time.
@@ -200,10 +228,10 @@ pub struct Tables {
 }
 
 impl Tables {
-    fn add(&mut self, contribution: &Contribution, sign: f64) {
+    fn add(&mut self, contribution: &Contribution, sign: f64, strings: &Interner) {
         match contribution {
             Contribution::Cell { measure, region, dimension, value } => {
-                let key = (*measure, region.clone(), dimension.clone());
+                let key = (*measure, strings.text(*region).to_owned(), strings.text(*dimension).to_owned());
                 let cell = self.cells.entry(key.clone()).or_default();
                 *cell += sign * value;
                 // Empty cells are dropped so that tables built in any order compare equal.
@@ -212,7 +240,7 @@ impl Tables {
                 }
             }
             Contribution::Updated { region, at_ms } => {
-                let key = (region.clone(), *at_ms);
+                let key = (strings.text(*region).to_owned(), *at_ms);
                 let count = self.capacity_updates.entry(key.clone()).or_default();
                 if sign > 0.0 {
                     *count += 1;
@@ -259,36 +287,39 @@ impl Tables {
 
 #[derive(Default)]
 struct Engine {
-    offers: HashMap<String, OfferFacts>,
-    locations: HashMap<String, LocationFacts>,
+    strings: Interner,
+    offers: HashMap<Sym, OfferFacts>,
+    locations: HashMap<Sym, LocationFacts>,
     tasks: HashMap<String, TaskFacts>,
-    /// Location id → offers referencing it.
-    location_offers: HashMap<String, BTreeSet<String>>,
+    /// Location → offers referencing it (sorted; most locations have one).
+    location_offers: HashMap<Sym, Vec<Sym>>,
     /// Type → id → the Tasks about that resource, and its region.
     focused: HashMap<String, HashMap<String, Focused>>,
-    memo: HashMap<(Kind, String), Vec<Contribution>>,
+    memo: HashMap<(Kind, Sym), Box<[Contribution]>>,
     tables: Tables,
 }
 
-fn offer_facts(resource: &Value) -> OfferFacts {
+fn offer_facts(resource: &Value, strings: &mut Interner) -> OfferFacts {
+    let mut symbols = |texts: Vec<String>| texts.iter().map(|t| strings.intern(t)).collect::<Box<[Sym]>>();
+    let locations: Vec<String> = resource
+        .get("location")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().map(|r| reference_id(Some(r))).filter(|id| !id.is_empty()).collect())
+        .unwrap_or_default();
     OfferFacts {
-        region: region(resource),
-        categories: codes(resource.get("category")),
-        specialties: codes(resource.get("specialty")),
-        locations: resource
-            .get("location")
-            .and_then(Value::as_array)
-            .map(|l| l.iter().map(|r| reference_id(Some(r))).filter(|id| !id.is_empty()).collect())
-            .unwrap_or_default(),
+        region: symbols(vec![region(resource)])[0],
+        categories: symbols(codes(resource.get("category"))),
+        specialties: symbols(codes(resource.get("specialty"))),
+        locations: symbols(locations),
     }
 }
 
-fn location_facts(resource: &Value) -> LocationFacts {
+fn location_facts(resource: &Value, strings: &mut Interner) -> LocationFacts {
     let capacity = CapacityTotals::of(resource);
     let has_position = resource.pointer("/position/latitude").and_then(Value::as_f64).is_some()
         && resource.pointer("/position/longitude").and_then(Value::as_f64).is_some();
     LocationFacts {
-        region: region(resource),
+        region: strings.intern(&region(resource)),
         has_position,
         beds_available: capacity.beds_available,
         capacity_updated_ms: capacity.updated_ms,
@@ -303,45 +334,50 @@ impl Engine {
         id: &str,
         resource: Option<&Value>,
         resolver: &dyn FocusResolver,
-        dirty: &mut HashSet<(Kind, String)>,
+        dirty: &mut HashSet<(Kind, Sym)>,
     ) {
         if let Some(focused) = self.focused.get_mut(resource_type).and_then(|ids| ids.get_mut(id)) {
             focused.region = resource.map(region).unwrap_or_default();
             for task in &focused.tasks {
-                dirty.insert((Kind::Task, task.clone()));
+                dirty.insert((Kind::Task, self.strings.intern(task)));
             }
         }
         match resource_type {
             "HealthcareService" => {
-                let new = resource.map(offer_facts);
+                let offer = self.strings.intern(id);
+                let new = resource.map(|r| offer_facts(r, &mut self.strings));
                 let old = match &new {
-                    Some(facts) => self.offers.insert(id.to_owned(), facts.clone()),
-                    None => self.offers.remove(id),
+                    Some(facts) => self.offers.insert(offer, facts.clone()),
+                    None => self.offers.remove(&offer),
                 };
                 for location in old.iter().flat_map(|o| o.locations.iter()) {
                     if let Some(offers) = self.location_offers.get_mut(location) {
-                        offers.remove(id);
+                        offers.retain(|o| *o != offer);
                         if offers.is_empty() {
                             self.location_offers.remove(location);
                         }
                     }
-                    dirty.insert((Kind::Location, location.clone()));
+                    dirty.insert((Kind::Location, *location));
                 }
                 for location in new.iter().flat_map(|o| o.locations.iter()) {
-                    self.location_offers.entry(location.clone()).or_default().insert(id.to_owned());
-                    dirty.insert((Kind::Location, location.clone()));
+                    let offers = self.location_offers.entry(*location).or_default();
+                    if let Err(at) = offers.binary_search(&offer) {
+                        offers.insert(at, offer);
+                    }
+                    dirty.insert((Kind::Location, *location));
                 }
-                dirty.insert((Kind::Offer, id.to_owned()));
+                dirty.insert((Kind::Offer, offer));
             }
             "Location" => {
-                match resource.map(location_facts) {
-                    Some(facts) => self.locations.insert(id.to_owned(), facts),
-                    None => self.locations.remove(id),
+                let location = self.strings.intern(id);
+                match resource.map(|r| location_facts(r, &mut self.strings)) {
+                    Some(facts) => self.locations.insert(location, facts),
+                    None => self.locations.remove(&location),
                 };
-                for offer in self.location_offers.get(id).into_iter().flatten() {
-                    dirty.insert((Kind::Offer, offer.clone()));
+                for offer in self.location_offers.get(&location).into_iter().flatten() {
+                    dirty.insert((Kind::Offer, *offer));
                 }
-                dirty.insert((Kind::Location, id.to_owned()));
+                dirty.insert((Kind::Location, location));
             }
             "Task" => {
                 if let Some((target_type, target_id)) = self.tasks.remove(id).and_then(|old| old.focus) {
@@ -366,7 +402,7 @@ impl Engine {
                     };
                     self.tasks.insert(id.to_owned(), facts);
                 }
-                dirty.insert((Kind::Task, id.to_owned()));
+                dirty.insert((Kind::Task, self.strings.intern(id)));
             }
             _ => {}
         }
@@ -392,21 +428,23 @@ impl Engine {
             .unwrap_or(&task.own_region)
     }
 
-    fn contributions(&self, kind: Kind, id: &str) -> Vec<Contribution> {
+    /// The contributions of one entity (`&mut`: a dimension may be a string not seen before).
+    fn contributions(&mut self, kind: Kind, id: Sym) -> Vec<Contribution> {
         let mut out = Vec::new();
         match kind {
             Kind::Offer => {
-                let Some(offer) = self.offers.get(id) else { return out };
-                let categories: Vec<&str> = if offer.categories.is_empty() {
-                    vec![""]
-                } else {
-                    offer.categories.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect()
-                };
+                let Some(offer) = self.offers.get(&id) else { return out };
+                let mut categories: Vec<Sym> = offer.categories.to_vec();
+                if categories.is_empty() {
+                    categories.push(self.strings.intern(""));
+                }
+                categories.sort_unstable();
+                categories.dedup();
                 for category in categories {
                     out.push(Contribution::Cell {
                         measure: OFFERS_BY_TYPE,
-                        region: offer.region.clone(),
-                        dimension: category.to_owned(),
+                        region: offer.region,
+                        dimension: category,
                         value: 1.0,
                     });
                 }
@@ -422,47 +460,53 @@ impl Engine {
                     None
                 };
                 if let Some(reason) = reason {
+                    let region = offer.region;
                     out.push(Contribution::Cell {
                         measure: WITHOUT_LOCATION,
-                        region: offer.region.clone(),
-                        dimension: reason.to_owned(),
+                        region,
+                        dimension: self.strings.intern(reason),
                         value: 1.0,
                     });
                 }
             }
             Kind::Location => {
-                let Some(location) = self.locations.get(id) else { return out };
+                let Some(location) = self.locations.get(&id) else { return out };
                 if let Some(at_ms) = location.capacity_updated_ms {
-                    out.push(Contribution::Updated { region: location.region.clone(), at_ms });
+                    out.push(Contribution::Updated { region: location.region, at_ms });
                 }
                 if location.beds_available != 0.0 {
-                    let activities: BTreeSet<&str> = self
+                    let (region, beds) = (location.region, location.beds_available);
+                    let mut activities: Vec<Sym> = self
                         .location_offers
-                        .get(id)
+                        .get(&id)
                         .into_iter()
                         .flatten()
                         .filter_map(|offer| self.offers.get(offer))
-                        .flat_map(|offer| offer.specialties.iter().map(String::as_str))
+                        .flat_map(|offer| offer.specialties.iter().copied())
                         .collect();
-                    let activities: Vec<&str> =
-                        if activities.is_empty() { vec![""] } else { activities.into_iter().collect() };
+                    if activities.is_empty() {
+                        activities.push(self.strings.intern(""));
+                    }
+                    activities.sort_unstable();
+                    activities.dedup();
                     for activity in activities {
                         out.push(Contribution::Cell {
                             measure: AVAILABLE_BEDS,
-                            region: location.region.clone(),
-                            dimension: activity.to_owned(),
-                            value: location.beds_available,
+                            region,
+                            dimension: activity,
+                            value: beds,
                         });
                     }
                 }
             }
             Kind::Task => {
-                let Some(task) = self.tasks.get(id) else { return out };
+                let Some(task) = self.tasks.get(self.strings.text(id)) else { return out };
                 if !CLOSED_STATUSES.contains(&task.business_status.as_str()) {
+                    let (region, status) = (self.task_region(task).to_owned(), task.business_status.clone());
                     out.push(Contribution::Cell {
                         measure: OPEN_ANOMALIES,
-                        region: self.task_region(task).to_owned(),
-                        dimension: task.business_status.clone(),
+                        region: self.strings.intern(&region),
+                        dimension: self.strings.intern(&status),
                         value: 1.0,
                     });
                 }
@@ -472,22 +516,22 @@ impl Engine {
     }
 
     /// Replace the contributions of the dirty entities.
-    fn refresh(&mut self, dirty: HashSet<(Kind, String)>) {
+    fn refresh(&mut self, dirty: HashSet<(Kind, Sym)>) {
         for (kind, id) in dirty {
-            let new = self.contributions(kind, &id);
+            let new = self.contributions(kind, id);
             let old = if new.is_empty() {
                 self.memo.remove(&(kind, id))
             } else {
-                self.memo.insert((kind, id), new.clone())
+                self.memo.insert((kind, id), new.clone().into())
             };
-            if old.as_ref() == Some(&new) {
+            if old.as_deref() == Some(&new[..]) {
                 continue;
             }
-            for contribution in old.iter().flatten() {
-                self.tables.add(contribution, -1.0);
+            for contribution in old.iter().flat_map(|o| o.iter()) {
+                self.tables.add(contribution, -1.0, &self.strings);
             }
             for contribution in &new {
-                self.tables.add(contribution, 1.0);
+                self.tables.add(contribution, 1.0, &self.strings);
             }
         }
     }

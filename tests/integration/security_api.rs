@@ -417,6 +417,7 @@ client_id = "portal-client"
         "ror_snapshot_generation 1",
         "ror_write_visibility_lag_changes ",
         "ror_index_resources{type=\"HealthcareService\"}",
+        "ror_index_heap_bytes{type=\"HealthcareService\",part=\"params\"}",
         "ror_store_size_bytes",
         "ror_process_resident_memory_bytes",
     ] {
