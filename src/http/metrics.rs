@@ -158,9 +158,7 @@ fn render_service(app: &App, out: &mut String) {
         }
     }
     gauge(out, "ror_text_index_documents", "Documents in the full-text index.", app.text.num_docs());
-    if let Some(bytes) = app.text.space_bytes() {
-        gauge(out, "ror_text_index_bytes", "Bytes of the full-text index's segments.", bytes);
-    }
+    gauge(out, "ror_text_index_bytes", "Bytes of the full-text index's files.", app.text.space_bytes());
     let store_file = crate::app::store_path(&app.data_dir);
     if let Ok(metadata) = std::fs::metadata(&store_file) {
         gauge(out, "ror_store_size_bytes", "Size of the store file.", metadata.len());

@@ -175,9 +175,16 @@ impl TextIndex {
         self.searcher().num_docs()
     }
 
-    /// Bytes of the index's segments (held in memory).
-    pub fn space_bytes(&self) -> Option<u64> {
-        self.searcher().space_usage().ok().map(|usage| usage.total().get_bytes())
+    /// Bytes of the index's files (held in memory).
+    pub fn space_bytes(&self) -> u64 {
+        let index = self.index();
+        let directory = index.directory();
+        directory
+            .list_managed_files()
+            .iter()
+            .filter_map(|path| tantivy::Directory::open_read(directory, path).ok())
+            .map(|file| tantivy::HasLen::len(&file) as u64)
+            .sum()
     }
 
     /// The current engine's index (a cheap handle; a later swap does not affect it).

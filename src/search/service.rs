@@ -158,6 +158,9 @@ pub struct SearchService {
     pub max_included: usize,
 }
 
+/// The resources reached at the current and the next step of a sort chain.
+type ChainBuffers = (Vec<(usize, DocKey)>, Vec<(usize, DocKey)>);
+
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 enum SortValue {
     Number(f64),
@@ -351,11 +354,17 @@ impl SearchService {
                 .iter()
                 .map(|sort| {
                     let mut memo = rustc_hash::FxHashMap::default();
+                    let mut scratch = (Vec::new(), Vec::new());
                     keys.iter()
-                        .map(|key| self.sort_value(executor, sort, type_index, *key, &mut memo))
+                        .map(|key| self.sort_value(executor, sort, type_index, *key, &mut memo, &mut scratch))
                         .collect()
                 })
                 .collect();
+            if let [column] = columns.as_slice() {
+                if let Some(order) = numeric_order(&keys, column, request.sort[0].descending) {
+                    return Ok(Frozen::Ordered(order));
+                }
+            }
             let mut positions: Vec<usize> = (0..keys.len()).collect();
             positions.sort_by(|a, b| {
                 for (column, sort) in columns.iter().zip(&request.sort) {
@@ -393,13 +402,16 @@ impl SearchService {
         type_index: usize,
         key: DocKey,
         memo: &mut rustc_hash::FxHashMap<DocKey, Option<SortValue>>,
+        (current, next): &mut ChainBuffers,
     ) -> Option<SortValue> {
         let state = executor.state;
-        // Walk the chain to the resources holding the value.
-        let mut current: Vec<(usize, DocKey)> = vec![(type_index, key)];
+        // Walk the chain to the resources holding the value (buffers reused across keys: this
+        // runs for every match of a sorted search).
+        current.clear();
+        current.push((type_index, key));
         for (chain_type, param) in &sort.chain {
             let collection = state.collection(*chain_type)?;
-            let mut next = Vec::new();
+            next.clear();
             for (_, k) in current.iter().filter(|(t, _)| t == chain_type) {
                 for (target_type, target_key) in collection.references_of(*param, *k) {
                     let target_type = usize::from(*target_type);
@@ -408,7 +420,7 @@ impl SearchService {
                     }
                 }
             }
-            current = next;
+            std::mem::swap(current, next);
         }
         let collection = state.collection(sort.target_type)?;
         let param_type = state.registry.resources.get(sort.target_type)?.params.get(sort.param)?.param_type;
@@ -583,6 +595,30 @@ impl SearchService {
     }
 }
 
+/// The keys ordered by one numeric sort column (dates, numbers, quantities), or `None` when a
+/// value is text. Each value is encoded once as an order-preserving integer, so the sort compares
+/// integer pairs instead of optional enums (60,000 offers by a chained tariff date: the
+/// comparisons were a third of the request).
+fn numeric_order(keys: &[DocKey], column: &[Option<SortValue>], descending: bool) -> Option<Vec<DocKey>> {
+    let mut decorated = Vec::with_capacity(keys.len());
+    for (key, value) in keys.iter().zip(column) {
+        let rank = match value {
+            // Resources without a value sort last in both directions.
+            None => u64::MAX,
+            Some(SortValue::Number(number)) => {
+                // -0 and 0 compare equal, as in the general path.
+                let bits = if *number == 0.0 { 0 } else { number.to_bits() };
+                let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+                (if descending { !ascending } else { ascending }).min(u64::MAX - 1)
+            }
+            Some(SortValue::Text(_)) => return None,
+        };
+        decorated.push((rank, *key));
+    }
+    decorated.sort_unstable();
+    Some(decorated.into_iter().map(|(_, key)| key).collect())
+}
+
 fn compare_sort_values(
     a: Option<&Option<SortValue>>,
     b: Option<&Option<SortValue>>,
@@ -624,4 +660,29 @@ fn normalized_scores(
         return HashMap::default();
     }
     own.into_iter().map(|(k, s)| (k, (f64::from(s) / f64::from(max) * 10_000.0).round() / 10_000.0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer-encoded order is the order of the general comparison: missing values last in
+    /// both directions, -0 equal to 0, ties by key.
+    #[test]
+    fn test_numeric_order_is_the_general_sort_order() {
+        let values =
+            [Some(3.5), None, Some(-2.0), Some(0.0), Some(-0.0), Some(1e12), Some(-1e-9), Some(3.5), None];
+        let keys: Vec<DocKey> = vec![8, 1, 5, 3, 2, 7, 4, 0, 6];
+        let column: Vec<Option<SortValue>> = values.iter().map(|v| v.map(SortValue::Number)).collect();
+        for descending in [false, true] {
+            let mut positions: Vec<usize> = (0..keys.len()).collect();
+            positions.sort_by(|a, b| {
+                compare_sort_values(column.get(*a), column.get(*b), descending).then(keys[*a].cmp(&keys[*b]))
+            });
+            let general: Vec<DocKey> = positions.into_iter().map(|p| keys[p]).collect();
+            assert_eq!(numeric_order(&keys, &column, descending), Some(general), "descending: {descending}");
+        }
+        let text = vec![Some(SortValue::Text("a".into()))];
+        assert_eq!(numeric_order(&[1], &text, false), None, "text takes the general path");
+    }
 }
