@@ -127,7 +127,7 @@ pub fn snapshot_as(
         let Some(collection) = state.collection(type_index) else { continue };
         let entries: Vec<(DocKey, Arc<str>, u64)> = keys
             .iter()
-            .filter_map(|key| collection.id(key).map(|id| (key, id.clone(), collection.version(key))))
+            .filter_map(|key| collection.id(key).map(|id| (key, Arc::from(id), collection.version(key))))
             .collect();
         let contexts = match &graph {
             Some(graph) => {

@@ -16,8 +16,9 @@ use crate::schema::{ParamType, ResourceSchema};
 
 /// Postings of one term. Most terms of a national corpus (identifiers, ids) belong to a single
 /// resource: those stay inline instead of costing a bitmap allocation each.
-#[derive(Clone)]
-enum Posting {
+#[derive(Clone, Default)]
+pub enum Posting {
+    #[default]
     Empty,
     One(DocKey),
     /// Boxed: a posting is 16 bytes instead of 32 for the millions of single-resource terms.
@@ -25,6 +26,14 @@ enum Posting {
 }
 
 impl Posting {
+    fn is_empty(&self) -> bool {
+        match self {
+            Posting::Empty => true,
+            Posting::One(_) => false,
+            Posting::Many(bitmap) => bitmap.is_empty(),
+        }
+    }
+
     fn insert(&mut self, key: DocKey) {
         *self = match std::mem::replace(self, Posting::Empty) {
             Posting::Empty => Posting::One(key),
@@ -47,7 +56,16 @@ impl Posting {
         }
     }
 
-    fn add_to(&self, union: &mut KeyUnion) {
+    pub fn iter(&self) -> impl Iterator<Item = DocKey> + '_ {
+        let (one, many) = match self {
+            Posting::Empty => (None, None),
+            Posting::One(key) => (Some(*key), None),
+            Posting::Many(bitmap) => (None, Some(bitmap.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    pub fn add_to(&self, union: &mut KeyUnion) {
         match self {
             Posting::Empty => {}
             Posting::One(key) => union.add_key(*key),
@@ -55,7 +73,7 @@ impl Posting {
         }
     }
 
-    fn union_into(&self, out: &mut RoaringBitmap) {
+    pub fn union_into(&self, out: &mut RoaringBitmap) {
         match self {
             Posting::Empty => {}
             Posting::One(key) => {
@@ -115,20 +133,57 @@ fn text_hash(text: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(text)
 }
 
+/// Strings numbered in order of arrival, back to back in one arena, with a hash table of their
+/// numbers for lookups by text: a few bytes per string beyond its text, where a map of `Arc<str>`
+/// keys cost a node or bucket slot, a pointer and an allocation per string.
+#[derive(Default, Clone)]
+struct Interned {
+    arena: String,
+    /// End of each string in `arena`; a string starts where the previous one ends.
+    ends: Vec<usize>,
+    by_text: hashbrown::HashTable<u32>,
+}
+
+impl Interned {
+    fn get(&self, text: &str) -> Option<u32> {
+        self.by_text.find(text_hash(text), |id| self.text(*id) == text).copied()
+    }
+
+    /// Number `text`, known to be absent.
+    fn push(&mut self, text: &str) -> u32 {
+        let id = self.ends.len() as u32;
+        self.arena.push_str(text);
+        self.ends.push(self.arena.len());
+        let (arena, ends) = (&self.arena, &self.ends);
+        self.by_text.insert_unique(text_hash(text), id, |other| text_hash(text_in(arena, ends, *other)));
+        id
+    }
+
+    fn text(&self, id: u32) -> &str {
+        text_in(&self.arena, &self.ends, id)
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + vec_bytes(&self.ends)
+            + self.by_text.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+}
+
 /// An interned term dictionary with the postings of each term.
 ///
 /// Laid out for the millions of mostly unique terms of a national corpus (identifiers, names):
-/// the texts back to back in one arena, a hash table of term ids for exact lookups, and the ids
-/// in text order for prefix scans. A map of string keys cost about 70 bytes per term more (a
-/// node slot, a pointer and an allocation per text: 600 MiB for the identifiers alone). The text
+/// the texts [`Interned`], and the ids in text order for prefix scans. A map of string keys cost
+/// about 70 bytes per term more (600 MiB for the identifiers alone at national scale). The text
 /// order is a sorted run plus a short unsorted tail of recent terms, merged when the tail grows:
 /// a term inserted into the middle of a sorted vector of millions would move it all.
 #[derive(Default, Clone)]
 pub struct Terms {
-    arena: String,
-    /// End of each term's text in `arena`; a term starts where the previous one ends.
-    ends: Vec<usize>,
-    by_text: hashbrown::HashTable<u32>,
+    texts: Interned,
     sorted: Vec<u32>,
     unsorted: Vec<u32>,
     postings: Vec<Posting>,
@@ -139,12 +194,8 @@ impl Terms {
         if let Some(id) = self.lookup(term) {
             return id;
         }
-        let id = self.postings.len() as u32;
-        self.arena.push_str(term);
-        self.ends.push(self.arena.len());
+        let id = self.texts.push(term);
         self.postings.push(Posting::Empty);
-        let (arena, ends) = (&self.arena, &self.ends);
-        self.by_text.insert_unique(text_hash(term), id, |other| text_hash(text_in(arena, ends, *other)));
         self.unsorted.push(id);
         if self.unsorted.len() >= UNSORTED_TAIL {
             self.merge_unsorted();
@@ -153,11 +204,11 @@ impl Terms {
     }
 
     fn lookup(&self, term: &str) -> Option<u32> {
-        self.by_text.find(text_hash(term), |id| self.text(*id) == term).copied()
+        self.texts.get(term)
     }
 
     fn text(&self, id: u32) -> &str {
-        text_in(&self.arena, &self.ends, id)
+        self.texts.text(id)
     }
 
     /// Fold the recent terms into the sorted run: each finds its place by binary search, the
@@ -223,7 +274,7 @@ impl Terms {
     }
 
     fn term_text(&self, id: u32) -> Option<&str> {
-        ((id as usize) < self.ends.len()).then(|| self.text(id))
+        ((id as usize) < self.texts.len()).then(|| self.text(id))
     }
 
     fn insert(&mut self, id: u32, key: DocKey) {
@@ -280,11 +331,18 @@ impl From<Vec<(u16, DocKey)>> for Refs {
 #[derive(Clone)]
 pub enum ParamIndex {
     Tokens(Terms),
-    Strings { normalized: Terms, exact: Terms },
+    Strings {
+        normalized: Terms,
+        exact: Terms,
+    },
     Dates(Column<DateRange>),
     Numbers(Column<f64>),
     Quantities(Vec<Box<[QuantityValue]>>),
-    References { forward: Vec<Refs>, reverse: HashMap<(u16, DocKey), RoaringBitmap> },
+    /// Reverse postings as [`Posting`]s: most targets have a single source, held inline.
+    References {
+        forward: Vec<Refs>,
+        reverse: HashMap<(u16, DocKey), Posting>,
+    },
     Unindexed,
 }
 
@@ -678,8 +736,8 @@ impl KeyTerms {
 /// published copies while writes update existing resources.
 #[derive(Default, Clone)]
 struct KeyTable {
-    ids: Vec<Arc<str>>,
-    by_id: HashMap<Arc<str>, DocKey>,
+    /// The id of each key, the key being its number.
+    ids: Interned,
     /// Keys allocated for references by identifier (`identifier:<value>`).
     logical: RoaringBitmap,
 }
@@ -740,29 +798,26 @@ impl Collection {
     }
 
     pub fn key(&self, id: &str) -> Option<DocKey> {
-        self.keys.by_id.get(id).copied()
+        self.keys.ids.get(id)
     }
 
     /// The key of `id`, allocated on first sight (a reference may name a resource not loaded yet).
     pub fn key_or_insert(&mut self, id: &str) -> DocKey {
-        if let Some(key) = self.keys.by_id.get(id) {
-            return *key;
+        if let Some(key) = self.keys.ids.get(id) {
+            return key;
         }
         let keys = Arc::make_mut(&mut self.keys);
-        let key = keys.ids.len() as DocKey;
+        let key = keys.ids.push(id);
         if id.starts_with(LOGICAL_PREFIX) {
             keys.logical.insert(key);
         }
-        let id: Arc<str> = Arc::from(id);
-        keys.ids.push(id.clone());
-        keys.by_id.insert(id, key);
         self.versions.set(key, 0);
         *self.key_terms.slot_mut(key as usize) = KeyTerms::default();
         key
     }
 
-    pub fn id(&self, key: DocKey) -> Option<&Arc<str>> {
-        self.keys.ids.get(key as usize)
+    pub fn id(&self, key: DocKey) -> Option<&str> {
+        ((key as usize) < self.keys.ids.len()).then(|| self.keys.ids.text(key))
     }
 
     pub fn version(&self, key: DocKey) -> u64 {
@@ -1067,7 +1122,7 @@ impl Collection {
     }
 
     /// Sources (keys of this collection) whose reference param points at the target.
-    pub fn referencing(&self, param: usize, target: (u16, DocKey)) -> Option<&RoaringBitmap> {
+    pub fn referencing(&self, param: usize, target: (u16, DocKey)) -> Option<&Posting> {
         match self.param(param) {
             ParamIndex::References { reverse, .. } => reverse.get(&target),
             _ => None,
@@ -1092,7 +1147,7 @@ fn intern(
 /// Point `key` at `targets` in a reference index, keeping the reverse postings in step.
 fn relink(
     forward: &mut Vec<Refs>,
-    reverse: &mut HashMap<(u16, DocKey), RoaringBitmap>,
+    reverse: &mut HashMap<(u16, DocKey), Posting>,
     key: DocKey,
     targets: Vec<(u16, DocKey)>,
 ) {
@@ -1111,10 +1166,10 @@ fn relink(
 }
 
 /// Take `source` out of the reverse postings of `target`.
-fn unlink(reverse: &mut HashMap<(u16, DocKey), RoaringBitmap>, target: (u16, DocKey), source: DocKey) {
-    if let Some(bitmap) = reverse.get_mut(&target) {
-        bitmap.remove(source);
-        if bitmap.is_empty() {
+fn unlink(reverse: &mut HashMap<(u16, DocKey), Posting>, target: (u16, DocKey), source: DocKey) {
+    if let Some(posting) = reverse.get_mut(&target) {
+        posting.remove(source);
+        if posting.is_empty() {
             reverse.remove(&target);
         }
     }
@@ -1169,9 +1224,7 @@ impl HeapSize for Posting {
 
 impl HeapSize for Terms {
     fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + vec_bytes(&self.ends)
-            + self.by_text.capacity() * (std::mem::size_of::<u32>() + 1)
+        self.texts.heap_bytes()
             + vec_bytes(&self.sorted)
             + vec_bytes(&self.unsorted)
             + vec_bytes(&self.postings)
@@ -1211,7 +1264,7 @@ impl HeapSize for ParamIndex {
                             _ => 0,
                         })
                         .sum::<usize>()
-                    + map_bytes::<(u16, DocKey), RoaringBitmap>(reverse.len())
+                    + map_bytes::<(u16, DocKey), Posting>(reverse.len())
                     + reverse.values().map(HeapSize::heap_bytes).sum::<usize>()
             }
             ParamIndex::Unindexed => 0,
@@ -1222,9 +1275,7 @@ impl HeapSize for ParamIndex {
 impl Collection {
     /// Heap bytes by part: (ids, versions, params, present and key terms).
     pub fn heap_parts(&self) -> [(&'static str, usize); 4] {
-        let ids = vec_bytes(&self.keys.ids)
-            + self.keys.ids.iter().map(|id| id.len() + 16).sum::<usize>()
-            + map_bytes::<Arc<str>, DocKey>(self.keys.by_id.len());
+        let ids = self.keys.ids.heap_bytes();
         let versions = self.versions.0.chunks.iter().map(|c| vec_bytes(c) + 16).sum::<usize>();
         let params = self.params.iter().map(|p| p.heap_bytes()).sum::<usize>();
         let key_terms = self.key_terms.chunks.iter().map(|c| vec_bytes(c) + 16).sum::<usize>()

@@ -248,7 +248,7 @@ impl<'a> Executor<'a> {
                             if let Some(bitmap) =
                                 collection.referencing(*param, (target_type as u16, target_key))
                             {
-                                result.add(bitmap);
+                                bitmap.add_to(&mut result);
                             }
                         }
                     }
@@ -373,7 +373,7 @@ impl<'a> Executor<'a> {
         for logical in target_collection.logical_keys() {
             if target_collection.logical_targets(logical).intersection_len(targets) > 0 {
                 if let Some(bitmap) = collection.referencing(param, (target_type as u16, logical)) {
-                    result.add(bitmap);
+                    bitmap.add_to(&mut result);
                 }
             }
         }
@@ -396,7 +396,7 @@ impl<'a> Executor<'a> {
             let mut result = KeyUnion::default();
             for target in targets {
                 if let Some(bitmap) = collection.referencing(param, (target_type_tag, target)) {
-                    result.add(bitmap);
+                    bitmap.add_to(&mut result);
                 }
             }
             result.finish() & &collection.live
@@ -417,7 +417,7 @@ impl<'a> Executor<'a> {
             let mut next = KeyUnion::default();
             for key in &frontier {
                 if let Some(children) = collection.referencing(partof, (type_index as u16, key)) {
-                    next.add(children);
+                    children.add_to(&mut next);
                 }
             }
             let next = next.finish() - &all;

@@ -53,7 +53,7 @@ pub fn revinclude_sources(
     };
     for target in std::iter::once(key).chain(target_collection.logical_aliases(key)) {
         if let Some(bitmap) = source.referencing(include.param, (resource_type as u16, target)) {
-            for source_key in bitmap & &source.live {
+            for source_key in bitmap.iter().filter(|k| source.live.contains(*k)) {
                 visit(include.source_type, source_key);
             }
         }

@@ -528,7 +528,7 @@ impl SearchService {
             entries.push(EntryRef {
                 type_index,
                 resource_type: type_name.clone(),
-                id: id.clone(),
+                id: Arc::from(id),
                 version: *version,
                 mode: EntryMode::Match,
                 score: scores.get(key).copied(),
@@ -584,7 +584,7 @@ impl SearchService {
             entries.push(EntryRef {
                 type_index: resource_type,
                 resource_type: registry.type_name(resource_type).to_owned(),
-                id: id.clone(),
+                id: Arc::from(id),
                 version: collection.version(key),
                 mode: EntryMode::Include,
                 score: None,

@@ -112,7 +112,7 @@ impl Graph {
         let mut out = RoaringBitmap::new();
         for alias in std::iter::once(key).chain(target.logical_aliases(key)) {
             if let Some(bitmap) = source.referencing(param, (target_type as u16, alias)) {
-                out |= bitmap;
+                bitmap.union_into(&mut out);
             }
         }
         out & &source.live

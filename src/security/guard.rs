@@ -190,7 +190,7 @@ impl<'a> ProfileGuard<'a> {
             for (key, context) in self.location_contexts(state) {
                 if context.is_medico_social() {
                     if let Some(bitmap) = records.referencing(spec.parent_param, (location as u16, *key)) {
-                        out |= bitmap;
+                        bitmap.union_into(&mut out);
                     }
                 }
             }
@@ -365,7 +365,9 @@ impl<'a> ProfileGuard<'a> {
         for chunk in keys.chunks(256) {
             let ids: Vec<(DocKey, std::sync::Arc<str>, u64)> = chunk
                 .iter()
-                .filter_map(|k| collection.id(*k).map(|id| (*k, id.clone(), collection.version(*k))))
+                .filter_map(|k| {
+                    collection.id(*k).map(|id| (*k, std::sync::Arc::from(id), collection.version(*k)))
+                })
                 .collect();
             let reads: Vec<(&str, &str, u64)> =
                 ids.iter().map(|(_, id, v)| (resource_type, &**id, *v)).collect();
