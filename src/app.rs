@@ -58,6 +58,8 @@ pub struct App {
     pub indicators: Arc<crate::indicators::Indicators>,
     /// Admin tasks (online reindex) of this process.
     pub tasks: crate::admin::AdminTasks,
+    /// The threads searches run on.
+    pub search_pool: crate::search::pool::SearchPool,
 }
 
 pub fn store_path(data_dir: &Path) -> PathBuf {
@@ -112,6 +114,7 @@ impl App {
             )?,
             indicators,
             tasks: crate::admin::AdminTasks::new(),
+            search_pool: crate::search::pool::SearchPool::new(limits.search_threads)?,
         })
     }
 

@@ -156,6 +156,8 @@ pub struct Limits {
     /// Seconds a request may take before it is answered 503.
     pub request_timeout_seconds: u64,
     pub max_concurrent_exports: usize,
+    /// Searches run at once (more wait in line); see [`crate::search::pool`].
+    pub search_threads: usize,
 }
 
 impl Default for Limits {
@@ -171,6 +173,7 @@ impl Default for Limits {
             max_included: crate::search::service::MAX_INCLUDES,
             request_timeout_seconds: 60,
             max_concurrent_exports: crate::export::bulk::MAX_RUNNING_EXPORTS,
+            search_threads: crate::search::pool::SearchPool::default_threads(),
         }
     }
 }
@@ -282,6 +285,7 @@ impl Config {
             ("max_filter_comparisons", limits.max_filter_comparisons),
             ("request_timeout_seconds", limits.request_timeout_seconds as usize),
             ("max_concurrent_exports", limits.max_concurrent_exports),
+            ("search_threads", limits.search_threads),
         ] {
             if value == 0 {
                 anyhow::bail!("limits.{name} must be positive");

@@ -158,42 +158,45 @@ async fn run_search(
     let base = base_url(&state, request);
     let profile = Principal::of(request).profile;
     let app = state.app.clone();
-    let body = blocking(move || {
-        let context = app.parse_context(handling);
-        let mut search_request = context.parse_search(&resource_type, &params)?;
-        // Profile 1 builds no guard: the unrestricted path is today's, at no cost.
-        let guard = ProfileGuard::for_profile(profile, &app.registry, app.store.as_ref());
-        if let Some(guard) = &guard {
-            guard.strip_hidden_sorts(&app.registry, &mut search_request);
-        }
-        let page = app.search.search_with(&search_request, guard.as_ref().map(|g| g as &dyn Guard))?;
-        let self_url = format!("{base}/{resource_type}?{}", encode_query(&search_request.applied));
-        let next_url = page.next.as_ref().map(|(cursor, offset)| {
-            format!(
-                "{base}/{resource_type}?{}",
-                encode_query(&[
-                    ("_getpages".to_owned(), cursor.clone()),
-                    ("_getpagesoffset".to_owned(), offset.to_string()),
-                    ("_count".to_owned(), page.count.to_string()),
-                ])
+    let body = state
+        .app
+        .search_pool
+        .run(move || {
+            let context = app.parse_context(handling);
+            let mut search_request = context.parse_search(&resource_type, &params)?;
+            // Profile 1 builds no guard: the unrestricted path is today's, at no cost.
+            let guard = ProfileGuard::for_profile(profile, &app.registry, app.store.as_ref());
+            if let Some(guard) = &guard {
+                guard.strip_hidden_sorts(&app.registry, &mut search_request);
+            }
+            let page = app.search.search_with(&search_request, guard.as_ref().map(|g| g as &dyn Guard))?;
+            let self_url = format!("{base}/{resource_type}?{}", encode_query(&search_request.applied));
+            let next_url = page.next.as_ref().map(|(cursor, offset)| {
+                format!(
+                    "{base}/{resource_type}?{}",
+                    encode_query(&[
+                        ("_getpages".to_owned(), cursor.clone()),
+                        ("_getpagesoffset".to_owned(), offset.to_string()),
+                        ("_count".to_owned(), page.count.to_string()),
+                    ])
+                )
+            });
+            let links = BundleLinks { base_url: base.clone(), self_url, next_url };
+            let projector = Projector::new(profile, &app.state);
+            let project = |items: &[(&str, &str, &[u8])]| match &projector {
+                Some(projector) => projector.project_bytes(items),
+                None => Ok(items.iter().map(|(_, _, bytes)| Some(bytes.to_vec())).collect()),
+            };
+            render_searchset_projected(
+                app.store.as_ref(),
+                &page,
+                &links,
+                search_request.elements.as_deref(),
+                &search_request.ignored,
+                projector.as_ref().map(|_| &project as PageProjection<'_>),
             )
-        });
-        let links = BundleLinks { base_url: base.clone(), self_url, next_url };
-        let projector = Projector::new(profile, &app.state);
-        let project = |items: &[(&str, &str, &[u8])]| match &projector {
-            Some(projector) => projector.project_bytes(items),
-            None => Ok(items.iter().map(|(_, _, bytes)| Some(bytes.to_vec())).collect()),
-        };
-        render_searchset_projected(
-            app.store.as_ref(),
-            &page,
-            &links,
-            search_request.elements.as_deref(),
-            &search_request.ignored,
-            projector.as_ref().map(|_| &project as PageProjection<'_>),
-        )
-    })
-    .await?;
+        })
+        .await?;
     Ok(fhir_json(actix_web::http::StatusCode::OK, body))
 }
 

@@ -2,6 +2,7 @@
 
 pub mod execute;
 pub mod include;
+pub mod pool;
 pub mod service;
 
 pub use service::{EntryMode, EntryRef, SearchPage, SearchService};

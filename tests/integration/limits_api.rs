@@ -25,6 +25,7 @@ const LIMITS: Limits = Limits {
     max_included: 5,
     request_timeout_seconds: 60,
     max_concurrent_exports: 1,
+    search_threads: 1,
 };
 
 struct Limited {
