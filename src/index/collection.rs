@@ -10,6 +10,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use super::extract::{IndexDoc, QuantityValue, Values};
+use super::interned::Interned;
 use super::DocKey;
 use crate::query::value::DateRange;
 use crate::schema::{ParamType, ResourceSchema};
@@ -128,52 +129,6 @@ impl KeyUnion {
 /// the linear part of a prefix scan.
 const UNSORTED_TAIL: usize = 8_192;
 
-fn text_hash(text: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(text)
-}
-
-/// Strings numbered in order of arrival, back to back in one arena, with a hash table of their
-/// numbers for lookups by text: a few bytes per string beyond its text, where a map of `Arc<str>`
-/// keys cost a node or bucket slot, a pointer and an allocation per string.
-#[derive(Default, Clone)]
-struct Interned {
-    arena: String,
-    /// End of each string in `arena`; a string starts where the previous one ends.
-    ends: Vec<usize>,
-    by_text: hashbrown::HashTable<u32>,
-}
-
-impl Interned {
-    fn get(&self, text: &str) -> Option<u32> {
-        self.by_text.find(text_hash(text), |id| self.text(*id) == text).copied()
-    }
-
-    /// Number `text`, known to be absent.
-    fn push(&mut self, text: &str) -> u32 {
-        let id = self.ends.len() as u32;
-        self.arena.push_str(text);
-        self.ends.push(self.arena.len());
-        let (arena, ends) = (&self.arena, &self.ends);
-        self.by_text.insert_unique(text_hash(text), id, |other| text_hash(text_in(arena, ends, *other)));
-        id
-    }
-
-    fn text(&self, id: u32) -> &str {
-        text_in(&self.arena, &self.ends, id)
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + vec_bytes(&self.ends)
-            + self.by_text.capacity() * (std::mem::size_of::<u32>() + 1)
-    }
-}
-
 /// An interned term dictionary with the postings of each term.
 ///
 /// Laid out for the millions of mostly unique terms of a national corpus (identifiers, names):
@@ -288,13 +243,6 @@ impl Terms {
             posting.remove(key);
         }
     }
-}
-
-fn text_in<'a>(arena: &'a str, ends: &[usize], id: u32) -> &'a str {
-    let index = id as usize;
-    let start = if index == 0 { 0 } else { ends.get(index - 1).copied().unwrap_or(0) };
-    let end = ends.get(index).copied().unwrap_or(start);
-    arena.get(start..end).unwrap_or("")
 }
 
 /// The targets of one key through one reference parameter. Most keys point at one target

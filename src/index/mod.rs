@@ -4,6 +4,7 @@
 pub mod collection;
 pub mod extract;
 pub mod geo;
+pub mod interned;
 pub mod normalize;
 pub mod snapshot;
 pub mod state;

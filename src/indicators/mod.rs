@@ -153,28 +153,7 @@ pub struct IndicatorRow {
 type Sym = u32;
 
 /// Strings by symbol; never shrinks (ids are not reused, like the keys of the search state).
-#[derive(Default)]
-struct Interner {
-    symbols: HashMap<Arc<str>, Sym>,
-    strings: Vec<Arc<str>>,
-}
-
-impl Interner {
-    fn intern(&mut self, text: &str) -> Sym {
-        if let Some(sym) = self.symbols.get(text) {
-            return *sym;
-        }
-        let sym = self.strings.len() as Sym;
-        let shared: Arc<str> = Arc::from(text);
-        self.strings.push(shared.clone());
-        self.symbols.insert(shared, sym);
-        sym
-    }
-
-    fn text(&self, sym: Sym) -> &str {
-        self.strings.get(sym as usize).map_or("", |s| s)
-    }
-}
+type Interner = crate::index::interned::Interned;
 
 #[derive(Debug, Clone, PartialEq)]
 struct OfferFacts {

@@ -42,7 +42,21 @@ impl RedbStore {
         }
         // The search state answers queries; the store serves page reads and writes, so a modest
         // cache keeps the national corpus's resident memory low.
-        let db = Database::builder().set_cache_size(STORE_CACHE_BYTES).create(path)?;
+        // A store not closed cleanly (a crash, `kill -9`) is repaired on open: every page is
+        // checked, tens of seconds at national scale. Say so, with the progress.
+        let reported = std::sync::atomic::AtomicU64::new(u64::MAX);
+        let db = Database::builder()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .set_repair_callback(move |session| {
+                let tenth = (session.progress() * 10.0) as u64;
+                if reported.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                    tracing::warn!(
+                        progress = session.progress(),
+                        "the store was not closed cleanly: repairing it"
+                    );
+                }
+            })
+            .create(path)?;
         let txn = db.begin_write()?;
         {
             let current = txn.open_table(CURRENT)?;
