@@ -256,6 +256,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     if let Err(error) = app.writer.run_exclusive(|_| ()) {
         tracing::warn!(%error, "the writer could not be drained");
     }
+    app.store.close();
     tracing::info!("drained and flushed; exiting");
     Ok(())
 }

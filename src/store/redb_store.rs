@@ -28,7 +28,12 @@ const COUNT_PREFIX: &str = "count:";
 const STORE_CACHE_BYTES: usize = 32 << 20;
 
 pub struct RedbStore {
-    db: Database,
+    /// `None` once closed ([`ResourceStore::close`]).
+    db: parking_lot::RwLock<Option<Database>>,
+}
+
+fn closed() -> Error {
+    Error::internal("the store is closed")
 }
 
 fn storage_key(resource_type: &str, id: &str) -> String {
@@ -36,6 +41,16 @@ fn storage_key(resource_type: &str, id: &str) -> String {
 }
 
 impl RedbStore {
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        let db = self.db.read();
+        Ok(db.as_ref().ok_or_else(closed)?.begin_read()?)
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        let db = self.db.read();
+        Ok(db.as_ref().ok_or_else(closed)?.begin_write()?)
+    }
+
     pub fn open(path: &Path) -> Result<RedbStore> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -80,7 +95,7 @@ impl RedbStore {
             }
         }
         txn.commit()?;
-        Ok(RedbStore { db })
+        Ok(RedbStore { db: parking_lot::RwLock::new(Some(db)) })
     }
 }
 
@@ -115,8 +130,13 @@ fn resource_identity(resource: &Value) -> Result<(String, String)> {
 }
 
 impl ResourceStore for RedbStore {
+    fn close(&self) {
+        // Dropping the database writes its clean-shutdown mark.
+        drop(self.db.write().take());
+    }
+
     fn commit_units(&self, units: Vec<Vec<WriteOp>>) -> Result<Vec<Result<Vec<Committed>>>> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let mut results = Vec::with_capacity(units.len());
         {
             let mut current = txn.open_table(CURRENT)?;
@@ -215,7 +235,7 @@ impl ResourceStore for RedbStore {
     }
 
     fn current(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let current = txn.open_table(CURRENT)?;
         let key = storage_key(resource_type, id);
         let Some((version, _)) = current.get(key.as_str())?.map(|g| g.value()) else {
@@ -229,7 +249,7 @@ impl ResourceStore for RedbStore {
     }
 
     fn version(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let versions = txn.open_table(VERSIONS)?;
         let key = storage_key(resource_type, id);
         Ok(versions.get((key.as_str(), version))?.map(|bytes| {
@@ -239,7 +259,7 @@ impl ResourceStore for RedbStore {
     }
 
     fn read_many(&self, keys: &[(&str, &str, u64)]) -> Result<Vec<Option<Arc<[u8]>>>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let versions = txn.open_table(VERSIONS)?;
         let mut out = Vec::with_capacity(keys.len());
         let mut key = String::new();
@@ -254,7 +274,7 @@ impl ResourceStore for RedbStore {
     }
 
     fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredVersion>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let versions = txn.open_table(VERSIONS)?;
         let key = storage_key(resource_type, id);
         let mut out = Vec::new();
@@ -272,7 +292,7 @@ impl ResourceStore for RedbStore {
     }
 
     fn scan_current(&self, visit: &mut super::ScanVisitor<'_>) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let current = txn.open_table(CURRENT)?;
         let versions = txn.open_table(VERSIONS)?;
         let mut count = 0;
@@ -293,7 +313,7 @@ impl ResourceStore for RedbStore {
     }
 
     fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<ChangeEntry>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let changes = txn.open_table(CHANGES)?;
         let mut out = Vec::new();
         for entry in changes.range(after.saturating_add(1)..)? {
@@ -315,13 +335,13 @@ impl ResourceStore for RedbStore {
     }
 
     fn last_seq(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         Ok(meta.get(LAST_SEQ)?.map(|g| g.value()).unwrap_or(0))
     }
 
     fn counts(&self) -> Result<Vec<(String, u64)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let meta = txn.open_table(META)?;
         let mut counts = Vec::new();
         // `;` follows `:` in ASCII: the range holds exactly the `count:` keys.

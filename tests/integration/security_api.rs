@@ -440,6 +440,14 @@ client_id = "portal-client"
     let log = std::fs::read_to_string(&server.log).unwrap_or_default();
     assert!(exit.success(), "exit {exit}: {log}");
     assert!(log.contains("drained and flushed"), "{log}");
+    // ...and closes the store: the next open has nothing to repair.
+    let repaired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = repaired.clone();
+    let reopened = redb::Database::builder()
+        .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+        .create(data_dir.join("store.redb"));
+    assert!(reopened.is_ok());
+    assert!(!repaired.load(std::sync::atomic::Ordering::SeqCst), "a graceful shutdown leaves a clean store");
 }
 
 #[test]
