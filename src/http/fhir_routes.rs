@@ -393,6 +393,8 @@ async fn written(
     let app = state.app.clone();
     let projected = blocking(move || {
         let mut committed = committed;
+        // The answer shows the caller's projection, never the stored JSON as is.
+        committed.json = None;
         if let (Some(projector), Some(resource)) =
             (Projector::new(profile, &app.state), committed.resource.take())
         {
@@ -452,8 +454,10 @@ fn write_response(
         header::LOCATION,
         format!("{base}/{}/{}/_history/{}", committed.resource_type, committed.id, committed.version),
     ));
-    let body = committed.resource.as_ref().map(|r| r.to_string()).unwrap_or_default();
-    Ok(builder.body(body))
+    match (&committed.json, &committed.resource) {
+        (Some(json), _) => Ok(builder.body(Bytes::copy_from_slice(json))),
+        (None, resource) => Ok(builder.body(resource.as_ref().map(|r| r.to_string()).unwrap_or_default())),
+    }
 }
 
 /// Commit `document` on `target` (type, id), prepared against its current version, and answer
@@ -496,7 +500,7 @@ async fn prepare_patch(
         }
         let base: Value = serde_json::from_slice(&current.json).map_err(Error::internal)?;
         // The index document too, off the single writer, which only stamps version and lastUpdated.
-        let (resource, doc) = crate::ingest::patch::patch_and_index(&app.registry, &patch, &base)?;
+        let (resource, doc) = crate::ingest::patch::patch_and_index(&app.registry, &patch, base)?;
         Ok(Some((PreparedPatch { base_version: current.version, resource }, doc)))
     })
     .await

@@ -633,13 +633,18 @@ fn apply_json(resource: &mut Value, operations: &[Value]) -> Result<()> {
 impl Patch {
     /// Apply to a copy of `current`; the caller validates the result.
     pub fn apply(&self, current: &Value) -> Result<Value> {
-        let mut resource = current.clone();
+        self.apply_owned(current.clone())
+    }
+
+    /// As [`apply`](Self::apply), on a resource the caller no longer needs (no copy of it).
+    pub fn apply_owned(&self, mut resource: Value) -> Result<Value> {
+        let identity = |r: &Value| (r.get("resourceType").cloned(), r.get("id").cloned());
+        let before = identity(&resource);
         match self {
             Patch::FhirPath(operations) => apply_fhirpath(&mut resource, operations)?,
             Patch::Json(operations) => apply_json(&mut resource, operations)?,
         }
-        let same_identity = resource.get("resourceType") == current.get("resourceType")
-            && resource.get("id") == current.get("id");
+        let same_identity = identity(&resource) == before;
         if !same_identity {
             return Err(invalid("id", "a patch may not change resourceType or id"));
         }
@@ -650,7 +655,7 @@ impl Patch {
 /// A patcher that applies `patch` and checks the result like any other write.
 pub fn patcher(registry: std::sync::Arc<crate::schema::Registry>, patch: Patch) -> crate::store::Patcher {
     crate::store::Patcher(std::sync::Arc::new(move |current: &Value| {
-        patch_and_index(&registry, &patch, current).map(|(patched, _)| patched)
+        patch_and_index(&registry, &patch, current.clone()).map(|(patched, _)| patched)
     }))
 }
 
@@ -659,10 +664,10 @@ pub fn patcher(registry: std::sync::Arc<crate::schema::Registry>, patch: Patch) 
 pub fn patch_and_index(
     registry: &crate::schema::Registry,
     patch: &Patch,
-    current: &Value,
+    current: Value,
 ) -> Result<(Value, crate::index::extract::IndexDoc)> {
-    let patched = patch.apply(current)?;
     let resource_type = current.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let patched = patch.apply_owned(current)?;
     let (_, _, doc) = crate::ingest::validate::validate_and_index(registry, &patched, Some(&resource_type))
         .map_err(|error| match error {
         Error::InvalidBody { expression, message } | Error::Unprocessable { expression, message } => {

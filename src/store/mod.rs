@@ -78,6 +78,8 @@ pub struct Committed {
     pub last_updated: String,
     /// The stored resource (with server meta); `None` for a delete.
     pub resource: Option<Arc<Value>>,
+    /// Its stored JSON, the body of a write's answer (not serialized a second time).
+    pub json: Option<Arc<[u8]>>,
     /// True when the resource did not exist (or was deleted) before this write.
     pub created: bool,
     /// True when the operation changed nothing (DELETE of an absent resource).
