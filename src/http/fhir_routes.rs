@@ -682,7 +682,7 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
             .iter()
             .map(|entry| match entry {
                 Ok(crate::ingest::bundle::PlannedEntry { op, .. }) => match op {
-                    WriteOp::Put { resource, .. } => Some((
+                    WriteOp::Put { resource, .. } | WriteOp::Load { resource, .. } => Some((
                         resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned(),
                         resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     )),

@@ -28,6 +28,14 @@ pub enum WriteOp {
         /// Keep an incoming `meta.lastUpdated` (ingest of source data); when false, now is set.
         keep_last_updated: bool,
     },
+    /// A resource of source data (`ror-search load`): a `Put` keeping the incoming
+    /// `meta.lastUpdated`, which the loader already stamped as version 1 and serialized
+    /// ([`prepare_load`]). The store writes `json` as is when the resource is new, instead of
+    /// serializing it on the commit thread that bounds a load; else it stamps and serializes.
+    Load {
+        resource: Value,
+        json: Vec<u8>,
+    },
     Delete {
         resource_type: String,
         id: String,
@@ -131,4 +139,16 @@ pub trait ResourceStore: Send + Sync {
     /// Close the store at shutdown, once every write is committed: the next open finds it
     /// clean instead of repairing it (half a minute at national scale). Later calls fail.
     fn close(&self) {}
+}
+
+/// The [`WriteOp::Load`] of a validated resource with a `meta.lastUpdated`, else a plain `Put`
+/// (the store sets the time of its commit).
+pub fn prepare_load(mut resource: Value) -> Result<WriteOp> {
+    let dated = resource.pointer("/meta/lastUpdated").and_then(Value::as_str).is_some();
+    if !dated {
+        return Ok(WriteOp::Put { resource, if_match: None, create_only: false, keep_last_updated: true });
+    }
+    redb_store::stamp_meta(&mut resource, 1, true, "")?;
+    let json = serde_json::to_vec(&resource).map_err(crate::error::Error::internal)?;
+    Ok(WriteOp::Load { resource, json })
 }

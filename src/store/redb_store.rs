@@ -104,7 +104,12 @@ fn now_instant() -> String {
 }
 
 /// Sets server-owned meta: versionId always, lastUpdated unless the source's is kept.
-fn stamp_meta(resource: &mut Value, version: u64, keep_last_updated: bool, now: &str) -> Result<String> {
+pub(crate) fn stamp_meta(
+    resource: &mut Value,
+    version: u64,
+    keep_last_updated: bool,
+    now: &str,
+) -> Result<String> {
     let object =
         resource.as_object_mut().ok_or_else(|| Error::body(None, "the resource must be a JSON object"))?;
     let meta = object.entry("meta").or_insert_with(|| Value::Object(Default::default()));
@@ -183,9 +188,12 @@ impl ResourceStore for RedbStore {
                             noop: true,
                             from_prepared: false,
                         }),
-                        Action::Put { resource, last_updated, from_prepared } => {
+                        Action::Put { resource, last_updated, from_prepared, json } => {
                             seq += 1;
-                            let bytes = serde_json::to_vec(resource.as_ref()).map_err(Error::internal)?;
+                            let bytes = match json {
+                                Some(bytes) => bytes,
+                                None => serde_json::to_vec(resource.as_ref()).map_err(Error::internal)?,
+                            };
                             versions.insert((write.key.as_str(), write.version), bytes.as_slice())?;
                             current.insert(write.key.as_str(), (write.version, false))?;
                             changes.insert(seq, (write.key.as_str(), write.version))?;
@@ -371,10 +379,12 @@ struct Pending {
 
 enum Action {
     /// `from_prepared`: the resource is the caller's [`PreparedPatch`](super::PreparedPatch).
+    /// `json`: the resource as serialized by the loader, when it is what the store would write.
     Put {
         resource: Arc<Value>,
         last_updated: String,
         from_prepared: bool,
+        json: Option<Vec<u8>>,
     },
     Delete,
     Noop,
@@ -432,6 +442,10 @@ fn plan_unit(
                 let (t, i) = resource_identity(resource)?;
                 (t, i, *if_match)
             }
+            WriteOp::Load { resource, .. } => {
+                let (t, i) = resource_identity(resource)?;
+                (t, i, None)
+            }
             WriteOp::Delete { resource_type, id, if_match }
             | WriteOp::Patch { resource_type, id, if_match, .. } => {
                 (resource_type.clone(), id.clone(), *if_match)
@@ -458,7 +472,13 @@ fn plan_unit(
                     return Err(Error::Conflict { message: format!("{key} already exists") });
                 }
                 let last_updated = stamp_meta(&mut resource, version, keep_last_updated, now)?;
-                Action::Put { resource: Arc::new(resource), last_updated, from_prepared: false }
+                Action::Put { resource: Arc::new(resource), last_updated, from_prepared: false, json: None }
+            }
+            WriteOp::Load { mut resource, json } => {
+                let last_updated = stamp_meta(&mut resource, version, true, now)?;
+                // The loader serialized version 1: as stamped here only for a new resource.
+                let json = (version == 1).then_some(json);
+                Action::Put { resource: Arc::new(resource), last_updated, from_prepared: false, json }
             }
             WriteOp::Delete { .. } if !exists => Action::Noop,
             WriteOp::Delete { .. } => Action::Delete,
@@ -479,7 +499,7 @@ fn plan_unit(
                     }
                 };
                 let last_updated = stamp_meta(&mut resource, version, false, now)?;
-                Action::Put { resource: Arc::new(resource), last_updated, from_prepared }
+                Action::Put { resource: Arc::new(resource), last_updated, from_prepared, json: None }
             }
         };
         let (version, deleted, content) = match &action {
@@ -501,6 +521,35 @@ mod tests {
 
     fn put(resource: Value) -> WriteOp {
         WriteOp::Put { resource, if_match: None, create_only: false, keep_last_updated: true }
+    }
+
+    /// A loaded resource is stored exactly as a `Put` would store it: the loader's serialization
+    /// when the resource is new, a fresh one for a later version.
+    #[test]
+    fn test_loads_store_what_puts_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = RedbStore::open(&dir.path().join("loaded.redb")).unwrap();
+        let put_only = RedbStore::open(&dir.path().join("put.redb")).unwrap();
+        let dated = json!({"resourceType": "Location", "id": "a", "name": "Unité",
+            "meta": {"source": "x", "lastUpdated": "2020-01-01T00:00:00Z"}});
+        let undated = json!({"resourceType": "Location", "id": "b", "name": "Soins"});
+        for _ in 0..2 {
+            let ops: Vec<WriteOp> = [dated.clone(), undated.clone()]
+                .into_iter()
+                .map(|r| super::super::prepare_load(r).unwrap())
+                .collect();
+            assert!(matches!(ops[0], WriteOp::Load { .. }) && matches!(ops[1], WriteOp::Put { .. }));
+            let by_load = loaded.commit_units(vec![ops]).unwrap();
+            let by_put = put_only.commit_units(vec![vec![put(dated.clone())]]).unwrap();
+            let (by_load, by_put) = (&by_load[0].as_ref().unwrap()[0], &by_put[0].as_ref().unwrap()[0]);
+            assert_eq!(by_load.version, by_put.version);
+            assert_eq!(by_load.resource, by_put.resource);
+            let stored = |store: &RedbStore| store.current("Location", "a").unwrap().unwrap().json;
+            assert_eq!(stored(&loaded), stored(&put_only), "version {}", by_load.version);
+        }
+        let second = loaded.current("Location", "a").unwrap().unwrap();
+        let second: Value = serde_json::from_slice(&second.json).unwrap();
+        assert_eq!(second["meta"]["versionId"], "2");
     }
 
     #[test]

@@ -152,7 +152,9 @@ pub fn bundle(data: &[u8]) -> Result<(), Error> {
     let (_, planned) = plan_bundle(registry, &body).map_err(client_error)?;
     for entry in planned {
         match entry.map_err(client_error) {
-            Ok(PlannedEntry { op: WriteOp::Put { resource, .. }, .. }) => {
+            Ok(PlannedEntry {
+                op: WriteOp::Put { resource, .. } | WriteOp::Load { resource, .. }, ..
+            }) => {
                 let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
                 assert!(is_valid_id(id), "a planned PUT/POST without a valid id: {id:?}");
                 // What the writer does with a planned resource; validation promised it succeeds.
