@@ -64,7 +64,9 @@ pub fn validate_resource(
     resource: &Value,
     expected_type: Option<&str>,
 ) -> Result<(String, Option<String>)> {
-    validate_and_index(registry, resource, expected_type).map(|(resource_type, id, _)| (resource_type, id))
+    let checked = check_structure(registry, resource, expected_type)?;
+    crate::index::extract::check_resource(registry, resource)?;
+    Ok(checked)
 }
 
 /// As [`validate_resource`], also returning the index document the check extracted (version 0).
@@ -73,6 +75,17 @@ pub fn validate_and_index(
     resource: &Value,
     expected_type: Option<&str>,
 ) -> Result<(String, Option<String>, IndexDoc)> {
+    let (resource_type, id) = check_structure(registry, resource, expected_type)?;
+    let doc = extract_resource(registry, resource, 0)?;
+    Ok((resource_type, id, doc))
+}
+
+/// Everything [`validate_resource`] checks but what the indexer rejects.
+fn check_structure(
+    registry: &Registry,
+    resource: &Value,
+    expected_type: Option<&str>,
+) -> Result<(String, Option<String>)> {
     let object = resource
         .as_object()
         .ok_or_else(|| Error::body(None, "the body must be a FHIR resource (a JSON object)"))?;
@@ -118,8 +131,7 @@ pub fn validate_and_index(
         }
     }
     check_extensions(resource, resource_type)?;
-    let doc = extract_resource(registry, resource, 0)?;
-    Ok((resource_type.to_owned(), id, doc))
+    Ok((resource_type.to_owned(), id))
 }
 
 /// Every extension has a `url` and either a value[x] or sub-extensions, not both (R4 ext-1).
@@ -224,6 +236,48 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// Validation without building the index document refuses exactly what building it refuses,
+    /// with the same expression: the SPEC examples, and each with one bad date or position.
+    #[test]
+    fn test_checks_refuse_what_extraction_refuses() {
+        let registry = Registry::embedded().unwrap();
+        let example = |name: &str| -> Value {
+            let path = format!("{}/fixtures/ror/{name}.json", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let location = example("Location-ror-location-exemple");
+        let service = example("HealthcareService-1234564");
+        let task = example("Task-ror-task-exemple");
+        let mut cases = vec![location.clone(), service.clone(), task.clone()];
+        let mut bad_last_updated = location.clone();
+        bad_last_updated["meta"] = json!({"lastUpdated": "2024-13-45"});
+        let mut bad_position = location.clone();
+        bad_position["position"] = json!({"latitude": 95.0, "longitude": 2.0});
+        let mut bad_record_date = location.clone();
+        bad_record_date["extension"] = json!([{
+            "url": "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-location-supported-capacity",
+            "extension": [{"url": "nbCapacity", "valueInteger": 3},
+                          {"url": "capacityUpdateDate", "valueDateTime": "hier"}]}]);
+        let mut bad_service_date = service.clone();
+        bad_service_date["meta"] = json!({"lastUpdated": "not a date"});
+        cases.extend([bad_last_updated, bad_position, bad_record_date, bad_service_date]);
+        let mut refused = 0;
+        for case in &cases {
+            let checked = validate_resource(&registry, case, None);
+            let extracted = validate_and_index(&registry, case, None);
+            match (&checked, &extracted) {
+                (Ok(a), Ok((t, i, _))) => assert_eq!(a, &(t.clone(), i.clone())),
+                (Err(a), Err(b)) => {
+                    refused += 1;
+                    assert_eq!(a.expression(), b.expression());
+                    assert_eq!(a.to_string(), b.to_string());
+                }
+                _ => panic!("{case}: checked {checked:?}, extracted {:?}", extracted.map(|(t, i, _)| (t, i))),
+            }
+        }
+        assert_eq!(refused, 4, "every bad case is refused");
+    }
 
     #[test]
     fn test_validation_names_element() {
