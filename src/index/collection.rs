@@ -276,6 +276,14 @@ impl From<Vec<(u16, DocKey)>> for Refs {
     }
 }
 
+/// The term dictionaries of a parameter index: a token's, or a string's two.
+#[derive(Clone, Copy)]
+enum Dictionary {
+    Tokens,
+    Normalized,
+    Exact,
+}
+
 #[derive(Clone)]
 pub enum ParamIndex {
     Tokens(Terms),
@@ -295,44 +303,20 @@ pub enum ParamIndex {
 }
 
 impl ParamIndex {
-    fn terms(&self) -> Option<&Terms> {
-        match self {
-            ParamIndex::Tokens(terms) => Some(terms),
+    fn dictionary(&self, which: Dictionary) -> Option<&Terms> {
+        match (self, which) {
+            (ParamIndex::Tokens(terms), Dictionary::Tokens) => Some(terms),
+            (ParamIndex::Strings { normalized, .. }, Dictionary::Normalized) => Some(normalized),
+            (ParamIndex::Strings { exact, .. }, Dictionary::Exact) => Some(exact),
             _ => None,
         }
     }
 
-    fn terms_mut(&mut self) -> Option<&mut Terms> {
-        match self {
-            ParamIndex::Tokens(terms) => Some(terms),
-            _ => None,
-        }
-    }
-
-    fn normalized(&self) -> Option<&Terms> {
-        match self {
-            ParamIndex::Strings { normalized, .. } => Some(normalized),
-            _ => None,
-        }
-    }
-
-    fn normalized_mut(&mut self) -> Option<&mut Terms> {
-        match self {
-            ParamIndex::Strings { normalized, .. } => Some(normalized),
-            _ => None,
-        }
-    }
-
-    fn exact(&self) -> Option<&Terms> {
-        match self {
-            ParamIndex::Strings { exact, .. } => Some(exact),
-            _ => None,
-        }
-    }
-
-    fn exact_mut(&mut self) -> Option<&mut Terms> {
-        match self {
-            ParamIndex::Strings { exact, .. } => Some(exact),
+    fn dictionary_mut(&mut self, which: Dictionary) -> Option<&mut Terms> {
+        match (self, which) {
+            (ParamIndex::Tokens(terms), Dictionary::Tokens) => Some(terms),
+            (ParamIndex::Strings { normalized, .. }, Dictionary::Normalized) => Some(normalized),
+            (ParamIndex::Strings { exact, .. }, Dictionary::Exact) => Some(exact),
             _ => None,
         }
     }
@@ -862,7 +846,7 @@ impl Collection {
             let has_value = match (&**shared, values) {
                 (ParamIndex::Tokens(_), Values::Tokens(tokens)) => {
                     for token in tokens {
-                        if let Some(id) = intern(shared, token, |p| p.terms(), |p| p.terms_mut()) {
+                        if let Some(id) = intern(shared, token, Dictionary::Tokens) {
                             token_terms.push((param as u16, id));
                         }
                     }
@@ -871,8 +855,8 @@ impl Collection {
                 (ParamIndex::Strings { .. }, Values::Strings(strings)) => {
                     // The first value stays first: it is the sort key.
                     for (norm, raw) in strings {
-                        let n = intern(shared, norm, |p| p.normalized(), |p| p.normalized_mut());
-                        let e = intern(shared, raw, |p| p.exact(), |p| p.exact_mut());
+                        let n = intern(shared, norm, Dictionary::Normalized);
+                        let e = intern(shared, raw, Dictionary::Exact);
                         if let (Some(n), Some(e)) = (n, e) {
                             string_terms.push((param as u16, n, e));
                         }
@@ -945,38 +929,8 @@ impl Collection {
                 terms.insert(*id, key);
             }
         }
-        for (param, n, e) in old_strings.iter() {
-            let normalized_gone = !string_terms.iter().any(|(p, new_n, _)| p == param && new_n == n);
-            let exact_gone = !string_terms.iter().any(|(p, _, new_e)| p == param && new_e == e);
-            if !normalized_gone && !exact_gone {
-                continue;
-            }
-            let Some(ParamIndex::Strings { normalized, exact }) = self.param_mut(usize::from(*param)) else {
-                continue;
-            };
-            if normalized_gone {
-                normalized.remove(*n, key);
-            }
-            if exact_gone {
-                exact.remove(*e, key);
-            }
-        }
-        for (param, n, e) in string_terms.iter() {
-            let normalized_new = !old_strings.iter().any(|(p, old_n, _)| p == param && old_n == n);
-            let exact_new = !old_strings.iter().any(|(p, _, old_e)| p == param && old_e == e);
-            if !normalized_new && !exact_new {
-                continue;
-            }
-            let Some(ParamIndex::Strings { normalized, exact }) = self.param_mut(usize::from(*param)) else {
-                continue;
-            };
-            if normalized_new {
-                normalized.insert(*n, key);
-            }
-            if exact_new {
-                exact.insert(*e, key);
-            }
-        }
+        self.update_string_postings(key, &old_strings, &string_terms, false);
+        self.update_string_postings(key, &string_terms, &old_strings, true);
         for (present, has_value) in self.present.iter_mut().zip(&has_values) {
             if *has_value != present.contains(key) {
                 if *has_value {
@@ -989,6 +943,34 @@ impl Collection {
         *self.key_terms.slot_mut(index) = KeyTerms::encode(&token_terms, &string_terms);
         self.versions.set(key, doc.version);
         self.live.insert(key);
+    }
+
+    /// Take `key` out of (or put it into) the postings of the string terms of `changed` that
+    /// `other` does not hold.
+    fn update_string_postings(
+        &mut self,
+        key: DocKey,
+        changed: &[StringTerms],
+        other: &[StringTerms],
+        insert: bool,
+    ) {
+        for (param, n, e) in changed {
+            let normalized_differs = !other.iter().any(|(p, o, _)| p == param && o == n);
+            let exact_differs = !other.iter().any(|(p, _, o)| p == param && o == e);
+            if !normalized_differs && !exact_differs {
+                continue;
+            }
+            let Some(ParamIndex::Strings { normalized, exact }) = self.param_mut(usize::from(*param)) else {
+                continue;
+            };
+            for (differs, terms, id) in [(normalized_differs, normalized, n), (exact_differs, exact, e)] {
+                match (differs, insert) {
+                    (false, _) => {}
+                    (true, true) => terms.insert(*id, key),
+                    (true, false) => terms.remove(*id, key),
+                }
+            }
+        }
     }
 
     /// The live resources a logical reference key (`identifier:<value>`) designates: those with
@@ -1078,18 +1060,13 @@ impl Collection {
     }
 }
 
-/// The id of `term` in the dictionary `select` picks from a parameter index, interned if new
+/// The id of `term` in the `which` dictionary of a parameter index, interned if new
 /// (the only case that unshares the index).
-fn intern(
-    shared: &mut Arc<ParamIndex>,
-    term: &str,
-    select: fn(&ParamIndex) -> Option<&Terms>,
-    select_mut: fn(&mut ParamIndex) -> Option<&mut Terms>,
-) -> Option<u32> {
-    if let Some(id) = select(shared)?.lookup(term) {
+fn intern(shared: &mut Arc<ParamIndex>, term: &str, which: Dictionary) -> Option<u32> {
+    if let Some(id) = shared.dictionary(which)?.lookup(term) {
         return Some(id);
     }
-    select_mut(Arc::make_mut(shared)).map(|terms| terms.intern(term))
+    Arc::make_mut(shared).dictionary_mut(which).map(|terms| terms.intern(term))
 }
 
 /// Point `key` at `targets` in a reference index, keeping the reverse postings in step.
