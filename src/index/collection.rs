@@ -229,7 +229,7 @@ impl Terms {
     }
 
     fn term_text(&self, id: u32) -> Option<&str> {
-        ((id as usize) < self.texts.len()).then(|| self.text(id))
+        self.texts.try_text(id)
     }
 
     fn insert(&mut self, id: u32, key: DocKey) {
@@ -503,6 +503,11 @@ impl<T: Clone + Default> Chunked<T> {
         self.chunks.iter().flat_map(|chunk| chunk.iter())
     }
 
+    /// Heap bytes of the chunks and their list (not of what the values point to).
+    fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.chunks) + self.chunks.iter().map(|chunk| vec_bytes(chunk) + 16).sum::<usize>()
+    }
+
     /// Bytes this copy holds that `current` does not share (chunks rewritten since the copy).
     fn private_bytes(&self, current: &Chunked<T>) -> usize {
         if Arc::ptr_eq(&self.chunks, &current.chunks) {
@@ -599,7 +604,7 @@ impl Varints<'_> {
 }
 
 impl KeyTerms {
-    fn encode(tokens: &[(u16, u32)], strings: &[(u16, u32, u32)]) -> KeyTerms {
+    fn encode(tokens: &[TokenTerm], strings: &[StringTerms]) -> KeyTerms {
         if tokens.is_empty() && strings.is_empty() {
             return KeyTerms::default();
         }
@@ -621,7 +626,7 @@ impl KeyTerms {
         KeyTerms(out.into())
     }
 
-    fn tokens(&self) -> Vec<(u16, u32)> {
+    fn tokens(&self) -> Vec<TokenTerm> {
         self.decode().0
     }
 
@@ -749,7 +754,7 @@ impl Collection {
     }
 
     pub fn id(&self, key: DocKey) -> Option<&str> {
-        ((key as usize) < self.keys.ids.len()).then(|| self.keys.ids.text(key))
+        self.keys.ids.try_text(key)
     }
 
     pub fn version(&self, key: DocKey) -> u64 {
@@ -835,8 +840,8 @@ impl Collection {
     pub fn upsert(&mut self, key: DocKey, doc: &IndexDoc, resolve: &mut ResolveTarget<'_>) {
         let index = key as usize;
         let (old_tokens, old_strings) = std::mem::take(self.key_terms.slot_mut(index)).decode();
-        let mut token_terms: Vec<(u16, u32)> = Vec::new();
-        let mut string_terms: Vec<(u16, u32, u32)> = Vec::new();
+        let mut token_terms: Vec<TokenTerm> = Vec::new();
+        let mut string_terms: Vec<StringTerms> = Vec::new();
         let mut has_values = vec![false; self.params.len()];
         let mut given = vec![false; self.params.len()];
         for (param, values) in &doc.values {
@@ -1201,9 +1206,9 @@ impl Collection {
     /// Heap bytes by part: (ids, versions, params, present and key terms).
     pub fn heap_parts(&self) -> [(&'static str, usize); 4] {
         let ids = self.keys.ids.heap_bytes();
-        let versions = self.versions.0.chunks.iter().map(|c| vec_bytes(c) + 16).sum::<usize>();
+        let versions = self.versions.0.heap_bytes();
         let params = self.params.iter().map(|p| p.heap_bytes()).sum::<usize>();
-        let key_terms = self.key_terms.chunks.iter().map(|c| vec_bytes(c) + 16).sum::<usize>()
+        let key_terms = self.key_terms.heap_bytes()
             + self.key_terms.iter().map(|k: &KeyTerms| k.0.len()).sum::<usize>()
             + self.present.iter().map(HeapSize::heap_bytes).sum::<usize>()
             + self.live.heap_bytes();

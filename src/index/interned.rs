@@ -36,6 +36,11 @@ impl Interned {
         text_in(&self.arena, &self.ends, id)
     }
 
+    /// The string numbered `id`, if there is one.
+    pub fn try_text(&self, id: u32) -> Option<&str> {
+        ((id as usize) < self.ends.len()).then(|| self.text(id))
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }

@@ -171,8 +171,8 @@ fn parse_batch(lines: Vec<(usize, String)>) -> Vec<(usize, std::result::Result<V
     })
 }
 
-/// Expand Bundles and validate every resource on every core, keeping their order.
-/// Validate resources (Bundles unpacked) and make each the write that loads it.
+/// Expand Bundles and validate every resource on every core, keeping their order; each valid
+/// resource becomes the write that loads it.
 fn validate_batch(registry: &Registry, documents: Vec<(usize, Value)>) -> Vec<(usize, Result<WriteOp>)> {
     let mut resources = Vec::with_capacity(documents.len());
     for (line_number, document) in documents {
