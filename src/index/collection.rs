@@ -450,13 +450,17 @@ impl<T: Clone> Column<T> {
         RoaringBitmap::from_lsb0_bytes(0, &bits) & candidates
     }
 
-    /// All values of a key (sorting only).
+    /// All values of a key.
     pub fn values(&self, key: DocKey) -> Vec<T> {
-        let mut out: Vec<T> = self.first.get(key as usize).cloned().flatten().into_iter().collect();
-        if let Some(more) = self.rest.get(&key) {
-            out.extend(more.iter().cloned());
-        }
-        out
+        self.each(key).cloned().collect()
+    }
+
+    /// The values of a key, without copying them (sorting reads one per match).
+    pub fn each(&self, key: DocKey) -> impl Iterator<Item = &T> + '_ {
+        let first = self.first.get(key as usize).and_then(Option::as_ref);
+        // The side map holds keys with a first value only.
+        let rest = first.and_then(|_| (!self.rest.is_empty()).then(|| self.rest.get(&key)).flatten());
+        first.into_iter().chain(rest.into_iter().flat_map(|more| more.iter()))
     }
 }
 
@@ -1054,6 +1058,72 @@ impl Collection {
             }
         }
         RoaringBitmap::from_lsb0_bytes(0, &found) & candidates
+    }
+
+    /// Splits `candidates` on their references `param` to `target_type`: the keys with a single
+    /// direct reference into `targets` (first), and the keys whose answer depends on more than
+    /// one target — several references, or a reference by identifier — for the caller to decide
+    /// (second). Keys with one direct reference outside `targets` are in neither.
+    pub fn referencing_single(
+        &self,
+        param: usize,
+        target_type: u16,
+        targets: &RoaringBitmap,
+        candidates: &RoaringBitmap,
+        target_logical: &RoaringBitmap,
+    ) -> (RoaringBitmap, Vec<DocKey>) {
+        let ParamIndex::References { forward, .. } = self.param(param) else {
+            return (RoaringBitmap::new(), Vec::new());
+        };
+        let wanted = targets.max().map_or_else(Vec::new, |max| {
+            let mut words = vec![0u64; max as usize / 64 + 1];
+            for target in targets {
+                words[target as usize / 64] |= 1 << (target % 64);
+            }
+            words
+        });
+        let is_wanted = |k: DocKey| wanted.get(k as usize / 64).is_some_and(|w| w & (1 << (k % 64)) != 0);
+        let mut undecided = Vec::new();
+        let mut decide = |key: DocKey, refs: &Refs| -> bool {
+            match refs {
+                Refs::None => false,
+                Refs::One((t, k)) if *t == target_type => {
+                    if is_wanted(*k) {
+                        return true;
+                    }
+                    if !target_logical.is_empty() && target_logical.contains(*k) {
+                        undecided.push(key);
+                    }
+                    false
+                }
+                Refs::One(_) => false,
+                Refs::Many(_) => {
+                    undecided.push(key);
+                    false
+                }
+            }
+        };
+        let found = if candidates.len().saturating_mul(8) < forward.len() as u64 {
+            let hits =
+                candidates.iter().filter(|key| forward.get(*key as usize).is_some_and(|r| decide(*key, r)));
+            RoaringBitmap::from_sorted_iter(hits).unwrap_or_default()
+        } else {
+            // Dense: one pass over the forward column into a bitset.
+            let mut bits = vec![0u8; forward.len().div_ceil(8)];
+            for (index, refs) in forward.iter().enumerate() {
+                if decide(index as DocKey, refs) {
+                    bits[index / 8] |= 1 << (index % 8);
+                }
+            }
+            RoaringBitmap::from_lsb0_bytes(0, &bits) & candidates
+        };
+        undecided.retain(|key| candidates.contains(*key));
+        (found, undecided)
+    }
+
+    /// Keys allocated for references by identifier (`identifier:<value>`).
+    pub fn logical_key_set(&self) -> &RoaringBitmap {
+        &self.keys.logical
     }
 
     /// Sources (keys of this collection) whose reference param points at the target.

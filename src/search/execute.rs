@@ -126,15 +126,31 @@ impl<'a> Executor<'a> {
             Criterion::All => live.clone(),
             Criterion::And { all } => {
                 // Index lookups first; column scans last, over what is left.
-                let mut ordered: Vec<&Criterion> = all.iter().collect();
-                ordered.sort_by_key(|child| evaluation_rank(child));
+                let mut ordered = and_steps(all);
+                ordered.sort_by_key(|step| match step {
+                    AndStep::One(child) => evaluation_rank(child),
+                    AndStep::Chains { .. } => 1,
+                });
                 let mut result: Option<RoaringBitmap> = within.cloned();
                 let mut narrowed = false;
-                for child in ordered {
+                for step in ordered {
                     if result.as_ref().is_some_and(RoaringBitmap::is_empty) {
                         break;
                     }
-                    let bitmap = self.eval_within(type_index, child, context, result.as_ref())?;
+                    let bitmap = match step {
+                        AndStep::One(child) => {
+                            self.eval_within(type_index, child, context, result.as_ref())?
+                        }
+                        AndStep::Chains { param, target_type, inners, .. } => self.eval_chains(
+                            collection,
+                            live,
+                            param,
+                            target_type,
+                            &inners,
+                            context,
+                            result.as_ref(),
+                        )?,
+                    };
                     result = Some(match result {
                         None => bitmap,
                         Some(acc) => acc & bitmap,
@@ -356,6 +372,84 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// Several chains through the same reference in one AND (`organization.price-type=…&
+    /// organization.price-amount-value=…`), each free to hold on a different target (FHIR
+    /// semantics). A key with a single direct reference satisfies them all exactly when its target
+    /// satisfies their conjunction: that conjunction is evaluated once on the target type, with
+    /// its postings narrowing its column scans, and the keys are decided in one pass. Only keys
+    /// with several references or a reference by identifier need each chain on its own.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_chains(
+        &self,
+        collection: &Collection,
+        live: &RoaringBitmap,
+        param: usize,
+        target_type: usize,
+        inners: &[&Criterion],
+        context: &mut EvalContext,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<RoaringBitmap> {
+        let target_collection = self.collection(target_type)?;
+        let tag = target_type as u16;
+        let candidates = match within {
+            Some(within) => within & live,
+            None => live.clone(),
+        };
+        // Few candidates: only the targets they point at need testing.
+        let pointed = (candidates.len() * FORWARD_CHAIN_RATIO < live.len()).then(|| {
+            let mut pointed = KeyUnion::default();
+            for key in &candidates {
+                for (t, target) in collection.references_of(param, key) {
+                    if *t == tag {
+                        pointed.add_key(*target);
+                        pointed.add(&target_collection.logical_targets(*target));
+                    }
+                }
+            }
+            pointed.finish()
+        });
+        let conjunction = Criterion::And { all: inners.iter().map(|inner| (*inner).clone()).collect() };
+        let mut targets = self.eval_within(target_type, &conjunction, context, pointed.as_ref())?;
+        if let Some(pointed) = &pointed {
+            targets &= pointed;
+        }
+        let logical = target_collection.logical_key_set();
+        let (mut result, undecided) =
+            collection.referencing_single(param, tag, &targets, &candidates, logical);
+        if undecided.is_empty() {
+            return Ok(result);
+        }
+        let mut reached = KeyUnion::default();
+        for key in &undecided {
+            for (t, target) in collection.references_of(param, *key) {
+                if *t == tag {
+                    reached.add_key(*target);
+                    reached.add(&target_collection.logical_targets(*target));
+                }
+            }
+        }
+        let reached = reached.finish();
+        let mut each = Vec::with_capacity(inners.len());
+        for inner in inners {
+            each.push(self.eval_within(target_type, inner, context, Some(&reached))? & &reached);
+        }
+        for key in undecided {
+            let references = collection.references_of(param, key);
+            let satisfies = |matching: &RoaringBitmap| {
+                references.iter().any(|(t, target)| {
+                    *t == tag
+                        && (matching.contains(*target)
+                            || (logical.contains(*target)
+                                && target_collection.logical_targets(*target).intersection_len(matching) > 0))
+                })
+            };
+            if each.iter().all(satisfies) {
+                result.insert(key);
+            }
+        }
+        Ok(result)
+    }
+
     /// Keys of `collection` whose reference by identifier (`identifier:<value>`) designates one
     /// of `targets`.
     fn referencing_any_logical(
@@ -427,26 +521,6 @@ impl<'a> Executor<'a> {
         Ok(all)
     }
 
-    /// Ancestors-or-self of one key through `partof`, nearest first.
-    pub fn ancestors(&self, type_index: usize, key: DocKey) -> Vec<DocKey> {
-        let mut out = vec![key];
-        let (Some(partof), Some(collection)) =
-            (self.hierarchy_param(type_index), self.state.collection(type_index))
-        else {
-            return out;
-        };
-        let mut current = key;
-        while out.len() < 32 {
-            let Some((_, parent)) = collection.references_of(partof, current).first() else { break };
-            if out.contains(parent) {
-                break;
-            }
-            out.push(*parent);
-            current = *parent;
-        }
-        out
-    }
-
     fn is_id_param(&self, type_index: usize, param: usize) -> bool {
         self.state
             .registry
@@ -476,6 +550,48 @@ fn id_of_token_key(key: &str) -> Option<&str> {
         return Some(id);
     }
     key.strip_prefix(crate::index::extract::TOKEN_SYSTEM_CODE).and_then(|rest| rest.strip_prefix('|'))
+}
+
+/// One step of an AND: a criterion, or the chains through one reference evaluated together.
+enum AndStep<'c> {
+    One(&'c Criterion),
+    Chains { first: &'c Criterion, param: usize, target_type: usize, inners: Vec<&'c Criterion> },
+}
+
+/// The children of an AND, plain chains through the same reference gathered into one step (in
+/// the place of the first). `:above` chains stay apart: each may hold through another ancestor.
+fn and_steps(all: &[Criterion]) -> Vec<AndStep<'_>> {
+    let mut steps: Vec<AndStep<'_>> = Vec::with_capacity(all.len());
+    for child in all {
+        let Criterion::Chain { param, target_type, above: false, inner } = child else {
+            steps.push(AndStep::One(child));
+            continue;
+        };
+        let same = steps.iter_mut().find_map(|step| match step {
+            AndStep::Chains { param: p, target_type: t, inners, .. } if p == param && t == target_type => {
+                Some(inners)
+            }
+            _ => None,
+        });
+        match same {
+            Some(inners) => inners.push(inner),
+            None => steps.push(AndStep::Chains {
+                first: child,
+                param: *param,
+                target_type: *target_type,
+                inners: vec![inner],
+            }),
+        }
+    }
+    // A lone chain keeps its own evaluation (forward following of few candidates).
+    for step in &mut steps {
+        if let AndStep::Chains { first, inners, .. } = step {
+            if inners.len() == 1 {
+                *step = AndStep::One(first);
+            }
+        }
+    }
+    steps
 }
 
 /// Below 1/8 of the live resources, candidates are followed forward through chains.

@@ -16,7 +16,6 @@ use crate::index::collection::{Collection, ParamIndex, Versions};
 use crate::index::text::TextIndex;
 use crate::index::{DocKey, SearchSnapshots, SearchState};
 use crate::query::parse::{Include, SearchRequest, SortKey};
-use crate::schema::ParamType;
 
 /// How an entry is in the Bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +55,7 @@ enum Frozen {
     /// national `_lastUpdated` search freezes a compressed bitmap, not 300,000 entries.
     KeyOrder(RoaringBitmap),
     Ordered(Vec<DocKey>),
+    Ranked(Ranked),
 }
 
 impl Frozen {
@@ -63,6 +63,7 @@ impl Frozen {
         match self {
             Frozen::KeyOrder(keys) => keys.len() as usize,
             Frozen::Ordered(keys) => keys.len(),
+            Frozen::Ranked(ranked) => ranked.ranked.len(),
         }
     }
 
@@ -75,6 +76,7 @@ impl Frozen {
                     .unwrap_or_default()
             }
             Frozen::Ordered(keys) => keys.get(offset..end).map(<[DocKey]>::to_vec).unwrap_or_default(),
+            Frozen::Ranked(ranked) => ranked.page(offset, end),
         }
     }
 
@@ -82,8 +84,62 @@ impl Frozen {
         match self {
             Frozen::KeyOrder(keys) => keys.serialized_size(),
             Frozen::Ordered(keys) => keys.len() * std::mem::size_of::<DocKey>(),
+            Frozen::Ranked(ranked) => {
+                ranked.ranked.len() * std::mem::size_of::<(u64, DocKey)>()
+                    + ranked.sorted.get().map_or(0, |keys| keys.len() * std::mem::size_of::<DocKey>())
+            }
         }
     }
+}
+
+/// Matches ranked by an order-preserving integer (a numeric sort key, a distance, a relevance),
+/// ties by key. Only the first page is put in order at once (a selection, linear): the rest is
+/// sorted when a later page is asked for, and most searches never page (60,000 offers sorted
+/// by tariff date for 20 of them).
+struct Ranked {
+    /// The first `prefix` entries are the smallest, in order; the others follow in no order.
+    ranked: Vec<(u64, DocKey)>,
+    prefix: usize,
+    sorted: std::sync::OnceLock<Vec<DocKey>>,
+}
+
+impl Ranked {
+    fn new(mut ranked: Vec<(u64, DocKey)>, prefix: usize) -> Ranked {
+        let prefix = prefix.min(ranked.len());
+        if prefix < ranked.len() && prefix > 0 {
+            ranked.select_nth_unstable(prefix);
+        }
+        if let Some(first) = ranked.get_mut(..prefix) {
+            first.sort_unstable();
+        }
+        Ranked { ranked, prefix, sorted: std::sync::OnceLock::new() }
+    }
+
+    fn page(&self, offset: usize, end: usize) -> Vec<DocKey> {
+        if end <= self.prefix {
+            return self
+                .ranked
+                .get(offset..end)
+                .map_or_else(Vec::new, |page| page.iter().map(|(_, key)| *key).collect());
+        }
+        let sorted = self.sorted.get_or_init(|| {
+            let mut all = self.ranked.clone();
+            all.sort_unstable();
+            all.into_iter().map(|(_, key)| key).collect()
+        });
+        sorted.get(offset..end).map(<[DocKey]>::to_vec).unwrap_or_default()
+    }
+}
+
+/// Bound of a walk up a `partof` hierarchy (a cycle in the data must not loop).
+const MAX_HIERARCHY_DEPTH: usize = 32;
+
+/// An order-preserving integer of a number: ranks compare as the numbers do (descending
+/// reversed), -0 equal to 0; `u64::MAX` is kept for missing values, which sort last.
+fn number_rank(number: f64, descending: bool) -> u64 {
+    let bits = if number == 0.0 { 0 } else { number.to_bits() };
+    let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    (if descending { !ascending } else { ascending }).min(u64::MAX - 1)
 }
 
 /// A frozen match list and the versions its resources had: later pages show the snapshot of
@@ -158,8 +214,17 @@ pub struct SearchService {
     pub max_included: usize,
 }
 
-/// The resources reached at the current and the next step of a sort chain.
-type ChainBuffers = (Vec<(usize, DocKey)>, Vec<(usize, DocKey)>);
+/// What computing one sort key's values for every match reuses from key to key.
+struct SortWalk {
+    /// The `partof` reference of the type holding the value (a chained sort climbs it).
+    partof: Option<usize>,
+    /// The value of each resource holding one, when reached through a chain (many offers, one
+    /// organization).
+    memo: HashMap<DocKey, Option<SortValue>>,
+    /// The resources reached at the current and the next step of the chain.
+    current: Vec<(usize, DocKey)>,
+    next: Vec<(usize, DocKey)>,
+}
 
 #[derive(Debug, Clone, PartialEq, PartialOrd)]
 enum SortValue {
@@ -200,10 +265,11 @@ impl SearchService {
         }
         let scores = normalized_scores(type_index, &context, &matched);
         let distances = self.match_distances(&executor, type_index, &matched, &context);
-        let ordered = self.order(&executor, request, matched, &context, &distances)?;
-        let collection = state.collection(type_index).ok_or_else(|| Error::internal("collection missing"))?;
         let offset = request.offset as usize;
         let count = request.count as usize;
+        let ordered =
+            self.order(&executor, request, matched, &context, &distances, offset.saturating_add(count))?;
+        let collection = state.collection(type_index).ok_or_else(|| Error::internal("collection missing"))?;
         let end = offset.saturating_add(count).min(ordered.len());
         let page = ordered.page(offset, end);
         let mut next = None;
@@ -343,6 +409,7 @@ impl SearchService {
         matched: RoaringBitmap,
         context: &EvalContext,
         distances: &HashMap<DocKey, f64>,
+        first_page_end: usize,
     ) -> Result<Frozen> {
         let type_index = request.resource_type;
         if !request.sort.is_empty() {
@@ -353,16 +420,20 @@ impl SearchService {
                 .sort
                 .iter()
                 .map(|sort| {
-                    let mut memo = rustc_hash::FxHashMap::default();
-                    let mut scratch = (Vec::new(), Vec::new());
+                    let mut walk = SortWalk {
+                        partof: executor.hierarchy_param(sort.target_type),
+                        memo: HashMap::default(),
+                        current: Vec::new(),
+                        next: Vec::new(),
+                    };
                     keys.iter()
-                        .map(|key| self.sort_value(executor, sort, type_index, *key, &mut memo, &mut scratch))
+                        .map(|key| self.sort_value(executor, sort, type_index, *key, &mut walk))
                         .collect()
                 })
                 .collect();
             if let [column] = columns.as_slice() {
-                if let Some(order) = numeric_order(&keys, column, request.sort[0].descending) {
-                    return Ok(Frozen::Ordered(order));
+                if let Some(ranked) = numeric_ranks(&keys, column, request.sort[0].descending) {
+                    return Ok(Frozen::Ranked(Ranked::new(ranked, first_page_end)));
                 }
             }
             let mut positions: Vec<usize> = (0..keys.len()).collect();
@@ -377,20 +448,23 @@ impl SearchService {
             });
             return Ok(Frozen::Ordered(positions.into_iter().map(|p| keys[p]).collect()));
         }
-        // Decorated once: a map lookup per comparison costs more than the sort itself.
+        // Ranked once: a map lookup per comparison costs more than the sort itself.
         if request.criterion.has_near() {
-            let mut decorated: Vec<(f64, DocKey)> =
-                matched.iter().map(|k| (distances.get(&k).copied().unwrap_or(f64::INFINITY), k)).collect();
-            decorated.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            return Ok(Frozen::Ordered(decorated.into_iter().map(|(_, k)| k).collect()));
+            let ranked = matched
+                .iter()
+                .map(|k| (distances.get(&k).map_or(u64::MAX, |d| number_rank(*d, false)), k))
+                .collect();
+            return Ok(Frozen::Ranked(Ranked::new(ranked, first_page_end)));
         }
         if request.criterion.has_content() {
-            let mut decorated: Vec<(f32, DocKey)> = matched
+            let ranked = matched
                 .iter()
-                .map(|k| (context.scores.get(&(type_index, k)).copied().unwrap_or(0.0), k))
+                .map(|k| {
+                    let score = context.scores.get(&(type_index, k)).copied().unwrap_or(0.0);
+                    (number_rank(f64::from(score), true), k)
+                })
                 .collect();
-            decorated.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            return Ok(Frozen::Ordered(decorated.into_iter().map(|(_, k)| k).collect()));
+            return Ok(Frozen::Ranked(Ranked::new(ranked, first_page_end)));
         }
         Ok(Frozen::KeyOrder(matched))
     }
@@ -401,9 +475,9 @@ impl SearchService {
         sort: &SortKey,
         type_index: usize,
         key: DocKey,
-        memo: &mut rustc_hash::FxHashMap<DocKey, Option<SortValue>>,
-        (current, next): &mut ChainBuffers,
+        walk: &mut SortWalk,
     ) -> Option<SortValue> {
+        let SortWalk { partof, memo, current, next } = walk;
         let state = executor.state;
         // Walk the chain to the resources holding the value (buffers reused across keys: this
         // runs for every match of a sorted search).
@@ -423,7 +497,6 @@ impl SearchService {
             std::mem::swap(current, next);
         }
         let collection = state.collection(sort.target_type)?;
-        let param_type = state.registry.resources.get(sort.target_type)?.params.get(sort.param)?.param_type;
         let best = |a: SortValue, b: SortValue| {
             let keep_a = if sort.descending { a >= b } else { a <= b };
             if keep_a {
@@ -440,16 +513,21 @@ impl SearchService {
                 None => {
                     // Through a hierarchy (an offer attached to an OI), the nearest ancestor with
                     // a value counts.
-                    let candidates = if sort.chain.is_empty() {
-                        vec![*k]
-                    } else {
-                        executor.ancestors(sort.target_type, *k)
-                    };
-                    let own = candidates.into_iter().find_map(|candidate| {
-                        self.own_sort_values(collection, param_type, sort.param, candidate, sort.descending)
-                            .into_iter()
-                            .reduce(best)
-                    });
+                    let mut own = self.own_sort_value(collection, sort.param, *k, sort.descending);
+                    if own.is_none() && !sort.chain.is_empty() {
+                        let mut candidate = *k;
+                        for _ in 0..MAX_HIERARCHY_DEPTH {
+                            let parent = partof.and_then(|p| collection.references_of(p, candidate).first());
+                            match parent.map(|(_, parent)| *parent) {
+                                Some(parent) if parent != *k => candidate = parent,
+                                _ => break,
+                            }
+                            own = self.own_sort_value(collection, sort.param, candidate, sort.descending);
+                            if own.is_some() {
+                                break;
+                            }
+                        }
+                    }
                     if !sort.chain.is_empty() {
                         memo.insert(*k, own.clone());
                     }
@@ -464,43 +542,40 @@ impl SearchService {
         value
     }
 
-    fn own_sort_values(
+    /// The best value of one resource for `sort` (the smallest, the largest when descending).
+    fn own_sort_value(
         &self,
         collection: &crate::index::collection::Collection,
-        param_type: ParamType,
         param: usize,
         key: DocKey,
         descending: bool,
-    ) -> Vec<SortValue> {
-        match (param_type, collection.param(param)) {
-            (_, ParamIndex::Dates(column)) => column
-                .values(key)
-                .iter()
-                .map(|r| SortValue::Number(if descending { r.end_ms as f64 } else { r.start_ms as f64 }))
-                .collect(),
-            (_, ParamIndex::Numbers(column)) => {
-                column.values(key).into_iter().map(SortValue::Number).collect()
-            }
-            (_, ParamIndex::Quantities(column)) => column
-                .get(key as usize)
-                .map(|v| v.iter().map(|q| SortValue::Number(q.value)).collect())
-                .unwrap_or_default(),
-            (_, ParamIndex::Strings { .. }) => collection
-                .sort_string(key, param)
-                .map(|s| vec![SortValue::Text(s.to_owned())])
-                .unwrap_or_default(),
-            (_, ParamIndex::Tokens(_)) => {
-                if param == 0 {
-                    // _id
-                    return collection
-                        .id(key)
-                        .map(|id| vec![SortValue::Text(id.to_string())])
-                        .unwrap_or_default();
+    ) -> Option<SortValue> {
+        let best_number = |numbers: &mut dyn Iterator<Item = f64>| {
+            numbers.reduce(|a, b| if (descending && b > a) || (!descending && b < a) { b } else { a })
+        };
+        let number = match collection.param(param) {
+            ParamIndex::Dates(column) => best_number(&mut column.each(key).map(|r| {
+                if descending {
+                    r.end_ms as f64
+                } else {
+                    r.start_ms as f64
                 }
-                collection.sort_token(key, param).map(|s| vec![SortValue::Text(s)]).unwrap_or_default()
+            })),
+            ParamIndex::Numbers(column) => best_number(&mut column.each(key).copied()),
+            ParamIndex::Quantities(column) => {
+                best_number(&mut column.get(key as usize).into_iter().flat_map(|v| v.iter().map(|q| q.value)))
             }
-            _ => Vec::new(),
-        }
+            ParamIndex::Strings { .. } => {
+                return collection.sort_string(key, param).map(|s| SortValue::Text(s.to_owned()))
+            }
+            // _id
+            ParamIndex::Tokens(_) if param == 0 => {
+                return collection.id(key).map(|id| SortValue::Text(id.to_owned()))
+            }
+            ParamIndex::Tokens(_) => return collection.sort_token(key, param).map(SortValue::Text),
+            _ => None,
+        };
+        number.map(SortValue::Number)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -595,28 +670,25 @@ impl SearchService {
     }
 }
 
-/// The keys ordered by one numeric sort column (dates, numbers, quantities), or `None` when a
-/// value is text. Each value is encoded once as an order-preserving integer, so the sort compares
-/// integer pairs instead of optional enums (60,000 offers by a chained tariff date: the
-/// comparisons were a third of the request).
-fn numeric_order(keys: &[DocKey], column: &[Option<SortValue>], descending: bool) -> Option<Vec<DocKey>> {
-    let mut decorated = Vec::with_capacity(keys.len());
+/// The ranks of one numeric sort column (dates, numbers, quantities), or `None` when a value is
+/// text: each value encoded once as an order-preserving integer, so the sort compares integer
+/// pairs instead of optional enums.
+fn numeric_ranks(
+    keys: &[DocKey],
+    column: &[Option<SortValue>],
+    descending: bool,
+) -> Option<Vec<(u64, DocKey)>> {
+    let mut ranked = Vec::with_capacity(keys.len());
     for (key, value) in keys.iter().zip(column) {
         let rank = match value {
             // Resources without a value sort last in both directions.
             None => u64::MAX,
-            Some(SortValue::Number(number)) => {
-                // -0 and 0 compare equal, as in the general path.
-                let bits = if *number == 0.0 { 0 } else { number.to_bits() };
-                let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
-                (if descending { !ascending } else { ascending }).min(u64::MAX - 1)
-            }
+            Some(SortValue::Number(number)) => number_rank(*number, descending),
             Some(SortValue::Text(_)) => return None,
         };
-        decorated.push((rank, *key));
+        ranked.push((rank, *key));
     }
-    decorated.sort_unstable();
-    Some(decorated.into_iter().map(|(_, key)| key).collect())
+    Some(ranked)
 }
 
 fn compare_sort_values(
@@ -669,7 +741,7 @@ mod tests {
     /// The integer-encoded order is the order of the general comparison: missing values last in
     /// both directions, -0 equal to 0, ties by key.
     #[test]
-    fn test_numeric_order_is_the_general_sort_order() {
+    fn test_ranked_pages_follow_the_general_sort_order() {
         let values =
             [Some(3.5), None, Some(-2.0), Some(0.0), Some(-0.0), Some(1e12), Some(-1e-9), Some(3.5), None];
         let keys: Vec<DocKey> = vec![8, 1, 5, 3, 2, 7, 4, 0, 6];
@@ -680,9 +752,27 @@ mod tests {
                 compare_sort_values(column.get(*a), column.get(*b), descending).then(keys[*a].cmp(&keys[*b]))
             });
             let general: Vec<DocKey> = positions.into_iter().map(|p| keys[p]).collect();
-            assert_eq!(numeric_order(&keys, &column, descending), Some(general), "descending: {descending}");
+            let ranked = numeric_ranks(&keys, &column, descending).expect("numbers");
+            assert_eq!(
+                Ranked::new(ranked.clone(), keys.len()).page(0, keys.len()),
+                general,
+                "descending: {descending}"
+            );
+            // Whatever the first page, every page is the general order's.
+            for prefix in 0..=keys.len() {
+                let frozen = Ranked::new(ranked.clone(), prefix);
+                for (offset, end) in [(0, prefix), (0, keys.len()), (prefix.saturating_sub(2), prefix + 3)] {
+                    let end = end.min(keys.len());
+                    let offset = offset.min(end);
+                    assert_eq!(
+                        frozen.page(offset, end),
+                        general[offset..end],
+                        "prefix {prefix}, {offset}..{end}"
+                    );
+                }
+            }
         }
         let text = vec![Some(SortValue::Text("a".into()))];
-        assert_eq!(numeric_order(&[1], &text, false), None, "text takes the general path");
+        assert_eq!(numeric_ranks(&[1], &text, false), None, "text takes the general path");
     }
 }

@@ -97,3 +97,65 @@ async fn test_capacity_and_tariff_record_matching() {
     // Record types are internal: not served.
     assert_eq!(get(&app, "/fhir/LocationCapacityRecord").await.status, 404);
 }
+
+/// Several `location.*` criteria are evaluated together on the locations (one pass over the
+/// offers): an offer with one location matches when that location meets them all, but an offer
+/// with several locations, or a location referenced by identifier, may meet each on another one.
+#[actix_web::test]
+async fn test_chains_through_one_reference_may_hold_on_different_targets() {
+    let app = TestApp::empty();
+    // l2: a free bed for men; l3 (identifier LOC-3): beds for women, none free.
+    let l2 = json!({"resourceType": "Location", "id": "l2", "extension": [capacity("01", "02", "02", 3)]});
+    let l3 = json!({"resourceType": "Location", "id": "l3", "identifier": [{"value": "LOC-3"}],
+        "extension": [capacity("01", "01", "01", 10)]});
+    assert_eq!(put_json(&app, "/fhir/Location/l2", &l2).await.status, 201);
+    assert_eq!(put_json(&app, "/fhir/Location/l3", &l3).await.status, 201);
+    let offers = [
+        ("h-both", json!([{"reference": "Location/l2"}, {"reference": "Location/l3"}])),
+        ("h-l2", json!([{"reference": "Location/l2"}])),
+        ("h-l3", json!([{"reference": "Location/l3"}])),
+        ("h-l2-and-logical-l3", json!([{"reference": "Location/l2"}, {"identifier": {"value": "LOC-3"}}])),
+        ("h-logical-l3", json!([{"identifier": {"value": "LOC-3"}}])),
+    ];
+    for (id, locations) in &offers {
+        let offer = json!({"resourceType": "HealthcareService", "id": id, "location": locations});
+        assert_eq!(put_json(&app, &format!("/fhir/HealthcareService/{id}"), &offer).await.status, 201);
+    }
+    let search = |query: &str| format!("/fhir/HealthcareService?{query}&_count=100");
+    let ids = |query: &str| {
+        let app = &app;
+        let url = search(query);
+        async move {
+            let mut ids = get(app, &url).await.match_ids();
+            ids.sort();
+            ids
+        }
+    };
+    // A free bed (status 02 on l2) and beds for women (gender 01 on l3): only through two locations.
+    assert_eq!(
+        ids("location.capacity-status=02&location.gender-capacity-available=01").await,
+        ["h-both", "h-l2-and-logical-l3"]
+    );
+    // Both on l3: also through the reference by identifier alone.
+    assert_eq!(
+        ids("location.capacity-status=01&location.gender-capacity-available=01&location.nb-capacity=ge10")
+            .await,
+        ["h-both", "h-l2-and-logical-l3", "h-l3", "h-logical-l3"]
+    );
+    // Each on l2 and none on l3.
+    assert_eq!(
+        ids("location.capacity-status=02&location.gender-capacity-available=02&location.nb-capacity=3").await,
+        ["h-both", "h-l2", "h-l2-and-logical-l3"]
+    );
+    // No location has ten free beds: the conjunction is empty, each alone is not.
+    assert_eq!(
+        ids("location.capacity-status=02&location.nb-capacity=ge10").await,
+        ["h-both", "h-l2-and-logical-l3"]
+    );
+    assert!(ids("location.capacity-status=02&location.nb-capacity=ge11").await.is_empty());
+    // Record-level matching still asks one location, one record.
+    assert_eq!(
+        ids("location.capacity-status=02&location.gender-capacity-available=01&_matching=record").await,
+        Vec::<String>::new()
+    );
+}
