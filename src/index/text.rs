@@ -143,6 +143,21 @@ impl TextIndex {
     /// Documents of `type_index` matching every word of `text` (as a whole stemmed word or a
     /// prefix of one), with their BM25 scores.
     pub fn search(&self, searcher: &Searcher, type_index: usize, text: &str) -> Result<Vec<(DocKey, f32)>> {
+        self.run(searcher, type_index, text, true)
+    }
+
+    /// As [`search`], without scores (a chained `location._content`): tantivy then skips BM25.
+    pub fn matching(&self, searcher: &Searcher, type_index: usize, text: &str) -> Result<Vec<DocKey>> {
+        Ok(self.run(searcher, type_index, text, false)?.into_iter().map(|(key, _)| key).collect())
+    }
+
+    fn run(
+        &self,
+        searcher: &Searcher,
+        type_index: usize,
+        text: &str,
+        scoring: bool,
+    ) -> Result<Vec<(DocKey, f32)>> {
         let words = self.analyze(text);
         if words.is_empty() {
             return Ok(Vec::new());
@@ -168,7 +183,7 @@ impl TextIndex {
             clauses.push((Occur::Must, Box::new(either)));
         }
         let query = BooleanQuery::new(clauses);
-        searcher.search(&query, &KeyScoreCollector { key_field: "key" }).map_err(text_error)
+        searcher.search(&query, &KeyScoreCollector { key_field: "key", scoring }).map_err(text_error)
     }
 
     pub fn num_docs(&self) -> u64 {
@@ -206,6 +221,7 @@ fn regex_escape(word: &str) -> String {
 
 struct KeyScoreCollector {
     key_field: &'static str,
+    scoring: bool,
 }
 
 struct KeyScoreSegmentCollector {
@@ -222,7 +238,7 @@ impl Collector for KeyScoreCollector {
     }
 
     fn requires_scoring(&self) -> bool {
-        true
+        self.scoring
     }
 
     fn merge_fruits(&self, fruits: Vec<Vec<(DocKey, f32)>>) -> tantivy::Result<Self::Fruit> {

@@ -19,8 +19,11 @@ use crate::query::value::{date_matches_at, number_matches, QuantityCriterion};
 pub struct EvalContext {
     /// Location key → great-circle distance in metres (the smallest over several `near`).
     pub distances: HashMap<DocKey, f64>,
-    /// (type, key) → raw full-text score.
+    /// (type, key) → raw full-text score, of the searched resources only (a chain's
+    /// `location._content` ranks nothing: thousands of locations were scored for no use).
     pub scores: HashMap<(usize, DocKey), f32>,
+    /// How many chains or reverse chains the evaluation is inside.
+    pub nesting: u32,
 }
 
 pub struct Executor<'a> {
@@ -141,7 +144,7 @@ impl<'a> Executor<'a> {
                         AndStep::One(child) => {
                             self.eval_within(type_index, child, context, result.as_ref())?
                         }
-                        AndStep::Chains { param, target_type, inners, .. } => self.eval_chains(
+                        AndStep::Chains { param, target_type, inners } => self.eval_chains(
                             collection,
                             live,
                             param,
@@ -279,42 +282,19 @@ impl<'a> Executor<'a> {
                     present & live
                 }
             }
-            Criterion::Chain { param, target_type, above: false, inner }
-                if within.is_some_and(|w| w.len() * FORWARD_CHAIN_RATIO < live.len()) =>
-            {
-                // Few candidates left: follow their references forward and test only the
-                // resources they point at (e.g. the locations of 3,000 cardiology offers rather
-                // than every location within 15 km).
-                let candidates = within.map(|w| w & live).unwrap_or_default();
-                let tag = *target_type as u16;
-                let mut pointed = RoaringBitmap::new();
-                for key in &candidates {
-                    for (t, target) in collection.references_of(*param, key) {
-                        if *t == tag {
-                            pointed.insert(*target);
-                        }
-                    }
-                }
-                let targets = self.eval_within(*target_type, inner, context, Some(&pointed))? & &pointed;
-                scan(&candidates, |key| {
-                    collection
-                        .references_of(*param, key)
-                        .iter()
-                        .any(|(t, k)| *t == tag && targets.contains(*k))
-                }) | self.referencing_any_logical(collection, *param, *target_type, &targets)
+            Criterion::Chain { param, target_type, above: false, inner } => {
+                self.eval_chains(collection, live, *param, *target_type, &[&**inner], context, within)?
             }
-            Criterion::Chain { param, target_type, above, inner } => {
-                let mut targets = self.eval(*target_type, inner, context)?;
-                if *above {
-                    targets = self.descendants(*target_type, targets)?;
-                    if let Some(visible) = self.live(*target_type).filter(|_| self.guard.is_some()) {
-                        targets &= visible;
-                    }
+            Criterion::Chain { param, target_type, above: true, inner } => {
+                let mut targets =
+                    self.descendants(*target_type, self.eval_nested(*target_type, inner, context, None)?)?;
+                if let Some(visible) = self.live(*target_type).filter(|_| self.guard.is_some()) {
+                    targets &= visible;
                 }
                 self.referencing_any(collection, *param, *target_type, &targets)
             }
             Criterion::Has { source_type, param, inner } => {
-                let sources = self.eval(*source_type, inner, context)?;
+                let sources = self.eval_nested(*source_type, inner, context, None)?;
                 let source_collection = self.collection(*source_type)?;
                 let mut result = KeyUnion::default();
                 for source in &sources {
@@ -360,6 +340,11 @@ impl<'a> Executor<'a> {
             }
             Criterion::Content { text } => {
                 let mut result = RoaringBitmap::new();
+                if context.nesting > 0 {
+                    let mut keys = self.text.matching(&self.state.searcher, type_index, text)?;
+                    keys.sort_unstable();
+                    return Ok(RoaringBitmap::from_sorted_iter(keys).unwrap_or_default() & live);
+                }
                 for (key, score) in self.text.search(&self.state.searcher, type_index, text)? {
                     if live.contains(key) {
                         result.insert(key);
@@ -370,6 +355,20 @@ impl<'a> Executor<'a> {
                 result
             }
         })
+    }
+
+    /// As [`eval_within`], for the inner criterion of a chain or reverse chain.
+    fn eval_nested(
+        &self,
+        type_index: usize,
+        criterion: &Criterion,
+        context: &mut EvalContext,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<RoaringBitmap> {
+        context.nesting += 1;
+        let result = self.eval_within(type_index, criterion, context, within);
+        context.nesting -= 1;
+        result
     }
 
     /// Several chains through the same reference in one AND (`organization.price-type=…&
@@ -408,8 +407,14 @@ impl<'a> Executor<'a> {
             }
             pointed.finish()
         });
-        let conjunction = Criterion::And { all: inners.iter().map(|inner| (*inner).clone()).collect() };
-        let mut targets = self.eval_within(target_type, &conjunction, context, pointed.as_ref())?;
+        let mut targets = match inners {
+            [inner] => self.eval_nested(target_type, inner, context, pointed.as_ref())?,
+            _ => {
+                let conjunction =
+                    Criterion::And { all: inners.iter().map(|inner| (*inner).clone()).collect() };
+                self.eval_nested(target_type, &conjunction, context, pointed.as_ref())?
+            }
+        };
         if let Some(pointed) = &pointed {
             targets &= pointed;
         }
@@ -430,8 +435,13 @@ impl<'a> Executor<'a> {
         }
         let reached = reached.finish();
         let mut each = Vec::with_capacity(inners.len());
-        for inner in inners {
-            each.push(self.eval_within(target_type, inner, context, Some(&reached))? & &reached);
+        if inners.len() == 1 {
+            // The conjunction of one criterion, already evaluated over every target reached.
+            each.push(targets);
+        } else {
+            for inner in inners {
+                each.push(self.eval_nested(target_type, inner, context, Some(&reached))? & &reached);
+            }
         }
         for key in undecided {
             let references = collection.references_of(param, key);
@@ -555,7 +565,7 @@ fn id_of_token_key(key: &str) -> Option<&str> {
 /// One step of an AND: a criterion, or the chains through one reference evaluated together.
 enum AndStep<'c> {
     One(&'c Criterion),
-    Chains { first: &'c Criterion, param: usize, target_type: usize, inners: Vec<&'c Criterion> },
+    Chains { param: usize, target_type: usize, inners: Vec<&'c Criterion> },
 }
 
 /// The children of an AND, plain chains through the same reference gathered into one step (in
@@ -568,26 +578,15 @@ fn and_steps(all: &[Criterion]) -> Vec<AndStep<'_>> {
             continue;
         };
         let same = steps.iter_mut().find_map(|step| match step {
-            AndStep::Chains { param: p, target_type: t, inners, .. } if p == param && t == target_type => {
+            AndStep::Chains { param: p, target_type: t, inners } if p == param && t == target_type => {
                 Some(inners)
             }
             _ => None,
         });
         match same {
             Some(inners) => inners.push(inner),
-            None => steps.push(AndStep::Chains {
-                first: child,
-                param: *param,
-                target_type: *target_type,
-                inners: vec![inner],
-            }),
-        }
-    }
-    // A lone chain keeps its own evaluation (forward following of few candidates).
-    for step in &mut steps {
-        if let AndStep::Chains { first, inners, .. } = step {
-            if inners.len() == 1 {
-                *step = AndStep::One(first);
+            None => {
+                steps.push(AndStep::Chains { param: *param, target_type: *target_type, inners: vec![inner] })
             }
         }
     }

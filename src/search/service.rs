@@ -338,7 +338,7 @@ impl SearchService {
         let end = offset.saturating_add(request.count as usize).min(cursor.matches.len());
         let page: Vec<(DocKey, u64)> =
             cursor.matches.page(offset, end).into_iter().map(|k| (k, cursor.versions.get(k))).collect();
-        let context = EvalContext { distances: cursor.distances.clone(), scores: HashMap::default() };
+        let context = EvalContext { distances: cursor.distances.clone(), ..EvalContext::default() };
         let entries = self.entries(
             &executor,
             cursor.type_index,
