@@ -59,6 +59,7 @@ pub fn start(
     };
     let worker_task = task.clone();
     let spawned = std::thread::Builder::new().name("ror-reindex".into()).spawn(move || {
+        crate::search::pool::yield_to_searches();
         let task = worker_task;
         let started = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -339,6 +339,7 @@ impl ExportJobs {
         std::thread::Builder::new()
             .name(format!("ror-export-{}", &id[..8.min(id.len())]))
             .spawn(move || {
+                crate::search::pool::yield_to_searches();
                 let result = write_files(store.as_ref(), &registry, &selection, &worker_job);
                 let status = match result {
                     Ok(files) => JobStatus::Complete(files),

@@ -8,7 +8,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::{HttpState, FHIR_JSON};
+use super::{background, HttpState, FHIR_JSON};
 use crate::error::{Error, IssueCode, Result};
 use crate::export::body::channel;
 use crate::export::bulk::{ExportRequest, JobStatus};
@@ -45,10 +45,6 @@ fn prefers(request: &HttpRequest, wanted: &str) -> bool {
         .any(|part| part.trim().eq_ignore_ascii_case(wanted))
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    web::block(work).await.map_err(|e| Error::internal(format!("worker pool: {e}")))?
-}
-
 fn outcome(status: StatusCode, severity: &str, code: IssueCode, message: &str) -> HttpResponse {
     let body = crate::fhir::outcome::operation_outcome(severity, code, message, None);
     HttpResponse::build(status).content_type(FHIR_JSON).body(body.to_string())
@@ -67,7 +63,7 @@ async fn kickoff(state: Data<HttpState>, request: HttpRequest) -> Result<HttpRes
     // The caller at kick-off: the snapshot is taken and the files are written for its profile.
     let principal = Principal::of(&request);
     let app = state.app.clone();
-    let job = blocking(move || {
+    let job = background(move || {
         // Strict: a misspelt `_typeFilter` parameter must not silently export everything.
         let context = app.parse_context(Handling::Strict);
         let roots = export.root_queries(&context)?;
@@ -181,6 +177,7 @@ async fn download(
     std::thread::Builder::new()
         .name("ror-export-file".into())
         .spawn(move || {
+            crate::search::pool::yield_to_searches();
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
                 match file.read(&mut buffer) {
@@ -226,7 +223,7 @@ async fn csv_extract(
     let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     // Select before answering, so that a bad filter is a 400 and not a cut stream.
-    let plan = blocking(move || {
+    let plan = background(move || {
         let plan = extract.plan_as(&app, &filters, profile)?;
         Ok((app, plan))
     })
@@ -236,6 +233,7 @@ async fn csv_extract(
     std::thread::Builder::new()
         .name("ror-export-csv".into())
         .spawn(move || {
+            crate::search::pool::yield_to_searches();
             let mut writer = writer;
             match plan.write(&app, &mut writer, &|_| {}) {
                 Ok(_) => {}

@@ -8,7 +8,7 @@ use actix_web::web::{self, Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{HttpState, FHIR_JSON};
+use super::{background, HttpState, FHIR_JSON};
 use crate::error::{Error, Result};
 use crate::fhir::bundle::{render_searchset_projected, BundleLinks, PageProjection};
 use crate::index::extract::IndexDoc;
@@ -70,10 +70,6 @@ fn fhir_json(status: actix_web::http::StatusCode, body: String) -> HttpResponse 
     HttpResponse::build(status).content_type(FHIR_JSON).body(body)
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    web::block(work).await.map_err(|e| Error::internal(format!("worker pool: {e}")))?
-}
-
 fn check_type(state: &HttpState, resource_type: &str) -> Result<()> {
     if state.app.registry.served(resource_type).is_none() {
         return Err(Error::not_found(format!("resource type {resource_type:?} is not served here")));
@@ -87,7 +83,7 @@ async fn healthz() -> HttpResponse {
 
 async fn admin_status(state: Data<HttpState>) -> Result<HttpResponse> {
     let app = state.app.clone();
-    let body = blocking(move || {
+    let body = background(move || {
         let counts = app.store.counts()?;
         let last_seq = app.store.last_seq()?;
         let search = app.state.read();
@@ -255,11 +251,14 @@ async fn read(
     let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
-    let stored = blocking(move || match app.store.current(&rt, &i)? {
-        Some(version) => shown_version(&app, profile, &rt, &i, version),
-        None => Ok(None),
-    })
-    .await?;
+    let stored = state
+        .app
+        .search_pool
+        .run(move || match app.store.current(&rt, &i)? {
+            Some(version) => shown_version(&app, profile, &rt, &i, version),
+            None => Ok(None),
+        })
+        .await?;
     match stored {
         None => Err(Error::not_found(format!("{resource_type}/{id} is not known"))),
         Some(version) if version.deleted => {
@@ -287,11 +286,14 @@ async fn vread(
     let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
-    let stored = blocking(move || match app.store.version(&rt, &i, version)? {
-        Some(stored) => shown_version(&app, profile, &rt, &i, stored),
-        None => Ok(None),
-    })
-    .await?;
+    let stored = state
+        .app
+        .search_pool
+        .run(move || match app.store.version(&rt, &i, version)? {
+            Some(stored) => shown_version(&app, profile, &rt, &i, stored),
+            None => Ok(None),
+        })
+        .await?;
     match stored {
         None => Err(Error::not_found(format!("{resource_type}/{id}/_history/{version} is not known"))),
         Some(v) if v.deleted => {
@@ -314,33 +316,36 @@ async fn history(
     let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let (rt, i) = (resource_type.clone(), id.clone());
-    let versions = blocking(move || {
-        let versions = app.store.history(&rt, &i)?;
-        let Some(projector) = Projector::new(profile, &app.state) else { return Ok(versions) };
-        // Hidden now (judged by its last version) = unknown; hidden versions are left out.
-        let live: Vec<&StoredVersion> = versions.iter().filter(|v| !v.deleted).collect();
-        let items: Vec<(&str, &str, &[u8])> =
-            live.iter().map(|v| (rt.as_str(), i.as_str(), &*v.json)).collect();
-        let projected = projector.project_bytes(&items)?;
-        if projected.first().is_some_and(Option::is_none) {
-            return Ok(Vec::new());
-        }
-        let mut shown: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
-        for (version, json) in live.iter().zip(projected) {
-            if let Some(json) = json {
-                shown.insert(version.version, json);
+    let versions = state
+        .app
+        .search_pool
+        .run(move || {
+            let versions = app.store.history(&rt, &i)?;
+            let Some(projector) = Projector::new(profile, &app.state) else { return Ok(versions) };
+            // Hidden now (judged by its last version) = unknown; hidden versions are left out.
+            let live: Vec<&StoredVersion> = versions.iter().filter(|v| !v.deleted).collect();
+            let items: Vec<(&str, &str, &[u8])> =
+                live.iter().map(|v| (rt.as_str(), i.as_str(), &*v.json)).collect();
+            let projected = projector.project_bytes(&items)?;
+            if projected.first().is_some_and(Option::is_none) {
+                return Ok(Vec::new());
             }
-        }
-        Ok(versions
-            .into_iter()
-            .filter_map(|v| match shown.remove(&v.version) {
-                _ if v.deleted => Some(v),
-                Some(json) => Some(StoredVersion { json: json.into(), ..v }),
-                None => None,
-            })
-            .collect())
-    })
-    .await?;
+            let mut shown: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
+            for (version, json) in live.iter().zip(projected) {
+                if let Some(json) = json {
+                    shown.insert(version.version, json);
+                }
+            }
+            Ok(versions
+                .into_iter()
+                .filter_map(|v| match shown.remove(&v.version) {
+                    _ if v.deleted => Some(v),
+                    Some(json) => Some(StoredVersion { json: json.into(), ..v }),
+                    None => None,
+                })
+                .collect())
+        })
+        .await?;
     if versions.is_empty() {
         return Err(Error::not_found(format!("{resource_type}/{id} is not known")));
     }
@@ -391,7 +396,7 @@ async fn written(
         return write_response(status, base, &committed);
     }
     let app = state.app.clone();
-    let projected = blocking(move || {
+    let projected = background(move || {
         let mut committed = committed;
         // The answer shows the caller's projection, never the stored JSON as is.
         committed.json = None;
@@ -421,7 +426,7 @@ async fn check_writable(
     }
     let app = state.app.clone();
     let (rt, i) = (resource_type.to_owned(), id.to_owned());
-    if blocking(move || hidden_now(&app, profile, &rt, &i)).await? {
+    if background(move || hidden_now(&app, profile, &rt, &i)).await? {
         return Err(Error::not_found(format!("{resource_type}/{id} is not known")));
     }
     Ok(())
@@ -475,7 +480,7 @@ async fn commit_patch(
     let patcher = patcher(state.app.registry.clone(), Arc::unwrap_or_clone(document));
     let op = WriteOp::Patch { resource_type, id, if_match, patcher, prepared };
     let app = state.app.clone();
-    let mut committed = blocking(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
+    let mut committed = background(move || app.writer.submit_prepared(vec![op], vec![doc])).await?;
     let committed = committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))?;
     written(state, request, actix_web::http::StatusCode::OK, base, committed).await
 }
@@ -492,7 +497,7 @@ async fn prepare_patch(
 ) -> Result<Option<(PreparedPatch, IndexDoc)>> {
     let (app, patch) = (state.app.clone(), patch.clone());
     let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
-    blocking(move || {
+    background(move || {
         let Some(current) = app.store.current(&resource_type, &id)? else { return Ok(None) };
         // Absent, deleted or stale against If-Match: the writer gives the 404 or 412.
         if current.deleted || if_match.is_some_and(|expected| expected != current.version) {
@@ -508,7 +513,7 @@ async fn prepare_patch(
 
 async fn submit_one(state: &HttpState, op: WriteOp) -> Result<Committed> {
     let app = state.app.clone();
-    let mut committed = blocking(move || app.writer.submit(vec![op])).await?;
+    let mut committed = background(move || app.writer.submit(vec![op])).await?;
     committed.pop().ok_or_else(|| Error::internal("the writer returned no result"))
 }
 
@@ -694,7 +699,7 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
             })
             .collect();
         let app = state.app.clone();
-        let hidden = blocking(move || {
+        let hidden = background(move || {
             targets
                 .iter()
                 .map(|target| match target {
@@ -722,7 +727,7 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
             ops.push(entry.op);
         }
         let profile = Principal::of(&request).profile;
-        let committed = blocking(move || {
+        let committed = background(move || {
             let mut committed = app.writer.submit(ops)?;
             // The response shows the written resources as the caller may see them.
             if let Some(projector) = Projector::new(profile, &app.state) {
@@ -760,7 +765,7 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
         return Ok(fhir_json(actix_web::http::StatusCode::OK, response.to_string()));
     }
     // Batch: each entry is its own unit; one failing entry does not stop the others.
-    let results = blocking(move || {
+    let results = background(move || {
         let mut methods = Vec::with_capacity(planned.len());
         let mut units = Vec::new();
         let mut slots = Vec::with_capacity(planned.len());
@@ -855,7 +860,7 @@ async fn conditional_patch(
     let profile = Principal::of(&request).profile;
     let app = state.app.clone();
     let search_type = resource_type.clone();
-    let id = blocking(move || {
+    let id = background(move || {
         let context = app.parse_context(Handling::Strict);
         let mut search = context.parse_search(&search_type, &params)?;
         search.count = 2;

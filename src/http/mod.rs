@@ -41,6 +41,18 @@ impl HttpState {
     }
 }
 
+/// Run background work (a write, an export plan) on actix's blocking pool, whose threads yield
+/// the CPU to searches ([`crate::search::pool::yield_to_searches`]). Reads go to the search pool.
+pub(crate) async fn background<T: Send + 'static>(
+    work: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> crate::error::Result<T> {
+    let work = move || {
+        crate::search::pool::yield_to_searches();
+        work()
+    };
+    web::block(work).await.map_err(|e| crate::error::Error::internal(format!("worker pool: {e}")))?
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the /fhir scope: `$export` must not be read as a resource type.
     export_routes::configure(cfg);

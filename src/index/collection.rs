@@ -1027,75 +1027,46 @@ impl Collection {
         }
     }
 
-    /// The keys among `candidates` whose reference `param` points at one of `targets` (keys of
-    /// the collection `target_type`), by one pass over the forward column against a bitset of
-    /// the targets: for thousands of targets, cheaper than a reverse posting lookup per target.
-    pub fn referencing_dense(
-        &self,
-        param: usize,
-        target_type: u16,
-        targets: &RoaringBitmap,
-        candidates: &RoaringBitmap,
-    ) -> RoaringBitmap {
-        let ParamIndex::References { forward, .. } = self.param(param) else { return RoaringBitmap::new() };
-        let Some(max_target) = targets.max() else { return RoaringBitmap::new() };
-        let mut wanted = vec![0u64; max_target as usize / 64 + 1];
-        for target in targets {
-            wanted[target as usize / 64] |= 1 << (target % 64);
-        }
-        let is_wanted = |(t, k): &(u16, DocKey)| {
-            *t == target_type && wanted.get(*k as usize / 64).is_some_and(|w| w & (1 << (k % 64)) != 0)
-        };
-        forward_pass(forward, |_, refs| match refs {
-            Refs::None => false,
-            Refs::One(target) => is_wanted(target),
-            Refs::Many(targets) => targets.iter().any(is_wanted),
-        }) & candidates
-    }
-
-    /// Splits `candidates` on their references `param` to `target_type`: the keys with a single
-    /// direct reference into `targets` (first), and the keys whose answer depends on more than
-    /// one target — several references, or a reference by identifier — for the caller to decide
-    /// (second). Keys with one direct reference outside `targets` are in neither.
-    pub fn referencing_single(
+    /// Splits `candidates` on their references `param` to `target_type`: the keys known to
+    /// reference a resource of `targets` (first), and the keys whose answer depends on more than
+    /// what `targets` says, for the caller to decide (second): a reference by identifier, and,
+    /// when `targets` answers a conjunction of criteria each free to hold on another target
+    /// (`one_criterion` false), a key with several references.
+    ///
+    /// Many candidates are decided by one pass over the forward column against a bitset of the
+    /// targets: for thousands of targets, cheaper than a reverse posting lookup per target.
+    pub fn referencing_split(
         &self,
         param: usize,
         target_type: u16,
         targets: &RoaringBitmap,
         candidates: &RoaringBitmap,
         target_logical: &RoaringBitmap,
+        one_criterion: bool,
     ) -> (RoaringBitmap, Vec<DocKey>) {
         let ParamIndex::References { forward, .. } = self.param(param) else {
             return (RoaringBitmap::new(), Vec::new());
         };
-        let wanted = targets.max().map_or_else(Vec::new, |max| {
-            let mut words = vec![0u64; max as usize / 64 + 1];
-            for target in targets {
-                words[target as usize / 64] |= 1 << (target % 64);
-            }
-            words
-        });
-        let check_logical = !target_logical.is_empty();
+        let wanted = key_words(targets);
+        // Scanned for most keys when few targets match: a word lookup, not a bitmap search.
+        let logical = key_words(target_logical);
+        let is_wanted = |(t, k): &(u16, DocKey)| *t == target_type && has_key(&wanted, *k);
+        let is_logical = |(t, k): &(u16, DocKey)| *t == target_type && has_key(&logical, *k);
         let mut undecided = Vec::new();
         // Inlined into both passes below: this runs for each of 430,000 offers.
         let mut decide = |key: DocKey, refs: &Refs| -> bool {
-            match refs {
-                Refs::One((t, k)) if *t == target_type => {
-                    let word = wanted.get(*k as usize / 64).copied().unwrap_or(0);
-                    if (word >> (k % 64)) & 1 == 1 {
-                        return true;
-                    }
-                    if check_logical && target_logical.contains(*k) {
-                        undecided.push(key);
-                    }
-                    false
-                }
-                Refs::Many(_) => {
-                    undecided.push(key);
-                    false
-                }
-                Refs::One(_) | Refs::None => false,
+            let open = match refs {
+                Refs::None => return false,
+                Refs::One(target) if is_wanted(target) => return true,
+                Refs::One(target) => is_logical(target),
+                Refs::Many(_) if !one_criterion => true,
+                Refs::Many(targets) if targets.iter().any(is_wanted) => return true,
+                Refs::Many(targets) => targets.iter().any(is_logical),
+            };
+            if open {
+                undecided.push(key);
             }
+            false
         };
         let found = if candidates.len().saturating_mul(8) < forward.len() as u64 {
             let mut hits = Vec::new();
@@ -1124,6 +1095,19 @@ impl Collection {
             _ => None,
         }
     }
+}
+
+/// A bitset of keys as words, for lookups in a pass over a column.
+fn key_words(keys: &RoaringBitmap) -> Vec<u64> {
+    let mut words = vec![0u64; keys.max().map_or(0, |max| max as usize / 64 + 1)];
+    for key in keys {
+        words[key as usize / 64] |= 1 << (key % 64);
+    }
+    words
+}
+
+fn has_key(words: &[u64], key: DocKey) -> bool {
+    (words.get(key as usize / 64).copied().unwrap_or(0) >> (key % 64)) & 1 == 1
 }
 
 /// The keys whose references `hit` accepts, by one pass over a forward column, 64 keys to a

@@ -83,6 +83,7 @@ impl IndicatorPublisher {
         std::thread::Builder::new()
             .name("ror-indicators".into())
             .spawn(move || loop {
+                crate::search::pool::yield_to_searches();
                 if let Err(error) = self.publish(Utc::now()) {
                     tracing::warn!(%error, "publishing the indicators failed");
                 }

@@ -68,7 +68,10 @@ impl Writer {
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("ror-writer".into())
-            .spawn(move || run(receiver, store, state, text, thread_stats, hook))
+            .spawn(move || {
+                crate::search::pool::yield_to_searches();
+                run(receiver, store, state, text, thread_stats, hook)
+            })
             .map_err(Error::internal)?;
         Ok(Writer { sender, stats })
     }

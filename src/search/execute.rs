@@ -420,7 +420,7 @@ impl<'a> Executor<'a> {
         }
         let logical = target_collection.logical_key_set();
         let (mut result, undecided) =
-            collection.referencing_single(param, tag, &targets, &candidates, logical);
+            collection.referencing_split(param, tag, &targets, &candidates, logical, inners.len() == 1);
         if undecided.is_empty() {
             return Ok(result);
         }
@@ -505,7 +505,16 @@ impl<'a> Executor<'a> {
             }
             result.finish() & &collection.live
         } else {
-            collection.referencing_dense(param, target_type_tag, targets, &collection.live)
+            collection
+                .referencing_split(
+                    param,
+                    target_type_tag,
+                    targets,
+                    &collection.live,
+                    &RoaringBitmap::new(),
+                    true,
+                )
+                .0
         };
         direct | by_identifier
     }

@@ -6,8 +6,17 @@
 //! load), all time-sliced on the same cores. Here at most `threads` searches run at once and the
 //! others wait in line, in arrival order. Writes stay on the blocking pool: they wait for the
 //! single writer's group commit, which must not hold a search thread.
+//!
+//! Searches also come first for the CPU: a bed-management system pushing 2,000 capacity
+//! updates a second kept both cores busy preparing, committing and indexing them, and searches
+//! waited behind (p99 2 → 10-14 ms). The threads doing that background work (writes, exports,
+//! indicators, reindex) lower their own scheduling priority ([`yield_to_searches`]): the kernel
+//! then runs a ready search first and gives the writes what is left. Writes lose little: the
+//! searches of an emergency directory take a fraction of the cores.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
@@ -62,6 +71,51 @@ impl SearchPool {
     }
 }
 
+/// Nice value of the threads doing background work while searches are served: a ready search
+/// thread (nice 0) then gets about ten times their share of a core.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Whether background threads yield (set by `serve`; a `load` has no searches to favour).
+static SEARCHES_FIRST: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static YIELDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Give searches priority over the background work of this process from now on.
+pub fn favour_searches() {
+    SEARCHES_FIRST.store(true, Ordering::Relaxed);
+}
+
+/// Called by a thread about to do background work (a write, an export): when searches come
+/// first, lowers this thread's scheduling priority, once; it is not raised again (that takes a
+/// privilege), so only threads that do nothing but background work call this.
+pub fn yield_to_searches() {
+    if !SEARCHES_FIRST.load(Ordering::Relaxed) || YIELDED.with(|yielded| yielded.replace(true)) {
+        return;
+    }
+    if let Err(error) = lower_thread_priority(BACKGROUND_NICE) {
+        tracing::debug!(%error, "could not lower the priority of a background thread");
+    }
+}
+
+/// The scheduling priority (nice value) of the calling thread.
+pub fn thread_nice() -> std::io::Result<i32> {
+    #[cfg(target_os = "linux")]
+    return Ok(rustix::process::getpriority_process(Some(rustix::thread::gettid()))?);
+    #[cfg(not(target_os = "linux"))]
+    Ok(0)
+}
+
+fn lower_thread_priority(nice: i32) -> std::io::Result<()> {
+    // On Linux a thread id names that thread alone (the nice value is per thread).
+    #[cfg(target_os = "linux")]
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+    Ok(())
+}
+
 fn serve(queue: &parking_lot::Mutex<Receiver<Job>>) {
     loop {
         // The lock is held only while waiting for the next job, never while running one.
@@ -76,6 +130,28 @@ fn serve(queue: &parking_lot::Mutex<Receiver<Job>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Background threads lower their priority once searches come first; search threads keep
+    /// theirs. (The only test that sets the process-wide flag.)
+    #[actix_web::test]
+    async fn test_background_threads_yield_to_searches_and_search_threads_do_not() {
+        let base = thread_nice().expect("nice");
+        let background_nice = || {
+            std::thread::spawn(|| {
+                yield_to_searches();
+                thread_nice().expect("nice")
+            })
+            .join()
+            .expect("thread")
+        };
+        if !SEARCHES_FIRST.load(Ordering::Relaxed) {
+            assert_eq!(background_nice(), base, "no search served: nothing yields");
+        }
+        favour_searches();
+        assert_eq!(background_nice(), (base + BACKGROUND_NICE).min(19));
+        let pool = SearchPool::new(1).expect("pool");
+        assert_eq!(pool.run(|| Ok(thread_nice()?)).await.expect("search"), base);
+    }
 
     #[actix_web::test]
     async fn test_jobs_run_at_most_threads_at_once_and_survive_a_panic() {

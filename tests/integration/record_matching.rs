@@ -147,6 +147,12 @@ async fn test_chains_through_one_reference_may_hold_on_different_targets() {
         ids("location.capacity-status=02&location.gender-capacity-available=02&location.nb-capacity=3").await,
         ["h-both", "h-l2", "h-l2-and-logical-l3"]
     );
+    // One criterion: any location, direct or by identifier.
+    assert_eq!(
+        ids("location.capacity-status=01").await,
+        ["h-both", "h-l2-and-logical-l3", "h-l3", "h-logical-l3"]
+    );
+    assert_eq!(ids("location.capacity-status=02").await, ["h-both", "h-l2", "h-l2-and-logical-l3"]);
     // No location has ten free beds: the conjunction is empty, each alone is not.
     assert_eq!(
         ids("location.capacity-status=02&location.nb-capacity=ge10").await,
