@@ -158,6 +158,9 @@ pub struct Limits {
     pub max_concurrent_exports: usize,
     /// Searches run at once (more wait in line); see [`crate::search::pool`].
     pub search_threads: usize,
+    /// Nice value of the threads doing writes, exports and indicators while serving, so that
+    /// searches come first for the CPU (0: same priority as searches); 0–19.
+    pub background_nice: i32,
 }
 
 impl Default for Limits {
@@ -174,6 +177,7 @@ impl Default for Limits {
             request_timeout_seconds: 60,
             max_concurrent_exports: crate::export::bulk::MAX_RUNNING_EXPORTS,
             search_threads: crate::search::pool::SearchPool::default_threads(),
+            background_nice: crate::search::pool::BACKGROUND_NICE,
         }
     }
 }
@@ -291,6 +295,9 @@ impl Config {
                 anyhow::bail!("limits.{name} must be positive");
             }
         }
+        if !(0..=19).contains(&limits.background_nice) {
+            anyhow::bail!("limits.background_nice must be within 0..=19");
+        }
         Ok(())
     }
 }
@@ -307,6 +314,14 @@ mod tests {
         let error = Config::parse("[server]\nplain_http = true\n[limits]\nmax_cout = 3\n", Path::new("."))
             .expect_err("unknown key");
         assert!(error.to_string().contains("max_cout"), "{error}");
+        let error =
+            Config::parse("[server]\nplain_http = true\n[limits]\nbackground_nice = 20\n", Path::new("."))
+                .expect_err("out of range");
+        assert!(error.to_string().contains("background_nice"), "{error}");
+        let config =
+            Config::parse("[server]\nplain_http = true\n[limits]\nbackground_nice = 0\n", Path::new("."))
+                .expect("off");
+        assert_eq!(config.limits.background_nice, 0);
     }
 
     #[test]

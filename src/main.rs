@@ -193,7 +193,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     }
     let limits = config.limits;
     // Before the writer thread starts: it is one of the threads that yield to searches.
-    ror_search::search::pool::favour_searches();
+    ror_search::search::pool::favour_searches(limits.background_nice);
     let app = Arc::new(App::open_with_limits(&data_dir, limits).context("opening the store")?);
     // Steering indicators are recorded as MeasureReports through the writer (UC11).
     Arc::new(ror_search::indicators::IndicatorPublisher::new(app.indicators.clone(), app.writer.clone()))

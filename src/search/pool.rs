@@ -16,7 +16,7 @@
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
@@ -71,30 +71,34 @@ impl SearchPool {
     }
 }
 
-/// Nice value of the threads doing background work while searches are served: a ready search
-/// thread (nice 0) then gets about ten times their share of a core.
+/// Default nice value of the threads doing background work while searches are served
+/// (`limits.background_nice`): a ready search thread (nice 0) then gets about ten times their
+/// share of a core.
 pub const BACKGROUND_NICE: i32 = 10;
 
-/// Whether background threads yield (set by `serve`; a `load` has no searches to favour).
-static SEARCHES_FIRST: AtomicBool = AtomicBool::new(false);
+/// The nice value background threads take; 0 while nothing is served (a `load` has no searches
+/// to favour) or when configured so.
+static BACKGROUND: AtomicI32 = AtomicI32::new(0);
 
 thread_local! {
     static YIELDED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Give searches priority over the background work of this process from now on.
-pub fn favour_searches() {
-    SEARCHES_FIRST.store(true, Ordering::Relaxed);
+/// Give searches priority over the background work of this process from now on: background
+/// threads take the nice value `nice` (0: no priority).
+pub fn favour_searches(nice: i32) {
+    BACKGROUND.store(nice.clamp(0, 19), Ordering::Relaxed);
 }
 
 /// Called by a thread about to do background work (a write, an export): when searches come
 /// first, lowers this thread's scheduling priority, once; it is not raised again (that takes a
 /// privilege), so only threads that do nothing but background work call this.
 pub fn yield_to_searches() {
-    if !SEARCHES_FIRST.load(Ordering::Relaxed) || YIELDED.with(|yielded| yielded.replace(true)) {
+    let nice = BACKGROUND.load(Ordering::Relaxed);
+    if nice == 0 || YIELDED.with(|yielded| yielded.replace(true)) {
         return;
     }
-    if let Err(error) = lower_thread_priority(BACKGROUND_NICE) {
+    if let Err(error) = lower_thread_priority(nice) {
         tracing::debug!(%error, "could not lower the priority of a background thread");
     }
 }
@@ -144,10 +148,10 @@ mod tests {
             .join()
             .expect("thread")
         };
-        if !SEARCHES_FIRST.load(Ordering::Relaxed) {
+        if BACKGROUND.load(Ordering::Relaxed) == 0 {
             assert_eq!(background_nice(), base, "no search served: nothing yields");
         }
-        favour_searches();
+        favour_searches(BACKGROUND_NICE);
         assert_eq!(background_nice(), (base + BACKGROUND_NICE).min(19));
         let pool = SearchPool::new(1).expect("pool");
         assert_eq!(pool.run(|| Ok(thread_nice()?)).await.expect("search"), base);

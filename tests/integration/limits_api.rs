@@ -26,6 +26,7 @@ const LIMITS: Limits = Limits {
     request_timeout_seconds: 60,
     max_concurrent_exports: 1,
     search_threads: 1,
+    background_nice: 0,
 };
 
 struct Limited {
