@@ -412,6 +412,11 @@ impl SearchService {
         first_page_end: usize,
     ) -> Result<Frozen> {
         let type_index = request.resource_type;
+        if let [sort] = request.sort.as_slice() {
+            if let Some(ranked) = self.numeric_sort_ranks(executor, sort, type_index, &matched) {
+                return Ok(Frozen::Ranked(Ranked::new(ranked, first_page_end)));
+            }
+        }
         if !request.sort.is_empty() {
             let keys: Vec<DocKey> = matched.iter().collect();
             // One column of values per sort key; a chained sort resolves each target resource
@@ -540,6 +545,71 @@ impl SearchService {
             };
         }
         value
+    }
+
+    /// The ranks of the matches for one numeric sort key on themselves or one reference away
+    /// (`_sort=-_lastUpdated`, `_sort=-organization.price-validity-start-date`), or `None` for
+    /// the general path (text values, longer chains, an access profile's visibility). Each
+    /// referenced resource is ranked once: 60,000 offers read the ranks of
+    /// 7,000 organizations, without a sort value or a chain walk each.
+    fn numeric_sort_ranks(
+        &self,
+        executor: &Executor,
+        sort: &SortKey,
+        type_index: usize,
+        matched: &RoaringBitmap,
+    ) -> Option<Vec<(u64, DocKey)>> {
+        if executor.guard.is_some() || sort.chain.len() > 1 {
+            return None;
+        }
+        let state = executor.state;
+        let target = state.collection(sort.target_type)?;
+        if !matches!(
+            target.param(sort.param),
+            ParamIndex::Dates(_) | ParamIndex::Numbers(_) | ParamIndex::Quantities(_)
+        ) {
+            return None;
+        }
+        let own_rank = |key: DocKey| match self.own_sort_value(target, sort.param, key, sort.descending) {
+            Some(SortValue::Number(number)) => Some(number_rank(number, sort.descending)),
+            _ => None,
+        };
+        let Some(&(chain_type, param)) = sort.chain.first() else {
+            return Some(matched.iter().map(|key| (own_rank(key).unwrap_or(u64::MAX), key)).collect());
+        };
+        if chain_type != type_index {
+            return None;
+        }
+        // Through a hierarchy (an offer attached to an OI), the nearest ancestor with a value.
+        let partof = executor.hierarchy_param(sort.target_type);
+        let inherited_rank = |key: DocKey| {
+            let mut candidate = key;
+            for _ in 0..=MAX_HIERARCHY_DEPTH {
+                if let Some(rank) = own_rank(candidate) {
+                    return rank;
+                }
+                match partof.and_then(|p| target.references_of(p, candidate).first()) {
+                    Some((_, parent)) if *parent != key => candidate = *parent,
+                    _ => break,
+                }
+            }
+            u64::MAX
+        };
+        let source = state.collection(type_index)?;
+        let tag = sort.target_type as u16;
+        let mut ranks: HashMap<DocKey, u64> = HashMap::default();
+        let mut out = Vec::with_capacity(matched.len() as usize);
+        for key in matched {
+            // The best over the referenced resources: the smallest rank (descending is encoded).
+            let mut best = u64::MAX;
+            for (t, target_key) in source.references_of(param, key) {
+                if *t == tag {
+                    best = best.min(*ranks.entry(*target_key).or_insert_with(|| inherited_rank(*target_key)));
+                }
+            }
+            out.push((best, key));
+        }
+        Some(out)
     }
 
     /// The best value of one resource for `sort` (the smallest, the largest when descending).
