@@ -394,19 +394,25 @@ impl<'a> Executor<'a> {
             Some(within) => within & live,
             None => live.clone(),
         };
-        // Few candidates: only the targets they point at need testing.
-        let pointed = (candidates.len() * FORWARD_CHAIN_RATIO < live.len()).then(|| {
-            let mut pointed = KeyUnion::default();
-            for key in &candidates {
+        let logical = target_collection.logical_key_set();
+        // The targets some keys reference, a reference by identifier standing for its targets.
+        let reached_from = |keys: &mut dyn Iterator<Item = DocKey>| {
+            let mut reached = KeyUnion::default();
+            for key in keys {
                 for (t, target) in collection.references_of(param, key) {
                     if *t == tag {
-                        pointed.add_key(*target);
-                        pointed.add(&target_collection.logical_targets(*target));
+                        reached.add_key(*target);
+                        if !logical.is_empty() && logical.contains(*target) {
+                            reached.add(&target_collection.logical_targets(*target));
+                        }
                     }
                 }
             }
-            pointed.finish()
-        });
+            reached.finish()
+        };
+        // Few candidates: only the targets they point at need testing.
+        let pointed = (candidates.len() * FORWARD_CHAIN_RATIO < live.len())
+            .then(|| reached_from(&mut candidates.iter()));
         let mut targets = match inners {
             [inner] => self.eval_nested(target_type, inner, context, pointed.as_ref())?,
             _ => {
@@ -418,22 +424,12 @@ impl<'a> Executor<'a> {
         if let Some(pointed) = &pointed {
             targets &= pointed;
         }
-        let logical = target_collection.logical_key_set();
         let (mut result, undecided) =
             collection.referencing_split(param, tag, &targets, &candidates, logical, inners.len() == 1);
         if undecided.is_empty() {
             return Ok(result);
         }
-        let mut reached = KeyUnion::default();
-        for key in &undecided {
-            for (t, target) in collection.references_of(param, *key) {
-                if *t == tag {
-                    reached.add_key(*target);
-                    reached.add(&target_collection.logical_targets(*target));
-                }
-            }
-        }
-        let reached = reached.finish();
+        let reached = reached_from(&mut undecided.iter().copied());
         let mut each = Vec::with_capacity(inners.len());
         if inners.len() == 1 {
             // The conjunction of one criterion, already evaluated over every target reached.
