@@ -339,15 +339,22 @@ impl<'a> Executor<'a> {
                 result
             }
             Criterion::Content { text } => {
-                let mut result = RoaringBitmap::new();
                 if context.nesting > 0 {
                     let mut keys = self.text.matching(&self.state.searcher, type_index, text)?;
                     keys.sort_unstable();
+                    keys.dedup();
                     return Ok(RoaringBitmap::from_sorted_iter(keys).unwrap_or_default() & live);
                 }
-                for (key, score) in self.text.search(&self.state.searcher, type_index, text)? {
-                    if live.contains(key) {
-                        result.insert(key);
+                let mut hits = self.text.search(&self.state.searcher, type_index, text)?;
+                // In key order: the bitmap is built in one pass and intersected once.
+                hits.sort_unstable_by_key(|(key, _)| *key);
+                let mut keys: Vec<DocKey> = hits.iter().map(|(key, _)| *key).collect();
+                // A strictly increasing list, or the bitmap refuses it.
+                keys.dedup();
+                let result = RoaringBitmap::from_sorted_iter(keys).unwrap_or_default() & live;
+                context.scores.reserve(hits.len());
+                for (key, score) in hits {
+                    if result.contains(key) {
                         let entry = context.scores.entry((type_index, key)).or_insert(0.0);
                         *entry = entry.max(score);
                     }
