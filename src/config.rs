@@ -159,7 +159,8 @@ pub struct Limits {
     /// Searches run at once (more wait in line); see [`crate::search::pool`].
     pub search_threads: usize,
     /// Nice value of the threads doing writes, exports and indicators while serving, so that
-    /// searches come first for the CPU (0: same priority as searches); 0–19.
+    /// searches come first for the CPU (0, the default: same priority as searches); 0–19.
+    /// See [`crate::search::pool`] for what it trades.
     pub background_nice: i32,
 }
 
@@ -177,7 +178,7 @@ impl Default for Limits {
             request_timeout_seconds: 60,
             max_concurrent_exports: crate::export::bulk::MAX_RUNNING_EXPORTS,
             search_threads: crate::search::pool::SearchPool::default_threads(),
-            background_nice: crate::search::pool::BACKGROUND_NICE,
+            background_nice: 0,
         }
     }
 }
