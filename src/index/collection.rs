@@ -758,6 +758,11 @@ impl Collection {
         key
     }
 
+    /// One more than the largest key allocated: the size of a table indexed by key.
+    pub fn key_bound(&self) -> usize {
+        self.keys.ids.len()
+    }
+
     pub fn id(&self, key: DocKey) -> Option<&str> {
         self.keys.ids.try_text(key)
     }
