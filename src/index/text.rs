@@ -141,17 +141,9 @@ impl TextIndex {
     }
 
     /// Documents of `type_index` matching every word of `text` (as a whole stemmed word or a
-    /// prefix of one), with their BM25 scores.
-    pub fn search(&self, searcher: &Searcher, type_index: usize, text: &str) -> Result<Vec<(DocKey, f32)>> {
-        self.run(searcher, type_index, text, true)
-    }
-
-    /// As [`search`], without scores (a chained `location._content`): tantivy then skips BM25.
-    pub fn matching(&self, searcher: &Searcher, type_index: usize, text: &str) -> Result<Vec<DocKey>> {
-        Ok(self.run(searcher, type_index, text, false)?.into_iter().map(|(key, _)| key).collect())
-    }
-
-    fn run(
+    /// prefix of one), with their BM25 scores when `scoring` (without, as for a chained
+    /// `location._content`, tantivy skips BM25 and the scores are meaningless).
+    pub fn search(
         &self,
         searcher: &Searcher,
         type_index: usize,
@@ -273,17 +265,17 @@ mod tests {
         text.stage(0, 4, Some("Pédiatrie")).unwrap();
         text.stage(1, 5, Some("cardio")).unwrap();
         let searcher = text.commit().unwrap();
-        let mut hits = text.search(&searcher, 0, "cardio").unwrap();
+        let mut hits = text.search(&searcher, 0, "cardio", true).unwrap();
         hits.sort_by(|a, b| b.1.total_cmp(&a.1));
         let keys: Vec<_> = hits.iter().map(|h| h.0).collect();
         assert_eq!(keys.len(), 3);
         assert_eq!(keys[0], 3, "whole-word match ranks first: {hits:?}");
-        let accents = text.search(&searcher, 0, "PEDIATRIE").unwrap();
+        let accents = text.search(&searcher, 0, "PEDIATRIE", true).unwrap();
         assert_eq!(accents.len(), 1);
         // Replacing a document's text removes the old terms.
         text.stage(0, 4, Some("Cardiopédiatrie")).unwrap();
         let searcher = text.commit().unwrap();
-        assert!(text.search(&searcher, 0, "pédiatrie").unwrap().is_empty());
+        assert!(text.search(&searcher, 0, "pédiatrie", true).unwrap().is_empty());
     }
 
     #[test]
@@ -296,15 +288,16 @@ mod tests {
         fresh.commit().unwrap();
         live.swap_engine(&mut fresh).unwrap();
         // A query that pinned the old engine still answers from it.
-        assert_eq!(live.search(&old_searcher, 0, "cardiologie").unwrap().len(), 1);
+        assert_eq!(live.search(&old_searcher, 0, "cardiologie", true).unwrap().len(), 1);
         let searcher = live.searcher();
-        assert!(live.search(&searcher, 0, "cardiologie").unwrap().is_empty());
-        let keys: Vec<DocKey> = live.search(&searcher, 0, "pédiatrie").unwrap().iter().map(|h| h.0).collect();
+        assert!(live.search(&searcher, 0, "cardiologie", true).unwrap().is_empty());
+        let keys: Vec<DocKey> =
+            live.search(&searcher, 0, "pédiatrie", true).unwrap().iter().map(|h| h.0).collect();
         assert_eq!(keys, vec![7]);
         // Later writes go to the new engine; the old one is left in `fresh`.
         live.stage(0, 8, Some("pédiatrie néonatale")).unwrap();
         let searcher = live.commit().unwrap();
-        assert_eq!(live.search(&searcher, 0, "pédiatrie").unwrap().len(), 2);
+        assert_eq!(live.search(&searcher, 0, "pédiatrie", true).unwrap().len(), 2);
         assert_eq!(fresh.num_docs(), 1);
     }
 }

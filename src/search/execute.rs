@@ -339,24 +339,22 @@ impl<'a> Executor<'a> {
                 result
             }
             Criterion::Content { text } => {
-                if context.nesting > 0 {
-                    let mut keys = self.text.matching(&self.state.searcher, type_index, text)?;
-                    keys.sort_unstable();
-                    keys.dedup();
-                    return Ok(RoaringBitmap::from_sorted_iter(keys).unwrap_or_default() & live);
-                }
-                let mut hits = self.text.search(&self.state.searcher, type_index, text)?;
+                // Scores rank the searched resources only: none inside a chain.
+                let scoring = context.nesting == 0;
+                let mut hits = self.text.search(&self.state.searcher, type_index, text, scoring)?;
                 // In key order: the bitmap is built in one pass and intersected once.
                 hits.sort_unstable_by_key(|(key, _)| *key);
                 let mut keys: Vec<DocKey> = hits.iter().map(|(key, _)| *key).collect();
                 // A strictly increasing list, or the bitmap refuses it.
                 keys.dedup();
                 let result = RoaringBitmap::from_sorted_iter(keys).unwrap_or_default() & live;
-                context.scores.reserve(hits.len());
-                for (key, score) in hits {
-                    if result.contains(key) {
-                        let entry = context.scores.entry((type_index, key)).or_insert(0.0);
-                        *entry = entry.max(score);
+                if scoring {
+                    context.scores.reserve(hits.len());
+                    for (key, score) in hits {
+                        if result.contains(key) {
+                            let entry = context.scores.entry((type_index, key)).or_insert(0.0);
+                            *entry = entry.max(score);
+                        }
                     }
                 }
                 result
@@ -430,6 +428,11 @@ impl<'a> Executor<'a> {
         };
         if let Some(pointed) = &pointed {
             targets &= pointed;
+        } else if inners.len() == 1 {
+            // One criterion over many candidates: the general reference lookup, which reads the
+            // reverse postings of a few targets (an identifier's organization) instead of passing
+            // over every candidate.
+            return Ok(self.referencing_any(collection, param, target_type, &targets) & &candidates);
         }
         let (mut result, undecided) =
             collection.referencing_split(param, tag, &targets, &candidates, logical, inners.len() == 1);

@@ -11,8 +11,8 @@
 //! threads doing background work (writes, exports, indicators, reindex) then lower their own
 //! scheduling priority ([`yield_to_searches`]) and the kernel runs a ready search first. Measured
 //! on the region corpus (500 searches/s during a capacity PATCH storm, 2 cores): search p99
-//! 12-17 ms instead of 19-29 ms, but the writes queue (PATCH median 110-380 ms instead of
-//! 12-190 ms, write-to-visible p99 above 250 ms at 1,500 PATCH/s): a trade for a deployment
+//! 12-17 ms instead of 15-29 ms, but the writes queue (PATCH median 110-380 ms instead of
+//! 12-290 ms, write-to-visible p99 above 250 ms at 1,500 PATCH/s): a trade for a deployment
 //! that serves mostly searches, not a default.
 
 use std::cell::Cell;

@@ -516,23 +516,8 @@ impl SearchService {
             let own = match memoized {
                 Some(own) => own.clone(),
                 None => {
-                    // Through a hierarchy (an offer attached to an OI), the nearest ancestor with
-                    // a value counts.
-                    let mut own = self.own_sort_value(collection, sort.param, *k, sort.descending);
-                    if own.is_none() && !sort.chain.is_empty() {
-                        let mut candidate = *k;
-                        for _ in 0..MAX_HIERARCHY_DEPTH {
-                            let parent = partof.and_then(|p| collection.references_of(p, candidate).first());
-                            match parent.map(|(_, parent)| *parent) {
-                                Some(parent) if parent != *k => candidate = parent,
-                                _ => break,
-                            }
-                            own = self.own_sort_value(collection, sort.param, candidate, sort.descending);
-                            if own.is_some() {
-                                break;
-                            }
-                        }
-                    }
+                    let own =
+                        self.inherited_sort_value(collection, *partof, sort, *k, !sort.chain.is_empty());
                     if !sort.chain.is_empty() {
                         memo.insert(*k, own.clone());
                     }
@@ -570,31 +555,18 @@ impl SearchService {
         ) {
             return None;
         }
-        let own_rank = |key: DocKey| match self.own_sort_value(target, sort.param, key, sort.descending) {
-            Some(SortValue::Number(number)) => Some(number_rank(number, sort.descending)),
-            _ => None,
-        };
+        let partof = executor.hierarchy_param(sort.target_type);
+        let rank =
+            |key: DocKey, climb: bool| match self.inherited_sort_value(target, partof, sort, key, climb) {
+                Some(SortValue::Number(number)) => number_rank(number, sort.descending),
+                _ => u64::MAX,
+            };
         let Some(&(chain_type, param)) = sort.chain.first() else {
-            return Some(matched.iter().map(|key| (own_rank(key).unwrap_or(u64::MAX), key)).collect());
+            return Some(matched.iter().map(|key| (rank(key, false), key)).collect());
         };
         if chain_type != type_index {
             return None;
         }
-        // Through a hierarchy (an offer attached to an OI), the nearest ancestor with a value.
-        let partof = executor.hierarchy_param(sort.target_type);
-        let inherited_rank = |key: DocKey| {
-            let mut candidate = key;
-            for _ in 0..=MAX_HIERARCHY_DEPTH {
-                if let Some(rank) = own_rank(candidate) {
-                    return rank;
-                }
-                match partof.and_then(|p| target.references_of(p, candidate).first()) {
-                    Some((_, parent)) if *parent != key => candidate = *parent,
-                    _ => break,
-                }
-            }
-            u64::MAX
-        };
         let source = state.collection(type_index)?;
         let tag = sort.target_type as u16;
         // A table by target key, not a hash map: offers come in key order and so, mostly, do
@@ -612,7 +584,7 @@ impl SearchService {
                 }
                 let (word, bit) = (index / 64, 1u64 << (index % 64));
                 if ranked_yet[word] & bit == 0 {
-                    ranks[index] = inherited_rank(*target_key);
+                    ranks[index] = rank(*target_key, true);
                     ranked_yet[word] |= bit;
                 }
                 best = best.min(ranks[index]);
@@ -620,6 +592,30 @@ impl SearchService {
             out.push((best, key));
         }
         Some(out)
+    }
+
+    /// The value of `key` for `sort`; with `climb`, when it has none, the value of its nearest
+    /// `partof` ancestor that has one (an offer attached to an OI sorts by its EG's tariffs).
+    fn inherited_sort_value(
+        &self,
+        collection: &Collection,
+        partof: Option<usize>,
+        sort: &SortKey,
+        key: DocKey,
+        climb: bool,
+    ) -> Option<SortValue> {
+        let mut candidate = key;
+        for _ in 0..=MAX_HIERARCHY_DEPTH {
+            let own = self.own_sort_value(collection, sort.param, candidate, sort.descending);
+            if own.is_some() || !climb {
+                return own;
+            }
+            match partof.and_then(|p| collection.references_of(p, candidate).first()) {
+                Some((_, parent)) if *parent != key => candidate = *parent,
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// The best value of one resource for `sort` (the smallest, the largest when descending).
