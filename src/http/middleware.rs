@@ -163,9 +163,10 @@ pub async fn guard(
             request.into_response(error_response(&error))
         }
         None => {
+            let deadline = std::time::Instant::now().checked_add(operations.request_timeout);
             match actix_web::rt::time::timeout(
                 operations.request_timeout,
-                next.call(request).instrument(span.clone()),
+                crate::search::pool::within_deadline(deadline, next.call(request).instrument(span.clone())),
             )
             .await
             {

@@ -25,6 +25,22 @@ use crate::error::{Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+tokio::task_local! {
+    /// When the request being served must have its answer (its time limit), for the searches
+    /// it submits.
+    static DEADLINE: Option<std::time::Instant>;
+}
+
+/// Run `request` with `deadline` as the time limit of the searches it submits: a search still
+/// waiting for a thread at its deadline is not run (the caller has been answered 503 already,
+/// and an overloaded pool should not spend a core on an answer nobody reads).
+pub async fn within_deadline<F: std::future::Future>(
+    deadline: Option<std::time::Instant>,
+    request: F,
+) -> F::Output {
+    DEADLINE.scope(deadline, request).await
+}
+
 pub struct SearchPool {
     jobs: Sender<Job>,
     threads: usize,
@@ -62,7 +78,17 @@ impl SearchPool {
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let deadline = DEADLINE.try_with(|deadline| *deadline).ok().flatten();
         let job: Job = Box::new(move || {
+            if reply.is_closed() {
+                return;
+            }
+            if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+                let _ = reply.send(Err(Error::Unavailable {
+                    message: "the request took longer than its time limit waiting for a search thread".into(),
+                }));
+                return;
+            }
             if let Ok(result) = std::panic::catch_unwind(AssertUnwindSafe(work)) {
                 let _ = reply.send(result);
             }
@@ -134,6 +160,53 @@ fn serve(queue: &parking_lot::Mutex<Receiver<Job>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A search still queued at its request's deadline, or whose requester has gone, is not run.
+    #[actix_web::test]
+    async fn test_a_search_past_its_deadline_or_abandoned_does_not_run() {
+        let pool = Arc::new(SearchPool::new(1).expect("pool"));
+        let busy = |pool: Arc<SearchPool>| async move {
+            pool.run(|| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Ok(())
+            })
+            .await
+        };
+        let blocker = actix_web::rt::spawn(busy(pool.clone()));
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let deadline = std::time::Instant::now().checked_add(std::time::Duration::from_millis(20));
+        let late = within_deadline(
+            deadline,
+            pool.run(move || {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(matches!(late, Err(Error::Unavailable { .. })), "{late:?}");
+        assert!(!ran.load(Ordering::SeqCst));
+
+        let blocker_again = actix_web::rt::spawn(busy(pool.clone()));
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        let flag = ran.clone();
+        let abandoned = actix_web::rt::time::timeout(
+            std::time::Duration::from_millis(5),
+            pool.run(move || {
+                flag.store(true, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        for handle in [blocker, blocker_again] {
+            assert!(matches!(handle.await, Ok(Ok(()))));
+        }
+        // The pool is free again and still serves: the abandoned job was dropped, not run.
+        assert_eq!(within_deadline(None, pool.run(|| Ok(7))).await.ok(), Some(7));
+        assert!(!ran.load(Ordering::SeqCst));
+    }
 
     /// Background threads lower their priority once searches come first; search threads keep
     /// theirs. (The only test that sets the process-wide flag.)

@@ -148,8 +148,9 @@ struct Cursor {
     type_index: usize,
     matches: Frozen,
     versions: Versions,
-    scores: HashMap<DocKey, f64>,
-    distances: HashMap<DocKey, f64>,
+    /// Shared with the first page's answer, not copied (thousands of text scores).
+    scores: Arc<HashMap<DocKey, f64>>,
+    distances: Arc<HashMap<DocKey, f64>>,
     includes: Vec<Include>,
     revincludes: Vec<Include>,
     created: Instant,
@@ -161,10 +162,9 @@ struct Cursor {
 
 impl Cursor {
     /// Memory the cursor holds on its own: its match list, and the version chunks rewritten
-    /// since it was frozen (the others are shared with the current state).
-    fn held_bytes(&self, state: &SearchState) -> usize {
-        let current = state.collection(self.type_index).map(Collection::versions).unwrap_or_default();
-        self.matches.bytes() + self.versions.private_bytes(&current)
+    /// since it was frozen (the others are shared with `current`, the state's versions).
+    fn held_bytes(&self, current: &Versions) -> usize {
+        self.matches.bytes() + self.versions.private_bytes(current)
     }
 }
 
@@ -172,37 +172,87 @@ const CURSOR_TTL: Duration = Duration::from_secs(600);
 const MAX_CURSORS: usize = 256;
 /// Memory kept by all cursors together.
 const MAX_CURSOR_BYTES: usize = 128 << 20;
+/// How often the memory of every cursor is counted again (the version chunks a cursor holds
+/// alone grow as writes rewrite them). Counting all of them at every search cost a pass over
+/// 256 cursors and their chunk lists for each paged answer.
+const CURSOR_RECOUNT: Duration = Duration::from_secs(1);
 /// Upper bound of included resources per page (fan-out limit).
 pub const MAX_INCLUDES: usize = 10_000;
 
 #[derive(Default)]
 pub struct CursorCache {
-    cursors: Mutex<HashMap<String, Arc<Cursor>>>,
+    cursors: Mutex<Cursors>,
+}
+
+#[derive(Default)]
+struct Cursors {
+    by_id: HashMap<String, Arc<Cursor>>,
+    /// Ids in insertion order (the oldest, first to expire or go, in front), with the bytes
+    /// each was last counted for; `held` is their sum.
+    order: std::collections::VecDeque<(String, usize)>,
+    held: usize,
+    counted_at: Option<Instant>,
+}
+
+impl Cursors {
+    fn evict_oldest(&mut self) {
+        if let Some((id, bytes)) = self.order.pop_front() {
+            self.by_id.remove(&id);
+            self.held = self.held.saturating_sub(bytes);
+        }
+    }
+
+    fn recount(&mut self, current: &dyn Fn(usize) -> Versions) {
+        let Cursors { by_id, order, held, .. } = self;
+        *held = 0;
+        for (id, bytes) in order.iter_mut() {
+            *bytes = by_id.get(id).map_or(0, |cursor| cursor.held_bytes(&current(cursor.type_index)));
+            *held += *bytes;
+        }
+    }
 }
 
 impl CursorCache {
     fn insert(&self, cursor: Cursor, state: &SearchState) -> String {
+        let current =
+            |type_index: usize| state.collection(type_index).map(Collection::versions).unwrap_or_default();
+        self.insert_with(cursor, &current)
+    }
+
+    /// Keep `cursor`, bounded by count and by the memory all cursors hold: the oldest go first.
+    fn insert_with(&self, cursor: Cursor, current: &dyn Fn(usize) -> Versions) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = Instant::now();
         let mut cursors = self.cursors.lock();
-        cursors.retain(|_, c| c.created.elapsed() < CURSOR_TTL);
-        // Bounded by count and by the memory they hold: the oldest cursors go first.
-        let mut held: usize =
-            cursors.values().map(|c| c.held_bytes(state)).sum::<usize>() + cursor.held_bytes(state);
-        while cursors.len() >= MAX_CURSORS || (held > MAX_CURSOR_BYTES && !cursors.is_empty()) {
-            let Some(oldest) = cursors.iter().min_by_key(|(_, c)| c.created).map(|(k, _)| k.clone()) else {
+        while let Some((oldest, _)) = cursors.order.front() {
+            let live = cursors
+                .by_id
+                .get(oldest)
+                .is_some_and(|c| now.saturating_duration_since(c.created) < CURSOR_TTL);
+            if live {
                 break;
-            };
-            if let Some(removed) = cursors.remove(&oldest) {
-                held = held.saturating_sub(removed.held_bytes(state));
             }
+            cursors.evict_oldest();
         }
-        cursors.insert(id.clone(), Arc::new(cursor));
+        if cursors.counted_at.is_none_or(|at| now.saturating_duration_since(at) >= CURSOR_RECOUNT) {
+            cursors.recount(current);
+            cursors.counted_at = Some(now);
+        }
+        let bytes = cursor.held_bytes(&current(cursor.type_index));
+        while !cursors.order.is_empty()
+            && (cursors.order.len() >= MAX_CURSORS || cursors.held + bytes > MAX_CURSOR_BYTES)
+        {
+            cursors.evict_oldest();
+        }
+        cursors.order.push_back((id.clone(), bytes));
+        cursors.held += bytes;
+        cursors.by_id.insert(id.clone(), Arc::new(cursor));
         id
     }
 
     fn get(&self, id: &str) -> Option<Arc<Cursor>> {
         let cursors = self.cursors.lock();
-        cursors.get(id).filter(|c| c.created.elapsed() < CURSOR_TTL).cloned()
+        cursors.by_id.get(id).filter(|c| c.created.elapsed() < CURSOR_TTL).cloned()
     }
 }
 
@@ -263,8 +313,8 @@ impl SearchService {
                 cursor: None,
             });
         }
-        let scores = normalized_scores(type_index, &context, &matched);
-        let distances = self.match_distances(&executor, type_index, &matched, &context);
+        let scores = Arc::new(normalized_scores(type_index, &context, &matched));
+        let distances = Arc::new(self.match_distances(&executor, type_index, &matched, &context));
         let offset = request.offset as usize;
         let count = request.count as usize;
         let ordered =
@@ -279,8 +329,8 @@ impl SearchService {
                 type_index,
                 matches: ordered,
                 versions: collection.versions(),
-                scores: scores.clone(),
-                distances: distances.clone(),
+                scores: Arc::clone(&scores),
+                distances: Arc::clone(&distances),
                 includes: request.includes.clone(),
                 revincludes: request.revincludes.clone(),
                 created: Instant::now(),
@@ -338,7 +388,7 @@ impl SearchService {
         let end = offset.saturating_add(request.count as usize).min(cursor.matches.len());
         let page: Vec<(DocKey, u64)> =
             cursor.matches.page(offset, end).into_iter().map(|k| (k, cursor.versions.get(k))).collect();
-        let context = EvalContext { distances: cursor.distances.clone(), ..EvalContext::default() };
+        let context = EvalContext { distances: HashMap::clone(&cursor.distances), ..EvalContext::default() };
         let entries = self.entries(
             &executor,
             cursor.type_index,
@@ -813,6 +863,51 @@ fn normalized_scores(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cursor_of(matches: Frozen, created: Instant) -> Cursor {
+        Cursor {
+            type_index: 0,
+            matches,
+            versions: Versions::default(),
+            scores: Arc::default(),
+            distances: Arc::default(),
+            includes: Vec::new(),
+            revincludes: Vec::new(),
+            created,
+            scope: None,
+            generation: 0,
+        }
+    }
+
+    /// The cache keeps at most `MAX_CURSORS` cursors and `MAX_CURSOR_BYTES`, dropping the
+    /// oldest first, and forgets expired cursors.
+    #[test]
+    fn test_cursor_cache_drops_the_oldest_past_its_count_and_memory_bounds() {
+        let current = |_: usize| Versions::default();
+        let cache = CursorCache::default();
+        let small = || Frozen::Ordered(vec![1, 2, 3]);
+        let ids: Vec<String> = (0..MAX_CURSORS + 10)
+            .map(|_| cache.insert_with(cursor_of(small(), Instant::now()), &current))
+            .collect();
+        assert!(ids[..10].iter().all(|id| cache.get(id).is_none()));
+        assert!(ids[10..].iter().all(|id| cache.get(id).is_some()));
+
+        // A third of the memory bound each: the fourth pushes the oldest two out.
+        let third = MAX_CURSOR_BYTES / 3 / std::mem::size_of::<DocKey>();
+        let big = || Frozen::Ordered(vec![7; third]);
+        let big_ids: Vec<String> =
+            (0..4).map(|_| cache.insert_with(cursor_of(big(), Instant::now()), &current)).collect();
+        assert!(cache.get(&big_ids[0]).is_none());
+        assert!(big_ids[1..].iter().all(|id| cache.get(id).is_some()));
+        let held = cache.cursors.lock().held;
+        assert!(held <= MAX_CURSOR_BYTES, "{held} bytes held");
+
+        let expired = Instant::now().checked_sub(CURSOR_TTL + Duration::from_secs(1));
+        if let Some(created) = expired {
+            let stale = cache.insert_with(cursor_of(small(), created), &current);
+            assert!(cache.get(&stale).is_none());
+        }
+    }
 
     /// The integer-encoded order is the order of the general comparison: missing values last in
     /// both directions, -0 equal to 0, ties by key.

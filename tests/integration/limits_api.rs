@@ -157,9 +157,10 @@ async fn test_body_size_is_bounded() {
 
 #[actix_web::test]
 async fn test_request_time_limit_answers_503() {
-    // Searches run on their own threads; on a paused clock the runtime, idle while it waits for
-    // one, moves time past the limit at once (a real 1 ns limit is rounded up to the timer's
-    // millisecond, within which a fast machine answers).
+    // Whichever comes first answers 503: the timer (on a paused clock the idle runtime moves
+    // time past the limit at once), or the search thread, which does not start a search whose
+    // request is past its deadline (the only answer when the runtime was descheduled long enough
+    // for a search to finish first).
     tokio::time::pause();
     let answer =
         send(TestRequest::get().uri("/fhir/HealthcareService?_content=cardio"), Duration::from_nanos(1))
