@@ -136,10 +136,10 @@ fn check_structure(
 
 /// Every extension has a `url` and either a value[x] or sub-extensions, not both (R4 ext-1).
 fn check_extensions(value: &Value, path: &str) -> Result<()> {
-    let mut steps = Vec::new();
-    check_extensions_at(value, &mut steps).map_err(|(steps, message)| {
+    check_extensions_at(value).map_err(|(steps, message)| {
         let mut expression = path.to_owned();
-        for step in &steps {
+        // Innermost step first: pushed while the error went back up.
+        for step in steps.iter().rev() {
             match step {
                 Step::Key(key) => {
                     expression.push('.');
@@ -152,43 +152,48 @@ fn check_extensions(value: &Value, path: &str) -> Result<()> {
     })
 }
 
-/// One step of the path to an element; the path is rendered only for an error (a load checks
-/// millions of elements).
+/// One step of the path to an element. The path is built only for an error, as the error goes
+/// back up the tree (a load checks millions of elements: keeping a path on the way down cost a
+/// push and a pop for every one of them).
 #[derive(Clone, Copy)]
 enum Step<'a> {
     Key(&'a str),
     Index(usize),
 }
 
+/// The path to the faulty element, innermost step first, and what is wrong with it.
 type StepError<'a> = (Vec<Step<'a>>, &'static str);
 
-fn check_extensions_at<'a>(
-    value: &'a Value,
-    steps: &mut Vec<Step<'a>>,
-) -> std::result::Result<(), StepError<'a>> {
-    let fail = |steps: &Vec<Step<'a>>, extra: &[Step<'a>], message: &'static str| {
-        let mut at = steps.clone();
-        at.extend_from_slice(extra);
-        Err((at, message))
-    };
+fn within<'a>(step: Step<'a>) -> impl FnOnce(StepError<'a>) -> StepError<'a> {
+    move |(mut steps, message)| {
+        steps.push(step);
+        (steps, message)
+    }
+}
+
+fn check_extensions_at(value: &Value) -> std::result::Result<(), StepError<'_>> {
     match value {
         Value::Object(object) => {
             for (key, child) in object {
-                steps.push(Step::Key(key));
                 if key == "extension" || key == "modifierExtension" {
                     let Some(items) = child.as_array() else {
-                        return fail(steps, &[], "extension and modifierExtension must be arrays");
+                        return Err((vec![Step::Key(key)], "extension and modifierExtension must be arrays"));
                     };
                     for (index, item) in items.iter().enumerate() {
+                        // This extension, or its `url` with `on_url`.
+                        let at = |on_url: bool| {
+                            let mut steps = Vec::with_capacity(3);
+                            if on_url {
+                                steps.push(Step::Key("url"));
+                            }
+                            steps.extend([Step::Index(index), Step::Key(key)]);
+                            steps
+                        };
                         let Some(extension) = item.as_object() else {
-                            return fail(steps, &[Step::Index(index)], "an extension must be an object");
+                            return Err((at(false), "an extension must be an object"));
                         };
                         if !extension.get("url").is_some_and(Value::is_string) {
-                            return fail(
-                                steps,
-                                &[Step::Index(index), Step::Key("url")],
-                                "an extension needs a url",
-                            );
+                            return Err((at(true), "an extension needs a url"));
                         }
                         let has_value = extension.keys().any(|k| {
                             k.len() > 5
@@ -196,28 +201,24 @@ fn check_extensions_at<'a>(
                                 && k[5..].starts_with(|c: char| c.is_ascii_uppercase())
                         });
                         if has_value && extension.contains_key("extension") {
-                            return fail(
-                                steps,
-                                &[Step::Index(index)],
+                            return Err((
+                                at(false),
                                 "an extension has either a value or sub-extensions, not both (ext-1)",
-                            );
+                            ));
                         }
-                        steps.push(Step::Index(index));
-                        check_extensions_at(item, steps)?;
-                        steps.pop();
+                        check_extensions_at(item)
+                            .map_err(within(Step::Index(index)))
+                            .map_err(within(Step::Key(key)))?;
                     }
                 } else if child.is_object() || child.is_array() {
-                    check_extensions_at(child, steps)?;
+                    check_extensions_at(child).map_err(within(Step::Key(key)))?;
                 }
-                steps.pop();
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 if item.is_object() || item.is_array() {
-                    steps.push(Step::Index(index));
-                    check_extensions_at(item, steps)?;
-                    steps.pop();
+                    check_extensions_at(item).map_err(within(Step::Index(index)))?;
                 }
             }
         }
