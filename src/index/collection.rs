@@ -1193,7 +1193,7 @@ fn vec_bytes<T>(v: &Vec<T>) -> usize {
     v.capacity() * std::mem::size_of::<T>()
 }
 
-fn map_bytes<K, V>(len: usize) -> usize {
+pub(crate) fn map_bytes<K, V>(len: usize) -> usize {
     // hashbrown: one control byte per bucket, buckets a power of two at most 8/7 full.
     let buckets = (len * 8 / 7).next_power_of_two().max(if len == 0 { 0 } else { 4 });
     buckets * (std::mem::size_of::<(K, V)>() + 1)

@@ -161,10 +161,15 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// Memory the cursor holds on its own: its match list, and the version chunks rewritten
-    /// since it was frozen (the others are shared with `current`, the state's versions).
+    /// Memory the cursor holds on its own: its match list, its text scores and distances, and
+    /// the version chunks rewritten since it was frozen (the others are shared with `current`,
+    /// the state's versions).
     fn held_bytes(&self, current: &Versions) -> usize {
-        self.matches.bytes() + self.versions.private_bytes(current)
+        use crate::index::collection::map_bytes;
+        self.matches.bytes()
+            + map_bytes::<DocKey, f64>(self.scores.len())
+            + map_bytes::<DocKey, f64>(self.distances.len())
+            + self.versions.private_bytes(current)
     }
 }
 
@@ -892,8 +897,8 @@ mod tests {
         assert!(ids[..10].iter().all(|id| cache.get(id).is_none()));
         assert!(ids[10..].iter().all(|id| cache.get(id).is_some()));
 
-        // A third of the memory bound each: the fourth pushes the oldest two out.
-        let third = MAX_CURSOR_BYTES / 3 / std::mem::size_of::<DocKey>();
+        // Just under a third of the memory bound each: the fourth pushes the oldest one out.
+        let third = (MAX_CURSOR_BYTES / 3 - 4096) / std::mem::size_of::<DocKey>();
         let big = || Frozen::Ordered(vec![7; third]);
         let big_ids: Vec<String> =
             (0..4).map(|_| cache.insert_with(cursor_of(big(), Instant::now()), &current)).collect();
@@ -901,6 +906,14 @@ mod tests {
         assert!(big_ids[1..].iter().all(|id| cache.get(id).is_some()));
         let held = cache.cursors.lock().held;
         assert!(held <= MAX_CURSOR_BYTES, "{held} bytes held");
+
+        // Text scores count too: a third of the bound in scores pushes the oldest big one out.
+        let mut scored = cursor_of(small(), Instant::now());
+        let entries = MAX_CURSOR_BYTES / 3 / (std::mem::size_of::<(DocKey, f64)>() + 1) / 2;
+        scored.scores = Arc::new((0..entries as DocKey).map(|key| (key, 0.5)).collect());
+        let scored = cache.insert_with(scored, &current);
+        assert!(cache.get(&big_ids[1]).is_none());
+        assert!(cache.get(&scored).is_some() && cache.get(&big_ids[2]).is_some());
 
         let expired = Instant::now().checked_sub(CURSOR_TTL + Duration::from_secs(1));
         if let Some(created) = expired {
