@@ -163,7 +163,7 @@ pub async fn guard(
             request.into_response(error_response(&error))
         }
         None => {
-            let deadline = std::time::Instant::now().checked_add(operations.request_timeout);
+            let deadline = started.checked_add(operations.request_timeout);
             match actix_web::rt::time::timeout(
                 operations.request_timeout,
                 crate::search::pool::within_deadline(deadline, next.call(request).instrument(span.clone())),

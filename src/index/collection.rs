@@ -245,37 +245,59 @@ impl Terms {
     }
 }
 
-/// The targets of one key through one reference parameter. Most keys point at one target
-/// (an offer's organization, a record's parent): held inline, so a pass over the column
-/// follows no pointer. Several targets sit behind a thin pointer: 16 bytes a key instead of 24
-/// with a slice pointer, for millions of keys and for chains that pass over 430,000 of them.
+/// The values of one key in a column-like index: none, one held inline (a pass over the column
+/// follows no pointer), or several (at least two) behind a thin pointer, so that a slot is no
+/// larger than an optional value: 16 bytes a reference instead of 24 with a slice pointer, for
+/// millions of keys and for chains that pass over 430,000 of them.
 #[derive(Clone, Default)]
-pub enum Refs {
+pub enum Slot<T> {
     #[default]
     None,
-    One((u16, DocKey)),
-    Many(Box<Box<[(u16, DocKey)]>>),
+    One(T),
+    Many(Box<Box<[T]>>),
 }
 
-impl Refs {
-    pub fn as_slice(&self) -> &[(u16, DocKey)] {
+impl<T> Slot<T> {
+    pub fn as_slice(&self) -> &[T] {
         match self {
-            Refs::None => &[],
-            Refs::One(target) => std::slice::from_ref(target),
-            Refs::Many(targets) => targets,
+            Slot::None => &[],
+            Slot::One(value) => std::slice::from_ref(value),
+            Slot::Many(values) => values,
+        }
+    }
+
+    /// Heap bytes of the values behind the slot (none when inline).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Slot::Many(values) => std::mem::size_of::<Box<[T]>>() + std::mem::size_of_val(&***values),
+            Slot::None | Slot::One(_) => 0,
         }
     }
 }
 
-impl From<Vec<(u16, DocKey)>> for Refs {
-    fn from(targets: Vec<(u16, DocKey)>) -> Refs {
-        match targets.as_slice() {
-            [] => Refs::None,
-            [one] => Refs::One(*one),
-            _ => Refs::Many(Box::new(targets.into_boxed_slice())),
+impl<T> From<Vec<T>> for Slot<T> {
+    fn from(mut values: Vec<T>) -> Slot<T> {
+        match values.len() {
+            0 => Slot::None,
+            1 => values.pop().map_or(Slot::None, Slot::One),
+            _ => Slot::Many(Box::new(values.into_boxed_slice())),
         }
     }
 }
+
+impl<T: Clone> From<&[T]> for Slot<T> {
+    fn from(values: &[T]) -> Slot<T> {
+        match values {
+            [] => Slot::None,
+            [one] => Slot::One(one.clone()),
+            many => Slot::Many(Box::new(many.into())),
+        }
+    }
+}
+
+/// The targets of one key through one reference parameter (most keys point at one target: an
+/// offer's organization, a record's parent).
+pub type Refs = Slot<(u16, DocKey)>;
 
 /// The term dictionaries of a parameter index: a token's, or a string's two.
 #[derive(Clone, Copy)]
@@ -366,25 +388,6 @@ pub struct Column<T> {
     slots: Vec<Slot<T>>,
 }
 
-/// The values of one key. `Many` holds them all (at least two), behind a thin pointer so that
-/// a slot is no larger than an optional value.
-#[derive(Clone)]
-enum Slot<T> {
-    Empty,
-    One(T),
-    Many(Box<Box<[T]>>),
-}
-
-impl<T> Slot<T> {
-    fn as_slice(&self) -> &[T] {
-        match self {
-            Slot::Empty => &[],
-            Slot::One(value) => std::slice::from_ref(value),
-            Slot::Many(values) => values,
-        }
-    }
-}
-
 impl<T> Default for Column<T> {
     fn default() -> Self {
         Column { slots: Vec::new() }
@@ -395,14 +398,10 @@ impl<T: Clone> Column<T> {
     fn set(&mut self, key: DocKey, values: &[T]) {
         let index = key as usize;
         if self.slots.len() <= index {
-            self.slots.resize_with(index + 1, || Slot::Empty);
+            self.slots.resize_with(index + 1, Slot::default);
         }
         if let Some(slot) = self.slots.get_mut(index) {
-            *slot = match values {
-                [] => Slot::Empty,
-                [one] => Slot::One(one.clone()),
-                many => Slot::Many(Box::new(many.into())),
-            };
+            *slot = values.into();
         }
     }
 
@@ -412,7 +411,7 @@ impl<T: Clone> Column<T> {
 
     fn clear(&mut self, key: DocKey) {
         if let Some(slot) = self.slots.get_mut(key as usize) {
-            *slot = Slot::Empty;
+            *slot = Slot::None;
         }
     }
 
@@ -1226,15 +1225,7 @@ impl HeapSize for Terms {
 
 impl<T> HeapSize for Column<T> {
     fn heap_bytes(&self) -> usize {
-        vec_bytes(&self.slots)
-            + self
-                .slots
-                .iter()
-                .map(|slot| match slot {
-                    Slot::Many(values) => std::mem::size_of::<Box<[T]>>() + std::mem::size_of_val(&***values),
-                    Slot::Empty | Slot::One(_) => 0,
-                })
-                .sum::<usize>()
+        vec_bytes(&self.slots) + self.slots.iter().map(Slot::heap_bytes).sum::<usize>()
     }
 }
 
@@ -1255,16 +1246,7 @@ impl HeapSize for ParamIndex {
             }
             ParamIndex::References { forward, reverse } => {
                 vec_bytes(forward)
-                    + forward
-                        .iter()
-                        .map(|r| match r {
-                            Refs::Many(targets) => {
-                                targets.len() * std::mem::size_of::<(u16, DocKey)>()
-                                    + std::mem::size_of::<Box<[(u16, DocKey)]>>()
-                            }
-                            _ => 0,
-                        })
-                        .sum::<usize>()
+                    + forward.iter().map(Slot::heap_bytes).sum::<usize>()
                     + map_bytes::<(u16, DocKey), Posting>(reverse.len())
                     + reverse.values().map(HeapSize::heap_bytes).sum::<usize>()
             }

@@ -907,7 +907,7 @@ mod tests {
         let held = cache.cursors.lock().held;
         assert!(held <= MAX_CURSOR_BYTES, "{held} bytes held");
 
-        // Text scores count too: a third of the bound in scores pushes the oldest big one out.
+        // Text scores count too: a fifth of the bound in scores pushes the oldest big one out.
         let mut scored = cursor_of(small(), Instant::now());
         let entries = MAX_CURSOR_BYTES / 3 / (std::mem::size_of::<(DocKey, f64)>() + 1) / 2;
         scored.scores = Arc::new((0..entries as DocKey).map(|key| (key, 0.5)).collect());
