@@ -687,13 +687,13 @@ async fn transaction(state: Data<HttpState>, request: HttpRequest, body: Bytes) 
             .iter()
             .map(|entry| match entry {
                 Ok(crate::ingest::bundle::PlannedEntry { op, .. }) => match op {
-                    WriteOp::Put { resource, .. } | WriteOp::Load { resource, .. } => Some((
+                    WriteOp::Put { resource, .. } => Some((
                         resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned(),
                         resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     )),
-                    WriteOp::Patch { resource_type, id, .. } | WriteOp::Delete { resource_type, id, .. } => {
-                        Some((resource_type.clone(), id.clone()))
-                    }
+                    WriteOp::Patch { resource_type, id, .. }
+                    | WriteOp::Delete { resource_type, id, .. }
+                    | WriteOp::Load { resource_type, id, .. } => Some((resource_type.clone(), id.clone())),
                 },
                 Err(_) => None,
             })

@@ -2,8 +2,11 @@
 //! Resources are validated like HTTP writes and committed in chunks; a file's invalid resource
 //! stops the load with its file, line and element.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -14,6 +17,8 @@ use crate::store::{ResourceStore, WriteOp};
 
 /// Resources per store transaction.
 const CHUNK: usize = 2_000;
+/// Lines per batch handed to a checking worker.
+const BATCH: usize = 500;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoadSummary {
@@ -32,8 +37,8 @@ fn open(path: &Path) -> Result<Box<dyn Read>> {
 
 /// Load `paths` into `store`. `on_resource` is called once per loaded resource (progress).
 ///
-/// Commits run on their own thread, in file order, while the next lines are parsed and
-/// validated: the store transaction of a chunk no longer leaves the other cores idle.
+/// Lines are parsed, validated and serialized by one worker per core, while this thread reads
+/// the next lines and a commit thread writes the previous chunk, in file order.
 pub fn load_files(
     registry: &Registry,
     store: &dyn ResourceStore,
@@ -42,21 +47,19 @@ pub fn load_files(
 ) -> Result<LoadSummary> {
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<WriteOp>>(2);
-        // Freeing a chunk's parsed resources took an eighth of the commit thread, the one that
-        // bounds a load: another thread does it.
-        let (done, to_free) = std::sync::mpsc::sync_channel::<Vec<crate::store::Committed>>(2);
-        scope.spawn(move || to_free.into_iter().for_each(drop));
         let committer = scope.spawn(move || -> Result<()> {
             for ops in received {
                 for result in store.commit_units(vec![ops])? {
-                    let _ = done.send(result?);
+                    result?;
                 }
             }
             Ok(())
         });
-        let produced = produce(registry, paths, on_resource, &|ops| {
+        let mut workers = Workers::start(scope, registry);
+        let produced = produce(registry, &mut workers, paths, on_resource, &|ops| {
             chunks.send(ops).map_err(|_| Error::internal("the commit thread stopped"))
         });
+        drop(workers);
         drop(chunks);
         let committed =
             committer.join().unwrap_or_else(|_| Err(Error::internal("the commit thread panicked")));
@@ -66,151 +69,209 @@ pub fn load_files(
     })
 }
 
+type Checked = Vec<(usize, Result<WriteOp>)>;
+
+/// A batch of NDJSON lines (numbered) of the file `name`.
+struct Batch {
+    name: Arc<str>,
+    lines: Vec<(usize, String)>,
+}
+
+/// Long-lived checking threads, one per core. A thread per batch cost more than the batch's
+/// own allocations: each new thread's allocator heap started empty and an ended thread's
+/// pages had to be reclaimed by another.
+struct Workers {
+    inputs: Vec<SyncSender<Batch>>,
+    outputs: Vec<Receiver<Checked>>,
+    /// Workers holding a batch, oldest first: results are taken in the order batches were given.
+    busy: VecDeque<usize>,
+    next: usize,
+}
+
+impl Workers {
+    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, registry: &'scope Registry) -> Workers {
+        let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
+        for _ in 0..worker_count() {
+            let (input, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
+            let (results, output) = std::sync::mpsc::sync_channel::<Checked>(1);
+            scope.spawn(move || {
+                for batch in batches {
+                    if results.send(check_lines(registry, &batch.name, batch.lines)).is_err() {
+                        return;
+                    }
+                }
+            });
+            inputs.push(input);
+            outputs.push(output);
+        }
+        Workers { inputs, outputs, busy: VecDeque::new(), next: 0 }
+    }
+
+    /// Hand `batch` to the next worker; when all are busy, first take the oldest result.
+    fn submit(&mut self, batch: Batch) -> Result<Option<Checked>> {
+        let oldest = if self.busy.len() == self.inputs.len() { self.take()? } else { None };
+        let worker = self.next;
+        self.inputs[worker].send(batch).map_err(|_| Error::internal("a load worker stopped"))?;
+        self.busy.push_back(worker);
+        self.next = (worker + 1) % self.inputs.len();
+        Ok(oldest)
+    }
+
+    /// The oldest batch's result, `None` when no batch is out.
+    fn take(&mut self) -> Result<Option<Checked>> {
+        let Some(worker) = self.busy.pop_front() else { return Ok(None) };
+        let checked = self.outputs[worker].recv().map_err(|_| Error::internal("a load worker stopped"))?;
+        Ok(Some(checked))
+    }
+}
+
 /// Parse and validate `paths`, handing chunks of writes to `commit` in file order.
 fn produce(
     registry: &Registry,
+    workers: &mut Workers,
     paths: &[std::path::PathBuf],
     on_resource: &mut dyn FnMut(u64),
     commit: &dyn Fn(Vec<WriteOp>) -> Result<()>,
 ) -> Result<LoadSummary> {
-    let mut summary = LoadSummary::default();
+    let mut files = 0;
+    let mut resources = 0;
     let mut chunk: Vec<WriteOp> = Vec::with_capacity(CHUNK);
-    let flush = |chunk: &mut Vec<WriteOp>| -> Result<()> {
-        if chunk.is_empty() {
-            return Ok(());
+    let mut accept = |checked: Checked| -> Result<()> {
+        for (_, write) in checked {
+            chunk.push(write?);
+            resources += 1;
+            on_resource(1);
+            if chunk.len() >= CHUNK {
+                commit(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
+            }
         }
-        commit(std::mem::replace(chunk, Vec::with_capacity(CHUNK)))
+        Ok(())
     };
     for path in paths {
-        let name = path.display().to_string();
+        let name: Arc<str> = Arc::from(path.display().to_string());
         let mut reader = BufReader::new(open(path)?);
         let mut first_line = String::new();
         reader.read_line(&mut first_line).map_err(|e| Error::internal(format!("{name}: {e}")))?;
         // A file is NDJSON when its first line is a whole JSON value; otherwise it is one
         // (pretty-printed) JSON document: a Bundle or a single resource.
-        let mut documents: Vec<(usize, Value)> = Vec::new();
-        let first_value =
-            if first_line.trim().is_empty() { None } else { serde_json::from_str::<Value>(&first_line).ok() };
-        let ndjson = first_value.is_some();
-        if let Some(value) = first_value {
-            documents.push((1, value));
+        let ndjson = !first_line.trim().is_empty()
+            && serde_json::from_str::<serde::de::IgnoredAny>(&first_line).is_ok();
+        if ndjson {
+            let mut lines = reader.lines().enumerate();
+            let mut batch = vec![(1, first_line)];
+            loop {
+                while batch.len() < BATCH {
+                    match lines.next() {
+                        Some((index, Ok(line))) => {
+                            if !line.trim().is_empty() {
+                                batch.push((index + 2, line));
+                            }
+                        }
+                        Some((_, Err(e))) => return Err(Error::internal(format!("{name}: {e}"))),
+                        None => break,
+                    }
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                let lines = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if let Some(checked) = workers.submit(Batch { name: name.clone(), lines })? {
+                    accept(checked)?;
+                }
+            }
+            // The file's last batches, before the next file's.
+            while let Some(checked) = workers.take()? {
+                accept(checked)?;
+            }
         } else {
             let mut text = first_line;
             reader.read_to_string(&mut text).map_err(|e| Error::internal(format!("{name}: {e}")))?;
             if !text.trim().is_empty() {
-                let value: Value = serde_json::from_str(&text)
+                let document: Value = serde_json::from_str(&text)
                     .map_err(|e| Error::body(None, format!("{name}: not JSON: {e}")))?;
-                documents.push((1, value));
+                accept(check_resources(registry, &name, resources_of(1, document)))?;
             }
         }
-        let mut lines = ndjson.then(|| reader.lines().enumerate());
-        // Parsing and validation are the costly part of a load: they run on every core, a
-        // batch of lines at a time; commits stay in file order.
-        let mut raw: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
-        loop {
-            let next_line = match lines.as_mut() {
-                Some(iterator) => iterator.next(),
-                None => None,
-            };
-            let done = next_line.is_none();
-            if let Some((index, line)) = next_line {
-                let line = line.map_err(|e| Error::internal(format!("{name}: {e}")))?;
-                if !line.trim().is_empty() {
-                    raw.push((index + 2, line));
-                }
-            }
-            if raw.len() >= CHUNK || (done && !raw.is_empty()) {
-                for (line_number, result) in parse_batch(std::mem::take(&mut raw)) {
-                    let value = result.map_err(|e| {
-                        Error::body(None, format!("{name} line {line_number}: not JSON: {e}"))
-                    })?;
-                    documents.push((line_number, value));
-                }
-            }
-            if !documents.is_empty() {
-                let batch = std::mem::take(&mut documents);
-                for (line_number, resource) in validate_batch(registry, batch) {
-                    let resource = resource.map_err(|e| {
-                        Error::body(e.expression(), format!("{name} line {line_number}: {e}"))
-                    })?;
-                    chunk.push(resource);
-                    summary.resources += 1;
-                    on_resource(1);
-                    if chunk.len() >= CHUNK {
-                        flush(&mut chunk)?;
-                    }
-                }
-            }
-            if done {
-                break;
-            }
-        }
-        summary.files += 1;
+        files += 1;
     }
-    flush(&mut chunk)?;
-    Ok(summary)
+    if !chunk.is_empty() {
+        commit(chunk)?;
+    }
+    Ok(LoadSummary { resources, files })
+}
+
+/// Parse and check NDJSON lines, in order.
+fn check_lines(registry: &Registry, name: &str, lines: Vec<(usize, String)>) -> Checked {
+    lines
+        .into_iter()
+        .flat_map(|(line_number, line)| match serde_json::from_str::<Value>(&line) {
+            Ok(document) => check_each(registry, name, resources_of(line_number, document)),
+            Err(e) => {
+                vec![(
+                    line_number,
+                    Err(Error::body(None, format!("{name} line {line_number}: not JSON: {e}"))),
+                )]
+            }
+        })
+        .collect()
+}
+
+/// A document's resources: a Bundle's entries, or the document itself.
+fn resources_of(line_number: usize, document: Value) -> Vec<(usize, Value)> {
+    if document.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        let entries = match document {
+            Value::Object(mut object) => match object.remove("entry") {
+                Some(Value::Array(entries)) => entries,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                Value::Object(mut entry) => entry.remove("resource"),
+                _ => None,
+            })
+            .map(|resource| (line_number, resource))
+            .collect()
+    } else {
+        vec![(line_number, document)]
+    }
+}
+
+/// Validate resources in order; each valid resource becomes the write that loads it.
+fn check_each(registry: &Registry, name: &str, resources: Vec<(usize, Value)>) -> Checked {
+    resources
+        .into_iter()
+        .map(|(line_number, resource)| {
+            let checked = match validate_resource(registry, &resource, None) {
+                Ok((_, Some(_))) => crate::store::prepare_load(resource),
+                Ok((_, None)) => Err(Error::body(Some("id"), "the resource has no id")),
+                Err(error) => Err(error),
+            };
+            let checked =
+                checked.map_err(|e| Error::body(e.expression(), format!("{name} line {line_number}: {e}")));
+            (line_number, checked)
+        })
+        .collect()
+}
+
+/// [`check_each`] on every core, keeping the order (the entries of one big Bundle).
+fn check_resources(registry: &Registry, name: &str, resources: Vec<(usize, Value)>) -> Checked {
+    let size = resources.len().div_ceil(worker_count()).max(1);
+    let mut parts: Vec<Vec<(usize, Value)>> = Vec::new();
+    let mut rest = resources;
+    while !rest.is_empty() {
+        let tail = rest.split_off(size.min(rest.len()));
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> =
+            parts.into_iter().map(|part| scope.spawn(move || check_each(registry, name, part))).collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+    })
 }
 
 fn worker_count() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8)
-}
-
-/// Parse lines on every core, keeping their order.
-fn parse_batch(lines: Vec<(usize, String)>) -> Vec<(usize, std::result::Result<Value, serde_json::Error>)> {
-    let size = lines.len().div_ceil(worker_count()).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = lines
-            .chunks(size)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk.iter().map(|(n, line)| (*n, serde_json::from_str(line))).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
-    })
-}
-
-/// Expand Bundles and validate every resource on every core, keeping their order; each valid
-/// resource becomes the write that loads it.
-fn validate_batch(registry: &Registry, documents: Vec<(usize, Value)>) -> Vec<(usize, Result<WriteOp>)> {
-    let mut resources = Vec::with_capacity(documents.len());
-    for (line_number, document) in documents {
-        if document.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
-            let entries = document.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
-            resources.extend(
-                entries.into_iter().filter_map(|e| e.get("resource").cloned()).map(|r| (line_number, r)),
-            );
-        } else {
-            resources.push((line_number, document));
-        }
-    }
-    let size = resources.len().div_ceil(worker_count()).max(1);
-    let mut owned_chunks: Vec<Vec<(usize, Value)>> = Vec::new();
-    let mut rest = resources;
-    while !rest.is_empty() {
-        let tail = rest.split_off(size.min(rest.len()));
-        owned_chunks.push(std::mem::replace(&mut rest, tail));
-    }
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = owned_chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(n, resource)| {
-                            let checked = match validate_resource(registry, &resource, None) {
-                                Ok((_, Some(_))) => crate::store::prepare_load(resource),
-                                Ok((_, None)) => Err(Error::body(Some("id"), "the resource has no id")),
-                                Err(error) => Err(error),
-                            };
-                            (n, checked)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
-    })
 }

@@ -31,10 +31,14 @@ pub enum WriteOp {
     /// A resource of source data (`ror-search load`): a `Put` keeping the incoming
     /// `meta.lastUpdated`, which the loader already stamped as version 1 and serialized
     /// ([`prepare_load`]). The store writes `json` as is when the resource is new, instead of
-    /// serializing it on the commit thread that bounds a load; else it stamps and serializes.
+    /// serializing it on the commit thread that bounds a load; else it reads, stamps and
+    /// serializes it again. The parsed resource is not carried: it is freed by the thread
+    /// that parsed it, while still in its cache.
     Load {
-        resource: Value,
-        json: Vec<u8>,
+        resource_type: String,
+        id: String,
+        last_updated: String,
+        json: Arc<[u8]>,
     },
     Delete {
         resource_type: String,
@@ -148,7 +152,8 @@ pub fn prepare_load(mut resource: Value) -> Result<WriteOp> {
     if !dated {
         return Ok(WriteOp::Put { resource, if_match: None, create_only: false, keep_last_updated: true });
     }
-    redb_store::stamp_meta(&mut resource, 1, true, "")?;
-    let json = serde_json::to_vec(&resource).map_err(crate::error::Error::internal)?;
-    Ok(WriteOp::Load { resource, json })
+    let last_updated = redb_store::stamp_meta(&mut resource, 1, true, "")?;
+    let json = serde_json::to_vec(&resource).map_err(crate::error::Error::internal)?.into();
+    let (resource_type, id) = redb_store::resource_identity(&resource)?;
+    Ok(WriteOp::Load { resource_type, id, last_updated, json })
 }

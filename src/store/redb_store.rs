@@ -122,7 +122,7 @@ pub(crate) fn stamp_meta(
     Ok(meta.get("lastUpdated").and_then(Value::as_str).unwrap_or(now).to_owned())
 }
 
-fn resource_identity(resource: &Value) -> Result<(String, String)> {
+pub(crate) fn resource_identity(resource: &Value) -> Result<(String, String)> {
     let resource_type = resource
         .get("resourceType")
         .and_then(Value::as_str)
@@ -190,11 +190,14 @@ impl ResourceStore for RedbStore {
                         }),
                         Action::Put { resource, last_updated, from_prepared, json } => {
                             seq += 1;
-                            let bytes = match json {
-                                Some(bytes) => bytes,
-                                None => serde_json::to_vec(resource.as_ref()).map_err(Error::internal)?,
+                            let bytes: Arc<[u8]> = match (json, &resource) {
+                                (Some(bytes), _) => bytes,
+                                (None, Some(resource)) => {
+                                    serde_json::to_vec(resource.as_ref()).map_err(Error::internal)?.into()
+                                }
+                                (None, None) => return Err(Error::internal("a write without content")),
                             };
-                            versions.insert((write.key.as_str(), write.version), bytes.as_slice())?;
+                            versions.insert((write.key.as_str(), write.version), bytes.as_ref())?;
                             current.insert(write.key.as_str(), (write.version, false))?;
                             changes.insert(seq, (write.key.as_str(), write.version))?;
                             committed.push(Committed {
@@ -203,8 +206,8 @@ impl ResourceStore for RedbStore {
                                 version: write.version,
                                 seq,
                                 last_updated,
-                                resource: Some(resource),
-                                json: Some(Arc::from(bytes)),
+                                resource,
+                                json: Some(bytes),
                                 created: !write.existed,
                                 noop: false,
                                 from_prepared,
@@ -379,12 +382,13 @@ struct Pending {
 
 enum Action {
     /// `from_prepared`: the resource is the caller's [`PreparedPatch`](super::PreparedPatch).
-    /// `json`: the resource as serialized by the loader, when it is what the store would write.
+    /// `json`: the resource as serialized by the loader, when it is what the store would write
+    /// (the loader keeps no parsed `resource` then).
     Put {
-        resource: Arc<Value>,
+        resource: Option<Arc<Value>>,
         last_updated: String,
         from_prepared: bool,
-        json: Option<Vec<u8>>,
+        json: Option<Arc<[u8]>>,
     },
     Delete,
     Noop,
@@ -442,10 +446,7 @@ fn plan_unit(
                 let (t, i) = resource_identity(resource)?;
                 (t, i, *if_match)
             }
-            WriteOp::Load { resource, .. } => {
-                let (t, i) = resource_identity(resource)?;
-                (t, i, None)
-            }
+            WriteOp::Load { resource_type, id, .. } => (resource_type.clone(), id.clone(), None),
             WriteOp::Delete { resource_type, id, if_match }
             | WriteOp::Patch { resource_type, id, if_match, .. } => {
                 (resource_type.clone(), id.clone(), *if_match)
@@ -472,13 +473,26 @@ fn plan_unit(
                     return Err(Error::Conflict { message: format!("{key} already exists") });
                 }
                 let last_updated = stamp_meta(&mut resource, version, keep_last_updated, now)?;
-                Action::Put { resource: Arc::new(resource), last_updated, from_prepared: false, json: None }
+                Action::Put {
+                    resource: Some(Arc::new(resource)),
+                    last_updated,
+                    from_prepared: false,
+                    json: None,
+                }
             }
-            WriteOp::Load { mut resource, json } => {
+            // The loader stamped and serialized version 1: as it is for a new resource.
+            WriteOp::Load { last_updated, json, .. } if version == 1 => {
+                Action::Put { resource: None, last_updated, from_prepared: false, json: Some(json) }
+            }
+            WriteOp::Load { json, .. } => {
+                let mut resource: Value = serde_json::from_slice(&json).map_err(Error::internal)?;
                 let last_updated = stamp_meta(&mut resource, version, true, now)?;
-                // The loader serialized version 1: as stamped here only for a new resource.
-                let json = (version == 1).then_some(json);
-                Action::Put { resource: Arc::new(resource), last_updated, from_prepared: false, json }
+                Action::Put {
+                    resource: Some(Arc::new(resource)),
+                    last_updated,
+                    from_prepared: false,
+                    json: None,
+                }
             }
             WriteOp::Delete { .. } if !exists => Action::Noop,
             WriteOp::Delete { .. } => Action::Delete,
@@ -499,13 +513,13 @@ fn plan_unit(
                     }
                 };
                 let last_updated = stamp_meta(&mut resource, version, false, now)?;
-                Action::Put { resource: Arc::new(resource), last_updated, from_prepared, json: None }
+                Action::Put { resource: Some(Arc::new(resource)), last_updated, from_prepared, json: None }
             }
         };
         let (version, deleted, content) = match &action {
             Action::Noop => (previous_version, true, None),
             Action::Delete => (version, true, None),
-            Action::Put { resource, .. } => (version, false, Some(resource.clone())),
+            Action::Put { resource, .. } => (version, false, resource.clone()),
         };
         unit_state.insert(key.clone(), Pending { version, deleted, resource: content });
         planned.push(PlannedWrite { key, resource_type, id, version, existed: exists, action });
@@ -524,7 +538,7 @@ mod tests {
     }
 
     /// A loaded resource is stored exactly as a `Put` would store it: the loader's serialization
-    /// when the resource is new, a fresh one for a later version.
+    /// when the resource is new, a fresh one for a later version (read back from that JSON).
     #[test]
     fn test_loads_store_what_puts_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -543,7 +557,10 @@ mod tests {
             let by_put = put_only.commit_units(vec![vec![put(dated.clone())]]).unwrap();
             let (by_load, by_put) = (&by_load[0].as_ref().unwrap()[0], &by_put[0].as_ref().unwrap()[0]);
             assert_eq!(by_load.version, by_put.version);
-            assert_eq!(by_load.resource, by_put.resource);
+            assert_eq!(by_load.last_updated, by_put.last_updated);
+            assert_eq!(by_load.json, by_put.json, "version {}", by_load.version);
+            // A first version is not kept parsed: the loader freed it.
+            assert_eq!(by_load.resource.is_none(), by_load.version == 1);
             let stored = |store: &RedbStore| store.current("Location", "a").unwrap().unwrap().json;
             assert_eq!(stored(&loaded), stored(&put_only), "version {}", by_load.version);
         }

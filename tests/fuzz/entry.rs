@@ -152,9 +152,7 @@ pub fn bundle(data: &[u8]) -> Result<(), Error> {
     let (_, planned) = plan_bundle(registry, &body).map_err(client_error)?;
     for entry in planned {
         match entry.map_err(client_error) {
-            Ok(PlannedEntry {
-                op: WriteOp::Put { resource, .. } | WriteOp::Load { resource, .. }, ..
-            }) => {
+            Ok(PlannedEntry { op: WriteOp::Put { resource, .. }, .. }) => {
                 let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
                 assert!(is_valid_id(id), "a planned PUT/POST without a valid id: {id:?}");
                 // What the writer does with a planned resource; validation promised it succeeds.
@@ -165,7 +163,10 @@ pub fn bundle(data: &[u8]) -> Result<(), Error> {
             Ok(PlannedEntry { op: WriteOp::Patch { resource_type, id, patcher, .. }, .. }) => {
                 let _ = (patcher.0)(&current_of(&resource_type, &id)).map_err(client_error);
             }
-            Ok(PlannedEntry { op: WriteOp::Delete { resource_type, id, .. }, .. }) => {
+            Ok(PlannedEntry {
+                op: WriteOp::Delete { resource_type, id, .. } | WriteOp::Load { resource_type, id, .. },
+                ..
+            }) => {
                 assert!(registry.served(&resource_type).is_some() && is_valid_id(&id));
             }
             Err(_) => {}

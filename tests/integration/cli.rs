@@ -78,3 +78,80 @@ async fn test_rebuilt_state_gives_the_same_answers() {
         assert_eq!((response.total(), response.match_ids()), expected, "{request}");
     }
 }
+
+/// `load` across many worker batches, a pretty-printed Bundle file and a Bundle on one NDJSON
+/// line; a second load of the same file makes second versions; a bad line far into a file is
+/// reported with its own number.
+#[test]
+fn test_load_keeps_file_order_line_numbers_and_versions() {
+    use ror_search::store::{RedbStore, ResourceStore};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let location = |id: usize| {
+        format!(
+            "{{\"resourceType\":\"Location\",\"id\":\"loc-{id}\",\"name\":\"Unité {id}\",\
+             \"meta\":{{\"lastUpdated\":\"2021-03-04T05:06:07Z\"}}}}"
+        )
+    };
+    // 1,300 lines: three batches of the loader's workers, blank lines in between.
+    let mut lines: Vec<String> = (0..1_300).map(location).collect();
+    lines.insert(700, String::new());
+    lines.push(format!(
+        "{{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{{\"resource\":{}}},{{\"resource\":{}}}]}}",
+        location(5_000),
+        location(5_001)
+    ));
+    let ndjson = dir.path().join("locations.ndjson");
+    std::fs::write(&ndjson, lines.join("\n") + "\n").unwrap();
+    let bundle = dir.path().join("bundle.json");
+    let document = serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Organization", "id": "org-1", "name": "Centre hospitalier"}},
+        {"resource": {"resourceType": "Location", "id": "loc-0", "name": "Unité zéro",
+                      "meta": {"lastUpdated": "2022-01-01T00:00:00Z"}}}
+    ]});
+    std::fs::write(&bundle, serde_json::to_string_pretty(&document).unwrap()).unwrap();
+    let data_dir = data.to_str().unwrap();
+    let loaded =
+        ror_search(&["--data-dir", data_dir, "load", ndjson.to_str().unwrap(), bundle.to_str().unwrap()]);
+    assert!(loaded.status.success(), "{}", String::from_utf8_lossy(&loaded.stderr));
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("loaded 1304 resources from 2 files"));
+    {
+        let store = RedbStore::open(&ror_search::app::store_path(&data)).unwrap();
+        let read = |id: &str| {
+            let stored = store.current("Location", id).unwrap().unwrap_or_else(|| panic!("{id} is stored"));
+            (stored.version, serde_json::from_slice::<serde_json::Value>(&stored.json).unwrap())
+        };
+        let (version, last) = read("loc-1299");
+        assert_eq!((version, last["name"].as_str()), (1, Some("Unité 1299")));
+        assert_eq!(last["meta"]["lastUpdated"], "2021-03-04T05:06:07Z");
+        assert_eq!(last["meta"]["versionId"], "1");
+        assert_eq!(read("loc-5001").0, 1);
+        // The Bundle file came after the NDJSON file: its loc-0 is the second version.
+        let (version, zero) = read("loc-0");
+        assert_eq!((version, zero["name"].as_str()), (2, Some("Unité zéro")));
+        assert_eq!(zero["meta"]["versionId"], "2");
+        assert_eq!(zero["meta"]["lastUpdated"], "2022-01-01T00:00:00Z");
+        assert!(store.current("Organization", "org-1").unwrap().is_some());
+        store.close();
+    }
+    let again = ror_search(&["--data-dir", data_dir, "load", ndjson.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    {
+        let store = RedbStore::open(&ror_search::app::store_path(&data)).unwrap();
+        let stored = store.current("Location", "loc-1299").unwrap().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&stored.json).unwrap();
+        assert_eq!((stored.version, json["meta"]["versionId"].as_str()), (2, Some("2")));
+        assert_eq!(json["meta"]["lastUpdated"], "2021-03-04T05:06:07Z");
+        assert_eq!(store.current("Location", "loc-0").unwrap().unwrap().version, 3);
+        store.close();
+    }
+    // Line 1,203 of a file (the third batch) is not JSON.
+    let mut bad: Vec<String> = (0..1_300).map(|i| location(10_000 + i)).collect();
+    bad[1_202] = "{\"resourceType\":\"Location\",".into();
+    let bad_file = dir.path().join("bad.ndjson");
+    std::fs::write(&bad_file, bad.join("\n")).unwrap();
+    let refused = ror_search(&["--data-dir", data_dir, "load", bad_file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("line 1203: not JSON"), "{message}");
+}
