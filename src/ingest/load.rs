@@ -56,7 +56,7 @@ pub fn load_files(
             Ok(())
         });
         let mut workers = Workers::start(scope, registry);
-        let produced = produce(registry, &mut workers, paths, on_resource, &|ops| {
+        let produced = produce(&mut workers, paths, on_resource, &|ops| {
             chunks.send(ops).map_err(|_| Error::internal("the commit thread stopped"))
         });
         drop(workers);
@@ -69,12 +69,20 @@ pub fn load_files(
     })
 }
 
-type Checked = Vec<(usize, Result<WriteOp>)>;
+/// A batch's writes, in order; an invalid resource is an error naming its file and line.
+type Checked = Vec<Result<WriteOp>>;
 
-/// A batch of NDJSON lines (numbered) of the file `name`.
+/// Work for a checking worker, from the file `name`.
 struct Batch {
     name: Arc<str>,
-    lines: Vec<(usize, String)>,
+    work: Work,
+}
+
+enum Work {
+    /// NDJSON lines, numbered.
+    Lines(Vec<(usize, String)>),
+    /// Resources already parsed (a Bundle file's entries), with their line.
+    Resources(Vec<(usize, Value)>),
 }
 
 /// Long-lived checking threads, one per core. A thread per batch cost more than the batch's
@@ -95,8 +103,12 @@ impl Workers {
             let (input, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
             let (results, output) = std::sync::mpsc::sync_channel::<Checked>(1);
             scope.spawn(move || {
-                for batch in batches {
-                    if results.send(check_lines(registry, &batch.name, batch.lines)).is_err() {
+                for Batch { name, work } in batches {
+                    let checked = match work {
+                        Work::Lines(lines) => check_lines(registry, &name, lines),
+                        Work::Resources(resources) => check_each(registry, &name, resources),
+                    };
+                    if results.send(checked).is_err() {
                         return;
                     }
                 }
@@ -127,7 +139,6 @@ impl Workers {
 
 /// Parse and validate `paths`, handing chunks of writes to `commit` in file order.
 fn produce(
-    registry: &Registry,
     workers: &mut Workers,
     paths: &[std::path::PathBuf],
     on_resource: &mut dyn FnMut(u64),
@@ -137,7 +148,7 @@ fn produce(
     let mut resources = 0;
     let mut chunk: Vec<WriteOp> = Vec::with_capacity(CHUNK);
     let mut accept = |checked: Checked| -> Result<()> {
-        for (_, write) in checked {
+        for write in checked {
             chunk.push(write?);
             resources += 1;
             on_resource(1);
@@ -175,13 +186,11 @@ fn produce(
                     break;
                 }
                 let lines = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if let Some(checked) = workers.submit(Batch { name: name.clone(), lines })? {
+                if let Some(checked) =
+                    workers.submit(Batch { name: name.clone(), work: Work::Lines(lines) })?
+                {
                     accept(checked)?;
                 }
-            }
-            // The file's last batches, before the next file's.
-            while let Some(checked) = workers.take()? {
-                accept(checked)?;
             }
         } else {
             let mut text = first_line;
@@ -189,10 +198,20 @@ fn produce(
             if !text.trim().is_empty() {
                 let document: Value = serde_json::from_str(&text)
                     .map_err(|e| Error::body(None, format!("{name}: not JSON: {e}")))?;
-                accept(check_resources(registry, &name, resources_of(1, document)))?;
+                let mut entries = resources_of(1, document).into_iter().peekable();
+                while entries.peek().is_some() {
+                    let part = entries.by_ref().take(BATCH).collect();
+                    let batch = Batch { name: name.clone(), work: Work::Resources(part) };
+                    if let Some(checked) = workers.submit(batch)? {
+                        accept(checked)?;
+                    }
+                }
             }
         }
         files += 1;
+    }
+    while let Some(checked) = workers.take()? {
+        accept(checked)?;
     }
     if !chunk.is_empty() {
         commit(chunk)?;
@@ -206,12 +225,7 @@ fn check_lines(registry: &Registry, name: &str, lines: Vec<(usize, String)>) -> 
         .into_iter()
         .flat_map(|(line_number, line)| match serde_json::from_str::<Value>(&line) {
             Ok(document) => check_each(registry, name, resources_of(line_number, document)),
-            Err(e) => {
-                vec![(
-                    line_number,
-                    Err(Error::body(None, format!("{name} line {line_number}: not JSON: {e}"))),
-                )]
-            }
+            Err(e) => vec![Err(Error::body(None, format!("{name} line {line_number}: not JSON: {e}")))],
         })
         .collect()
 }
@@ -249,27 +263,9 @@ fn check_each(registry: &Registry, name: &str, resources: Vec<(usize, Value)>) -
                 Ok((_, None)) => Err(Error::body(Some("id"), "the resource has no id")),
                 Err(error) => Err(error),
             };
-            let checked =
-                checked.map_err(|e| Error::body(e.expression(), format!("{name} line {line_number}: {e}")));
-            (line_number, checked)
+            checked.map_err(|e| Error::body(e.expression(), format!("{name} line {line_number}: {e}")))
         })
         .collect()
-}
-
-/// [`check_each`] on every core, keeping the order (the entries of one big Bundle).
-fn check_resources(registry: &Registry, name: &str, resources: Vec<(usize, Value)>) -> Checked {
-    let size = resources.len().div_ceil(worker_count()).max(1);
-    let mut parts: Vec<Vec<(usize, Value)>> = Vec::new();
-    let mut rest = resources;
-    while !rest.is_empty() {
-        let tail = rest.split_off(size.min(rest.len()));
-        parts.push(std::mem::replace(&mut rest, tail));
-    }
-    std::thread::scope(|scope| {
-        let workers: Vec<_> =
-            parts.into_iter().map(|part| scope.spawn(move || check_each(registry, name, part))).collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
-    })
 }
 
 fn worker_count() -> usize {
