@@ -5,6 +5,7 @@
 //! * references: forward column (key → targets) and reverse postings (target → sources)
 
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -245,59 +246,23 @@ impl Terms {
     }
 }
 
-/// The values of one key in a column-like index: none, one held inline (a pass over the column
-/// follows no pointer), or several (at least two) behind a thin pointer, so that a slot is no
-/// larger than an optional value: 16 bytes a reference instead of 24 with a slice pointer, for
-/// millions of keys and for chains that pass over 430,000 of them.
-#[derive(Clone, Default)]
-pub enum Slot<T> {
+/// The values of one key in a [`Column`]: none, one held inline (a pass over the column follows
+/// no pointer), or several (at least two) as a run of the column's dense array of further
+/// values, so that a slot is no larger than an optional value.
+#[derive(Clone, Copy, Default)]
+enum Slot<T> {
     #[default]
     None,
     One(T),
-    Many(Box<Box<[T]>>),
+    Many {
+        start: u32,
+        len: u32,
+    },
 }
 
-impl<T> Slot<T> {
-    pub fn as_slice(&self) -> &[T] {
-        match self {
-            Slot::None => &[],
-            Slot::One(value) => std::slice::from_ref(value),
-            Slot::Many(values) => values,
-        }
-    }
-
-    /// Heap bytes of the values behind the slot (none when inline).
-    fn heap_bytes(&self) -> usize {
-        match self {
-            Slot::Many(values) => std::mem::size_of::<Box<[T]>>() + std::mem::size_of_val(&***values),
-            Slot::None | Slot::One(_) => 0,
-        }
-    }
-}
-
-impl<T> From<Vec<T>> for Slot<T> {
-    fn from(mut values: Vec<T>) -> Slot<T> {
-        match values.len() {
-            0 => Slot::None,
-            1 => values.pop().map_or(Slot::None, Slot::One),
-            _ => Slot::Many(Box::new(values.into_boxed_slice())),
-        }
-    }
-}
-
-impl<T: Clone> From<&[T]> for Slot<T> {
-    fn from(values: &[T]) -> Slot<T> {
-        match values {
-            [] => Slot::None,
-            [one] => Slot::One(one.clone()),
-            many => Slot::Many(Box::new(many.into())),
-        }
-    }
-}
-
-/// The targets of one key through one reference parameter (most keys point at one target: an
+/// The targets of each key through one reference parameter (most keys point at one target: an
 /// offer's organization, a record's parent).
-pub type Refs = Slot<(u16, DocKey)>;
+pub type Refs = Column<(u16, DocKey)>;
 
 /// The term dictionaries of a parameter index: a token's, or a string's two.
 #[derive(Clone, Copy)]
@@ -319,7 +284,7 @@ pub enum ParamIndex {
     Quantities(Vec<Box<[QuantityValue]>>),
     /// Reverse postings as [`Posting`]s: most targets have a single source, held inline.
     References {
-        forward: Vec<Refs>,
+        forward: Refs,
         reverse: HashMap<(u16, DocKey), Posting>,
     },
     Unindexed,
@@ -351,9 +316,7 @@ impl ParamIndex {
             ParamIndex::Dates(column) => column.has(key),
             ParamIndex::Numbers(column) => column.has(key),
             ParamIndex::Quantities(column) => column.get(index).is_some_and(|slot| !slot.is_empty()),
-            ParamIndex::References { forward, .. } => {
-                forward.get(index).is_some_and(|refs| !refs.as_slice().is_empty())
-            }
+            ParamIndex::References { forward, .. } => forward.has(key),
             ParamIndex::Tokens(_) | ParamIndex::Strings { .. } | ParamIndex::Unindexed => false,
         }
     }
@@ -367,11 +330,10 @@ impl ParamIndex {
             ParamIndex::Numbers(column) => column.clear(key),
             ParamIndex::Quantities(column) => clear_slot(column, index),
             ParamIndex::References { forward, reverse } => {
-                if let Some(targets) = forward.get_mut(index) {
-                    for target in std::mem::take(targets).as_slice() {
-                        unlink(reverse, *target, key);
-                    }
+                for target in forward.get(key) {
+                    unlink(reverse, *target, key);
                 }
+                forward.clear(key);
             }
             ParamIndex::Tokens(_) | ParamIndex::Strings { .. } | ParamIndex::Unindexed => {}
         }
@@ -379,39 +341,99 @@ impl ParamIndex {
 }
 
 /// Values of one parameter by key, laid out for scans: one slot per key in one contiguous vector
-/// (`_lastUpdated` over 430k offers is one linear pass), a single value inline, several behind
-/// one pointer. Reading a key costs one slot, plus one allocation for a multi-valued key: an
-/// organization's six tariff dates are one read, where a side map of further values cost a hash
-/// probe and a scattered bucket on top (a third of a tariff-sorted search).
+/// (`_lastUpdated` over 430k offers is one linear pass), a single value inline, several as a run
+/// of one dense array of the column's further values.
+///
+/// Why the dense array: reading a multi-valued key costs the slot and its run, two cache misses,
+/// where a boxed slice behind a thin pointer cost three (a tariff filter over 10,000
+/// organizations with six tariffs each, a third of the search), and the runs of neighbouring keys
+/// are neighbours. A key rewritten with as many values or fewer keeps its run; one with more gets
+/// a new run at the end, and the array is compacted when most of it is stale.
 #[derive(Clone)]
 pub struct Column<T> {
     slots: Vec<Slot<T>>,
+    further: Vec<T>,
+    /// Values of `further` that no slot points at any more.
+    stale: usize,
 }
 
 impl<T> Default for Column<T> {
     fn default() -> Self {
-        Column { slots: Vec::new() }
+        Column { slots: Vec::new(), further: Vec::new(), stale: 0 }
     }
 }
 
+/// Stale values tolerated before a compaction is considered (small columns never compact).
+const COMPACT_MIN_STALE: usize = 4_096;
+
 impl<T: Clone> Column<T> {
+    /// Number of slots (one more than the highest key ever set).
+    fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     fn set(&mut self, key: DocKey, values: &[T]) {
         let index = key as usize;
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, Slot::default);
         }
-        if let Some(slot) = self.slots.get_mut(index) {
-            *slot = values.into();
+        let Some(slot) = self.slots.get_mut(index) else { return };
+        let (old_start, old_len) = match *slot {
+            Slot::Many { start, len } => (start as usize, len as usize),
+            Slot::None | Slot::One(_) => (0, 0),
+        };
+        *slot = match values {
+            [] => Slot::None,
+            [one] => Slot::One(one.clone()),
+            many if many.len() <= old_len => {
+                if let Some(run) = self.further.get_mut(old_start..old_start + many.len()) {
+                    run.clone_from_slice(many);
+                }
+                self.stale += old_len - many.len();
+                Slot::Many { start: old_start as u32, len: many.len() as u32 }
+            }
+            many => {
+                self.stale += old_len;
+                let start = self.further.len();
+                if start + many.len() <= u32::MAX as usize {
+                    self.further.extend_from_slice(many);
+                    Slot::Many { start: start as u32, len: many.len() as u32 }
+                } else {
+                    // Past 4 billion values (far beyond the memory of a national corpus): keep
+                    // the first value rather than lose the key.
+                    Slot::One(many[0].clone())
+                }
+            }
+        };
+        if matches!(values, [] | [_]) {
+            self.stale += old_len;
+        }
+        if self.stale > COMPACT_MIN_STALE && self.stale * 2 > self.further.len() {
+            self.compact();
         }
     }
 
+    /// Rewrite the further values without the stale ones, in key order.
+    fn compact(&mut self) {
+        let mut further = Vec::with_capacity(self.further.len() - self.stale.min(self.further.len()));
+        for slot in &mut self.slots {
+            if let Slot::Many { start, len } = slot {
+                let run = self.further.get(*start as usize..(*start + *len) as usize).unwrap_or(&[]);
+                *start = further.len() as u32;
+                further.extend_from_slice(run);
+            }
+        }
+        self.further = further;
+        self.stale = 0;
+    }
+
     fn has(&self, key: DocKey) -> bool {
-        !self.each_slice(key).is_empty()
+        !self.get(key).is_empty()
     }
 
     fn clear(&mut self, key: DocKey) {
-        if let Some(slot) = self.slots.get_mut(key as usize) {
-            *slot = Slot::None;
+        if self.slots.get(key as usize).is_some_and(|slot| !matches!(slot, Slot::None)) {
+            self.set(key, &[]);
         }
     }
 
@@ -420,16 +442,32 @@ impl<T: Clone> Column<T> {
     where
         T: PartialEq,
     {
-        self.each_slice(key) == values
+        self.get(key) == values
     }
 
-    fn each_slice(&self, key: DocKey) -> &[T] {
-        self.slots.get(key as usize).map_or(&[], Slot::as_slice)
+    /// The values of a key, in the order they were set.
+    pub fn get(&self, key: DocKey) -> &[T] {
+        self.slots.get(key as usize).map_or(&[], |slot| self.values_of(slot))
+    }
+
+    fn values_of<'a>(&'a self, slot: &'a Slot<T>) -> &'a [T] {
+        match slot {
+            Slot::None => &[],
+            Slot::One(value) => std::slice::from_ref(value),
+            Slot::Many { start, len } => {
+                self.further.get(*start as usize..(*start + *len) as usize).unwrap_or(&[])
+            }
+        }
+    }
+
+    /// The values of every key, in key order (a pass over the column).
+    pub fn each_key(&self) -> impl Iterator<Item = &[T]> + '_ {
+        self.slots.iter().map(|slot| self.values_of(slot))
     }
 
     /// True when one of the key's values satisfies `test`.
     pub fn any(&self, key: DocKey, test: impl FnMut(&T) -> bool) -> bool {
-        self.each_slice(key).iter().any(test)
+        self.get(key).iter().any(test)
     }
 
     /// The keys among `candidates` with a value satisfying `test`. A dense candidate set (a
@@ -441,8 +479,8 @@ impl<T: Clone> Column<T> {
             return RoaringBitmap::from_sorted_iter(accepted).unwrap_or_default();
         }
         let mut bits = vec![0u8; self.slots.len().div_ceil(8)];
-        for (index, slot) in self.slots.iter().enumerate() {
-            if slot.as_slice().iter().any(&mut test) {
+        for (index, values) in self.each_key().enumerate() {
+            if values.iter().any(&mut test) {
                 bits[index / 8] |= 1 << (index % 8);
             }
         }
@@ -451,12 +489,12 @@ impl<T: Clone> Column<T> {
 
     /// All values of a key.
     pub fn values(&self, key: DocKey) -> Vec<T> {
-        self.each_slice(key).to_vec()
+        self.get(key).to_vec()
     }
 
     /// The values of a key, without copying them (sorting reads one per match).
     pub fn each(&self, key: DocKey) -> impl Iterator<Item = &T> + '_ {
-        self.each_slice(key).iter()
+        self.get(key).iter()
     }
 }
 
@@ -696,6 +734,36 @@ pub struct Collection {
     key_terms: Chunked<KeyTerms>,
     /// The `identifier` token parameter, for references by identifier.
     identifier_param: Option<usize>,
+    /// Sort ranks derived from this collection's columns; emptied by any change to it.
+    sort_ranks: SortRankTables,
+}
+
+/// What a table of sort ranks ranks by: a parameter, a direction, and whether a key without a
+/// value takes its nearest `partOf` ancestor's.
+pub type SortRankSpec = (usize, bool, bool);
+
+/// A table of sort ranks by key, filled by the searches that read it: [`RANK_UNSET`] until a
+/// search computes a key's rank, which any other search of the same collection state reuses.
+pub type SortRankTable = Arc<[AtomicU64]>;
+
+/// The value of a [`SortRankTable`] entry not computed yet (no rank is 0).
+pub const RANK_UNSET: u64 = 0;
+
+/// Why: a search sorted by an inherited column (`_sort=-organization.price-validity-start-date`)
+/// ranks thousands of organizations, each by a walk up its `partOf` chain through scattered
+/// slots (a third of the search). The ranks depend only on the collection's state, which
+/// Location capacity writes never touch: the first search after a change to the collection
+/// computes the ranks it needs, the following ones read them. A clone (the collection is
+/// about to change, copy on write) starts empty, and so does a collection changed in place.
+#[derive(Default)]
+struct SortRankTables {
+    tables: parking_lot::Mutex<Vec<(SortRankSpec, SortRankTable)>>,
+}
+
+impl Clone for SortRankTables {
+    fn clone(&self) -> Self {
+        SortRankTables::default()
+    }
 }
 
 /// Prefix of the pseudo id under which a logical reference (`{type, identifier}`) is indexed.
@@ -715,7 +783,7 @@ impl Collection {
                 ParamType::Number => ParamIndex::Numbers(Column::default()),
                 ParamType::Quantity => ParamIndex::Quantities(Vec::new()),
                 ParamType::Reference => {
-                    ParamIndex::References { forward: Vec::new(), reverse: HashMap::default() }
+                    ParamIndex::References { forward: Refs::default(), reverse: HashMap::default() }
                 }
                 ParamType::Special => ParamIndex::Unindexed,
             })
@@ -731,7 +799,25 @@ impl Collection {
             present: vec![RoaringBitmap::new(); schema.params.len()],
             key_terms: Chunked::default(),
             identifier_param: schema.param("identifier").map(|p| p.id),
+            sort_ranks: SortRankTables::default(),
         }
+    }
+
+    /// The shared table of sort ranks for `spec`, created empty on first use (see
+    /// [`SortRankTables`]).
+    pub fn sort_rank_table(&self, spec: SortRankSpec) -> SortRankTable {
+        let mut tables = self.sort_ranks.tables.lock();
+        if let Some((_, table)) = tables.iter().find(|(s, _)| *s == spec) {
+            return table.clone();
+        }
+        let table: SortRankTable = (0..self.key_bound()).map(|_| AtomicU64::new(RANK_UNSET)).collect();
+        tables.push((spec, table.clone()));
+        table
+    }
+
+    /// Drop what was derived from the collection's content, before changing it.
+    pub fn forget_derived(&mut self) {
+        self.sort_ranks.tables.get_mut().clear();
     }
 
     pub fn key(&self, id: &str) -> Option<DocKey> {
@@ -907,9 +993,8 @@ impl Collection {
                             }
                         }
                     }
-                    let previous = forward.get(index).map(Refs::as_slice).unwrap_or(&[]);
                     let has_value = !targets.is_empty();
-                    if previous != targets.as_slice() {
+                    if !forward.holds(key, &targets) {
                         if let ParamIndex::References { forward, reverse } = Arc::make_mut(shared) {
                             relink(forward, reverse, key, targets);
                         }
@@ -1021,9 +1106,7 @@ impl Collection {
     /// Targets of one key through a reference param.
     pub fn references_of(&self, param: usize, key: DocKey) -> &[(u16, DocKey)] {
         match self.param(param) {
-            ParamIndex::References { forward, .. } => {
-                forward.get(key as usize).map(Refs::as_slice).unwrap_or(&[])
-            }
+            ParamIndex::References { forward, .. } => forward.get(key),
             _ => &[],
         }
     }
@@ -1055,24 +1138,24 @@ impl Collection {
         let is_logical = |(t, k): &(u16, DocKey)| *t == target_type && has_key(&logical, *k);
         let mut undecided = Vec::new();
         // Inlined into both passes below: this runs for each of 430,000 offers.
-        let mut decide = |key: DocKey, refs: &Refs| -> bool {
+        let mut decide = |key: DocKey, refs: &[(u16, DocKey)]| -> bool {
             let open = match refs {
-                Refs::None => return false,
-                Refs::One(target) if is_wanted(target) => return true,
-                Refs::One(target) => is_logical(target),
-                Refs::Many(_) if !one_criterion => true,
-                Refs::Many(targets) if targets.iter().any(is_wanted) => return true,
-                Refs::Many(targets) => targets.iter().any(is_logical),
+                [] => return false,
+                [target] if is_wanted(target) => return true,
+                [target] => is_logical(target),
+                _ if !one_criterion => true,
+                targets if targets.iter().any(is_wanted) => return true,
+                targets => targets.iter().any(is_logical),
             };
             if open {
                 undecided.push(key);
             }
             false
         };
-        let found = if candidates.len().saturating_mul(8) < forward.len() as u64 {
+        let found = if candidates.len().saturating_mul(8) < forward.slot_count() as u64 {
             let mut hits = Vec::new();
             for key in candidates {
-                if forward.get(key as usize).is_some_and(|refs| decide(key, refs)) {
+                if decide(key, forward.get(key)) {
                     hits.push(key);
                 }
             }
@@ -1113,13 +1196,13 @@ fn has_key(words: &[u64], key: DocKey) -> bool {
 
 /// The keys whose references `hit` accepts, by one pass over a forward column, 64 keys to a
 /// word of the bitset (a national chain passes 430,000 offers).
-fn forward_pass(forward: &[Refs], mut hit: impl FnMut(DocKey, &Refs) -> bool) -> RoaringBitmap {
-    let mut bits = vec![0u8; forward.len().div_ceil(64) * 8];
-    for ((chunk_index, chunk), out) in forward.chunks(64).enumerate().zip(bits.chunks_exact_mut(8)) {
-        let base = chunk_index * 64;
+fn forward_pass(forward: &Refs, mut hit: impl FnMut(DocKey, &[(u16, DocKey)]) -> bool) -> RoaringBitmap {
+    let mut bits = vec![0u8; forward.slot_count().div_ceil(64) * 8];
+    let mut keys = forward.each_key().enumerate();
+    for out in bits.chunks_exact_mut(8) {
         let mut word = 0u64;
-        for (offset, refs) in chunk.iter().enumerate() {
-            word |= u64::from(hit((base + offset) as DocKey, refs)) << offset;
+        for (key, refs) in keys.by_ref().take(64) {
+            word |= u64::from(hit(key as DocKey, refs)) << (key % 64);
         }
         out.copy_from_slice(&word.to_le_bytes());
     }
@@ -1137,23 +1220,19 @@ fn intern(shared: &mut Arc<ParamIndex>, term: &str, which: Dictionary) -> Option
 
 /// Point `key` at `targets` in a reference index, keeping the reverse postings in step.
 fn relink(
-    forward: &mut Vec<Refs>,
+    forward: &mut Refs,
     reverse: &mut HashMap<(u16, DocKey), Posting>,
     key: DocKey,
     targets: Vec<(u16, DocKey)>,
 ) {
-    let index = key as usize;
-    if forward.len() <= index {
-        forward.resize_with(index + 1, Refs::default);
-    }
-    let previous = std::mem::take(&mut forward[index]);
-    for target in previous.as_slice().iter().filter(|t| !targets.contains(t)) {
+    let previous = forward.get(key);
+    for target in previous.iter().filter(|t| !targets.contains(t)) {
         unlink(reverse, *target, key);
     }
-    for target in targets.iter().filter(|t| !previous.as_slice().contains(t)) {
+    for target in targets.iter().filter(|t| !previous.contains(t)) {
         reverse.entry(*target).or_default().insert(key);
     }
-    forward[index] = targets.into();
+    forward.set(key, &targets);
 }
 
 /// Take `source` out of the reverse postings of `target`.
@@ -1225,7 +1304,7 @@ impl HeapSize for Terms {
 
 impl<T> HeapSize for Column<T> {
     fn heap_bytes(&self) -> usize {
-        vec_bytes(&self.slots) + self.slots.iter().map(Slot::heap_bytes).sum::<usize>()
+        vec_bytes(&self.slots) + vec_bytes(&self.further)
     }
 }
 
@@ -1245,8 +1324,7 @@ impl HeapSize for ParamIndex {
                         .sum::<usize>()
             }
             ParamIndex::References { forward, reverse } => {
-                vec_bytes(forward)
-                    + forward.iter().map(Slot::heap_bytes).sum::<usize>()
+                forward.heap_bytes()
                     + map_bytes::<(u16, DocKey), Posting>(reverse.len())
                     + reverse.values().map(HeapSize::heap_bytes).sum::<usize>()
             }
@@ -1330,10 +1408,8 @@ impl Collection {
                 }
                 ParamIndex::References { forward, reverse } => {
                     for key in self.live.iter() {
-                        let targets: Vec<String> = forward
-                            .get(key as usize)
-                            .map(|t| t.as_slice().iter().map(|(ty, k)| target_id(*ty, *k)).collect())
-                            .unwrap_or_default();
+                        let targets: Vec<String> =
+                            forward.get(key).iter().map(|(ty, k)| target_id(*ty, *k)).collect();
                         lines.push(format!("forward {param} {} {targets:?}", id_of(key)));
                     }
                     for ((ty, target), sources) in reverse {
@@ -1359,11 +1435,13 @@ mod tests {
     #[test]
     fn test_a_key_with_one_target_costs_eight_bytes_and_a_tag() {
         // The forward column of references is passed over by chains: its size is their speed.
-        assert_eq!(std::mem::size_of::<Refs>(), 16);
-        let many: Refs = vec![(1, 7), (2, 9)].into();
-        assert_eq!(many.as_slice(), [(1, 7), (2, 9)]);
-        assert_eq!(Refs::from(vec![(1, 7)]).as_slice(), [(1, 7)]);
-        assert!(Refs::from(Vec::new()).as_slice().is_empty());
+        assert_eq!(std::mem::size_of::<Slot<(u16, DocKey)>>(), 12);
+        let mut refs = Refs::default();
+        refs.set(3, &[(1, 7), (2, 9)]);
+        refs.set(1, &[(1, 7)]);
+        assert_eq!(refs.get(3), [(1, 7), (2, 9)]);
+        assert_eq!(refs.get(1), [(1, 7)]);
+        assert!(refs.get(0).is_empty() && refs.get(4).is_empty());
     }
 
     #[test]
@@ -1391,6 +1469,34 @@ mod tests {
         column.set(2, &[1.0, 2.0]);
         column.clear(2);
         assert!(!column.has(2));
+    }
+
+    /// Rewrites keep every key's values whatever their count: a shorter run is rewritten in
+    /// place, a longer one moves to the end, and stale values are compacted away.
+    #[test]
+    fn test_column_rewrites_keep_values_and_compact_stale_runs() {
+        let mut column: Column<f64> = Column::default();
+        let values = |round: u32, key: u32| -> Vec<f64> {
+            let count = ((round + key * 7) % 5) as usize;
+            (0..count).map(|i| f64::from(round * 100 + key) + i as f64 / 10.0).collect()
+        };
+        for round in 0..4_000 {
+            for key in (0..12).filter(|key| (round + key) % 3 != 0) {
+                column.set(key, &values(round, key));
+            }
+            if round % 997 == 0 {
+                column.clear(5);
+            }
+        }
+        for key in 0..12 {
+            let last = (0..4_000).rev().find(|round| (round + key) % 3 != 0).unwrap_or(0);
+            assert_eq!(column.values(key), values(last, key), "key {key}");
+        }
+        assert!(
+            column.further.len() <= 2 * COMPACT_MIN_STALE + 12 * 4,
+            "{} further values",
+            column.further.len()
+        );
     }
 
     #[test]

@@ -73,7 +73,9 @@ impl SearchState {
 
     /// A collection to change (cloned first if the other published copy still shares it).
     fn collection_mut(&mut self, type_index: usize) -> Option<&mut Collection> {
-        self.collections.get_mut(type_index).map(Arc::make_mut)
+        let collection = Arc::make_mut(self.collections.get_mut(type_index)?);
+        collection.forget_derived();
+        Some(collection)
     }
 
     /// The key of `id`, allocated if new; a collection is only unshared to allocate.

@@ -3,6 +3,7 @@
 //! match list (keys and versions) of the first request: pages stay consistent while writes go on.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::execute::{EvalContext, Executor, Guard};
 use crate::error::{Error, Result};
-use crate::index::collection::{Collection, ParamIndex, Versions};
+use crate::index::collection::{Collection, ParamIndex, Versions, RANK_UNSET};
 use crate::index::text::TextIndex;
 use crate::index::{DocKey, SearchSnapshots, SearchState};
 use crate::query::parse::{Include, SearchRequest, SortKey};
@@ -139,7 +140,8 @@ const MAX_HIERARCHY_DEPTH: usize = 32;
 fn number_rank(number: f64, descending: bool) -> u64 {
     let bits = if number == 0.0 { 0 } else { number.to_bits() };
     let ascending = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
-    (if descending { !ascending } else { ascending }).min(u64::MAX - 1)
+    // u64::MAX ranks a key without a value last, 0 marks a cached rank not computed yet.
+    (if descending { !ascending } else { ascending }).clamp(RANK_UNSET + 1, u64::MAX - 1)
 }
 
 /// A frozen match list and the versions its resources had: later pages show the snapshot of
@@ -625,24 +627,29 @@ impl SearchService {
         let source = state.collection(type_index)?;
         let tag = sort.target_type as u16;
         // A table by target key, not a hash map: offers come in key order and so, mostly, do
-        // their organizations; hashing scattered 60,000 lookups over the table.
-        let mut ranks = vec![0u64; target.key_bound()];
-        let mut ranked_yet = vec![0u64; target.key_bound().div_ceil(64)];
+        // their organizations; hashing scattered 60,000 lookups over the table. The table is the
+        // collection's own, shared by every search until the collection changes.
+        let ranks = target.sort_rank_table((sort.param, sort.descending, true));
         let mut out = Vec::with_capacity(matched.len() as usize);
         for key in matched {
             // The best over the referenced resources: the smallest rank (descending is encoded).
             let mut best = u64::MAX;
             for (t, target_key) in source.references_of(param, key) {
-                let index = *target_key as usize;
-                if *t != tag || index >= ranks.len() {
+                if *t != tag {
                     continue;
                 }
-                let (word, bit) = (index / 64, 1u64 << (index % 64));
-                if ranked_yet[word] & bit == 0 {
-                    ranks[index] = rank(*target_key, true);
-                    ranked_yet[word] |= bit;
-                }
-                best = best.min(ranks[index]);
+                let rank = match ranks.get(*target_key as usize) {
+                    Some(cached) => match cached.load(Ordering::Relaxed) {
+                        RANK_UNSET => {
+                            let rank = rank(*target_key, true);
+                            cached.store(rank, Ordering::Relaxed);
+                            rank
+                        }
+                        rank => rank,
+                    },
+                    None => rank(*target_key, true),
+                };
+                best = best.min(rank);
             }
             out.push((best, key));
         }

@@ -746,6 +746,53 @@ async fn test_uc5_tariff_requests() {
     assert_eq!(typo.expression(), "organization.price-amount-value");
 }
 
+/// The ranks of a chained sort are kept with the organizations' state between searches: a
+/// tariff write must reorder the next search, including for an offer whose OI inherits its EG's
+/// tariffs, and an unrelated Location write must not.
+#[actix_web::test]
+async fn test_chained_tariff_sort_follows_tariff_writes() {
+    use crate::common::{get, put_json, TestApp};
+    use serde_json::json;
+    let app = TestApp::empty();
+    let price = |start: &str| {
+        json!({"url": "https://interop.esante.gouv.fr/ig/fhir/ror/StructureDefinition/ror-organization-price",
+            "extension": [
+                {"url": "priceType", "valueCodeableConcept": {"coding": [{"system": r("TRE_R246-TypeTarif"), "code": "02"}]}},
+                {"url": "amount", "valueMoney": {"value": 65.5, "currency": "EUR"}},
+                {"url": "startDate", "valueDateTime": start}]})
+    };
+    let eg = |id: &str, start: &str| json!({"resourceType": "Organization", "id": id, "name": id, "extension": [price(start)]});
+    for (id, start) in [("eg-a", "2021-01-01"), ("eg-b", "2023-06-01"), ("eg-c", "2019-03-01")] {
+        assert_eq!(put_json(&app, &format!("/fhir/Organization/{id}"), &eg(id, start)).await.status, 201);
+    }
+    let oi = json!({"resourceType": "Organization", "id": "oi-c", "name": "pôle", "partOf": {"reference": "Organization/eg-c"}});
+    assert_eq!(put_json(&app, "/fhir/Organization/oi-c", &oi).await.status, 201);
+    for (id, by) in [("hs-a", "eg-a"), ("hs-b", "eg-b"), ("hs-c", "oi-c")] {
+        let offer = json!({"resourceType": "HealthcareService", "id": id, "name": id,
+            "providedBy": {"reference": format!("Organization/{by}")}});
+        assert_eq!(put_json(&app, &format!("/fhir/HealthcareService/{id}"), &offer).await.status, 201);
+    }
+    let sorted = || async {
+        // `:above`: the OI's offer is matched by its EG's tariffs.
+        get(&app, "/fhir/HealthcareService?organization.price-type:above=02&organization.price-amount-value:above=lt80&_sort=-organization.price-validity-start-date")
+            .await
+            .match_ids()
+    };
+    assert_eq!(sorted().await, ["hs-b", "hs-a", "hs-c"]);
+    // A Location write leaves the organizations as they were: same order.
+    let location = json!({"resourceType": "Location", "id": "loc", "name": "Réanimation"});
+    assert_eq!(put_json(&app, "/fhir/Location/loc", &location).await.status, 201);
+    assert_eq!(sorted().await, ["hs-b", "hs-a", "hs-c"]);
+    // The OI's EG gets the latest tariff: its offer comes first.
+    assert_eq!(put_json(&app, "/fhir/Organization/eg-c", &eg("eg-c", "2024-09-01")).await.status, 200);
+    assert_eq!(sorted().await, ["hs-c", "hs-b", "hs-a"]);
+    // Ascending reads another table of the same organizations.
+    let ascending =
+        get(&app, "/fhir/HealthcareService?organization.price-type:above=02&_sort=organization.price-validity-start-date")
+            .await;
+    assert_eq!(ascending.match_ids(), ["hs-a", "hs-b", "hs-c"]);
+}
+
 /// SPEC §3 abbreviates systems (`R211` for the TRE_R211 URL); such requests find what the full
 /// URL finds.
 #[actix_web::test]
