@@ -281,7 +281,7 @@ pub enum ParamIndex {
     },
     Dates(Column<DateRange>),
     Numbers(Column<f64>),
-    Quantities(Vec<Box<[QuantityValue]>>),
+    Quantities(Column<QuantityValue>),
     /// Reverse postings as [`Posting`]s: most targets have a single source, held inline.
     References {
         forward: Refs,
@@ -311,11 +311,10 @@ impl ParamIndex {
 
     /// True when a column-like index holds something for `key` (what `clear_column` removes).
     fn has_column_value(&self, key: DocKey) -> bool {
-        let index = key as usize;
         match self {
             ParamIndex::Dates(column) => column.has(key),
             ParamIndex::Numbers(column) => column.has(key),
-            ParamIndex::Quantities(column) => column.get(index).is_some_and(|slot| !slot.is_empty()),
+            ParamIndex::Quantities(column) => column.has(key),
             ParamIndex::References { forward, .. } => forward.has(key),
             ParamIndex::Tokens(_) | ParamIndex::Strings { .. } | ParamIndex::Unindexed => false,
         }
@@ -324,11 +323,10 @@ impl ParamIndex {
     /// Take `key` out of a column-like index (dates, numbers, quantities, references); term
     /// postings are taken out through the key's term list instead.
     fn clear_column(&mut self, key: DocKey) {
-        let index = key as usize;
         match self {
             ParamIndex::Dates(column) => column.clear(key),
             ParamIndex::Numbers(column) => column.clear(key),
-            ParamIndex::Quantities(column) => clear_slot(column, index),
+            ParamIndex::Quantities(column) => column.clear(key),
             ParamIndex::References { forward, reverse } => {
                 for target in forward.get(key) {
                     unlink(reverse, *target, key);
@@ -781,7 +779,7 @@ impl Collection {
                 }
                 ParamType::Date => ParamIndex::Dates(Column::default()),
                 ParamType::Number => ParamIndex::Numbers(Column::default()),
-                ParamType::Quantity => ParamIndex::Quantities(Vec::new()),
+                ParamType::Quantity => ParamIndex::Quantities(Column::default()),
                 ParamType::Reference => {
                     ParamIndex::References { forward: Refs::default(), reverse: HashMap::default() }
                 }
@@ -976,10 +974,9 @@ impl Collection {
                     !numbers.is_empty()
                 }
                 (ParamIndex::Quantities(column), Values::Quantities(quantities)) => {
-                    let current = column.get(index).map_or(&[][..], |slot| &**slot);
-                    if current != quantities.as_slice() {
+                    if !column.holds(key, quantities) {
                         if let ParamIndex::Quantities(column) = Arc::make_mut(shared) {
-                            set_slot(column, index, quantities.clone().into());
+                            column.set(key, quantities);
                         }
                     }
                     !quantities.is_empty()
@@ -1245,21 +1242,6 @@ fn unlink(reverse: &mut HashMap<(u16, DocKey), Posting>, target: (u16, DocKey), 
     }
 }
 
-fn clear_slot<T>(column: &mut [Box<[T]>], index: usize) {
-    if let Some(slot) = column.get_mut(index) {
-        *slot = Box::new([]);
-    }
-}
-
-fn set_slot<T>(column: &mut Vec<Box<[T]>>, index: usize, value: Box<[T]>) {
-    if column.len() <= index {
-        column.resize_with(index + 1, || Box::new([]));
-    }
-    if let Some(slot) = column.get_mut(index) {
-        *slot = value;
-    }
-}
-
 /// Approximate heap bytes of the search structures (capacity, not length: what the allocator
 /// holds), for the memory gauges of `/metrics`. Shared `Arc`s are counted where they are held,
 /// so two published copies sharing a collection each report it.
@@ -1315,14 +1297,7 @@ impl HeapSize for ParamIndex {
             ParamIndex::Strings { normalized, exact } => normalized.heap_bytes() + exact.heap_bytes(),
             ParamIndex::Dates(column) => column.heap_bytes(),
             ParamIndex::Numbers(column) => column.heap_bytes(),
-            ParamIndex::Quantities(column) => {
-                vec_bytes(column)
-                    + column
-                        .iter()
-                        .flat_map(|values| values.iter())
-                        .map(|_| std::mem::size_of::<QuantityValue>())
-                        .sum::<usize>()
-            }
+            ParamIndex::Quantities(column) => column.heap_bytes(),
             ParamIndex::References { forward, reverse } => {
                 forward.heap_bytes()
                     + map_bytes::<(u16, DocKey), Posting>(reverse.len())
@@ -1401,8 +1376,7 @@ impl Collection {
                 }
                 ParamIndex::Quantities(column) => {
                     for key in self.live.iter() {
-                        let values =
-                            column.get(key as usize).map(|v| format!("{:?}", &**v)).unwrap_or_default();
+                        let values = format!("{:?}", column.get(key));
                         lines.push(format!("quantity {param} {} {values}", id_of(key)));
                     }
                 }
@@ -1447,6 +1421,8 @@ mod tests {
     #[test]
     fn test_a_column_slot_is_no_larger_than_an_optional_value_and_keeps_value_order() {
         assert_eq!(std::mem::size_of::<Slot<f64>>(), std::mem::size_of::<Option<f64>>());
+        // A quantity (value and shared unit strings) is held inline too: no allocation per key.
+        assert!(std::mem::size_of::<Slot<QuantityValue>>() <= 64);
         assert_eq!(std::mem::size_of::<Slot<DateRange>>(), std::mem::size_of::<Option<DateRange>>());
         let mut column: Column<f64> = Column::default();
         column.set(5, &[3.0, -1.0, 8.5]);

@@ -239,11 +239,9 @@ impl<'a> Executor<'a> {
                 _ => RoaringBitmap::new(),
             },
             Criterion::Quantity { param, values } => match collection.param(*param) {
-                ParamIndex::Quantities(column) => scan(scan_set, |key| {
-                    column.get(key as usize).is_some_and(|stored| {
-                        stored.iter().any(|quantity| values.iter().any(|c| quantity_matches(c, quantity)))
-                    })
-                }),
+                ParamIndex::Quantities(column) => {
+                    column.matching(scan_set, |quantity| values.iter().any(|c| quantity_matches(c, quantity)))
+                }
                 _ => RoaringBitmap::new(),
             },
             Criterion::Reference { param, targets } => {
@@ -630,11 +628,6 @@ fn evaluation_rank(criterion: &Criterion) -> u8 {
 fn is_column_scan(criterion: &Criterion) -> bool {
     matches!(criterion, Criterion::Date { .. } | Criterion::Number { .. } | Criterion::Quantity { .. })
         || matches!(criterion, Criterion::Or { any } if any.iter().all(is_column_scan))
-}
-
-fn scan(candidates: &RoaringBitmap, mut accept: impl FnMut(DocKey) -> bool) -> RoaringBitmap {
-    // Keys come out of the bitmap sorted: build the result in one pass.
-    RoaringBitmap::from_sorted_iter(candidates.iter().filter(|key| accept(*key))).unwrap_or_default()
 }
 
 fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extract::QuantityValue) -> bool {

@@ -700,9 +700,7 @@ impl SearchService {
                 }
             })),
             ParamIndex::Numbers(column) => best_number(&mut column.each(key).copied()),
-            ParamIndex::Quantities(column) => {
-                best_number(&mut column.get(key as usize).into_iter().flat_map(|v| v.iter().map(|q| q.value)))
-            }
+            ParamIndex::Quantities(column) => best_number(&mut column.each(key).map(|q| q.value)),
             ParamIndex::Strings { .. } => {
                 return collection.sort_string(key, param).map(|s| SortValue::Text(s.to_owned()))
             }
