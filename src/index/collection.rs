@@ -380,32 +380,30 @@ impl<T: Clone> Column<T> {
             Slot::Many { start, len } => (start as usize, len as usize),
             Slot::None | Slot::One(_) => (0, 0),
         };
-        *slot = match values {
-            [] => Slot::None,
-            [one] => Slot::One(one.clone()),
+        // How many values of the key's old run the new slot still uses (the rest go stale).
+        let (new_slot, kept) = match values {
+            [] => (Slot::None, 0),
+            [one] => (Slot::One(one.clone()), 0),
             many if many.len() <= old_len => {
                 if let Some(run) = self.further.get_mut(old_start..old_start + many.len()) {
                     run.clone_from_slice(many);
                 }
-                self.stale += old_len - many.len();
-                Slot::Many { start: old_start as u32, len: many.len() as u32 }
+                (Slot::Many { start: old_start as u32, len: many.len() as u32 }, many.len())
             }
             many => {
-                self.stale += old_len;
                 let start = self.further.len();
                 if start + many.len() <= u32::MAX as usize {
                     self.further.extend_from_slice(many);
-                    Slot::Many { start: start as u32, len: many.len() as u32 }
+                    (Slot::Many { start: start as u32, len: many.len() as u32 }, 0)
                 } else {
                     // Past 4 billion values (far beyond the memory of a national corpus): keep
                     // the first value rather than lose the key.
-                    Slot::One(many[0].clone())
+                    (Slot::One(many[0].clone()), 0)
                 }
             }
         };
-        if matches!(values, [] | [_]) {
-            self.stale += old_len;
-        }
+        *slot = new_slot;
+        self.stale += old_len - kept;
         if self.stale > COMPACT_MIN_STALE && self.stale * 2 > self.further.len() {
             self.compact();
         }
@@ -736,9 +734,9 @@ pub struct Collection {
     sort_ranks: SortRankTables,
 }
 
-/// What a table of sort ranks ranks by: a parameter, a direction, and whether a key without a
-/// value takes its nearest `partOf` ancestor's.
-pub type SortRankSpec = (usize, bool, bool);
+/// What a table of sort ranks ranks by: a parameter and a direction (a key without a value
+/// ranks by its nearest `partOf` ancestor's, as a chained sort reads it).
+pub type SortRankSpec = (usize, bool);
 
 /// A table of sort ranks by key, filled by the searches that read it: [`RANK_UNSET`] until a
 /// search computes a key's rank, which any other search of the same collection state reuses.

@@ -629,7 +629,7 @@ impl SearchService {
         // A table by target key, not a hash map: offers come in key order and so, mostly, do
         // their organizations; hashing scattered 60,000 lookups over the table. The table is the
         // collection's own, shared by every search until the collection changes.
-        let ranks = target.sort_rank_table((sort.param, sort.descending, true));
+        let ranks = target.sort_rank_table((sort.param, sort.descending));
         let mut out = Vec::with_capacity(matched.len() as usize);
         for key in matched {
             // The best over the referenced resources: the smallest rank (descending is encoded).
