@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use parking_lot::Mutex;
 
 use crate::app::App;
+use crate::index::collection::HeapSize as _;
 
 /// Upper bounds of the latency histogram, in seconds: fine below 10 ms where searches live.
 const BUCKETS: [f64; 15] =
@@ -106,6 +107,18 @@ fn render_service(app: &App, out: &mut String) {
         state.collections.iter().map(|c| (c.resource_type.as_str(), c.len())).collect();
     let heap: Vec<(&str, _)> =
         state.collections.iter().map(|c| (c.resource_type.as_str(), c.heap_parts())).collect();
+    let param_heap: Vec<(&str, &str, usize)> = state
+        .registry
+        .resources
+        .iter()
+        .filter_map(|schema| Some((schema, state.collections.get(schema.type_index)?)))
+        .flat_map(|(schema, collection)| {
+            schema.params.iter().enumerate().map(move |(index, param)| {
+                (schema.resource_type.as_str(), param.code.as_str(), collection.param(index).heap_bytes())
+            })
+        })
+        .filter(|(_, _, bytes)| *bytes > 0)
+        .collect();
     gauge(
         out,
         "ror_snapshot_generation",
@@ -156,6 +169,16 @@ fn render_service(app: &App, out: &mut String) {
         for (part, bytes) in parts {
             let _ = writeln!(out, "ror_index_heap_bytes{{type=\"{resource_type}\",part=\"{part}\"}} {bytes}");
         }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ror_index_param_heap_bytes Estimated heap bytes of each search parameter's index \
+         (the `params` part of ror_index_heap_bytes, by parameter).\n\
+         # TYPE ror_index_param_heap_bytes gauge"
+    );
+    for (resource_type, param, bytes) in &param_heap {
+        let _ =
+            writeln!(out, "ror_index_param_heap_bytes{{type=\"{resource_type}\",param=\"{param}\"}} {bytes}");
     }
     gauge(out, "ror_text_index_documents", "Documents in the full-text index.", app.text.num_docs());
     gauge(out, "ror_text_index_bytes", "Bytes of the full-text index's files.", app.text.space_bytes());

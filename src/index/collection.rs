@@ -130,31 +130,90 @@ impl KeyUnion {
 /// the linear part of a prefix scan.
 const UNSORTED_TAIL: usize = 8_192;
 
+/// A term's postings as a dictionary holds them, in 4 bytes: no key, one key inline (most terms
+/// of a national corpus: identifiers, names), or the number of a bitmap in the dictionary's
+/// `bitmaps`. A [`Posting`] (an enum with a boxed bitmap) took 16 bytes and an allocation.
+#[derive(Clone, Copy)]
+struct PostingSlot(u32);
+
+impl PostingSlot {
+    const EMPTY: PostingSlot = PostingSlot(u32::MAX);
+    /// Set on the number of a bitmap; a key this large (beyond two billion) goes to a bitmap.
+    const BITMAP: u32 = 1 << 31;
+
+    fn one(key: DocKey) -> Option<PostingSlot> {
+        (key < Self::BITMAP).then_some(PostingSlot(key))
+    }
+}
+
+/// A term's postings, read from its dictionary.
+#[derive(Clone, Copy)]
+pub enum PostingRef<'a> {
+    Empty,
+    One(DocKey),
+    Many(&'a RoaringBitmap),
+}
+
+impl PostingRef<'_> {
+    pub fn add_to(self, union: &mut KeyUnion) {
+        match self {
+            PostingRef::Empty => {}
+            PostingRef::One(key) => union.add_key(key),
+            PostingRef::Many(bitmap) => union.add(bitmap),
+        }
+    }
+
+    pub fn union_into(self, out: &mut RoaringBitmap) {
+        match self {
+            PostingRef::Empty => {}
+            PostingRef::One(key) => {
+                out.insert(key);
+            }
+            PostingRef::Many(bitmap) => *out |= bitmap,
+        }
+    }
+}
+
 /// An interned term dictionary with the postings of each term.
 ///
 /// Laid out for the millions of mostly unique terms of a national corpus (identifiers, names):
-/// the texts [`Interned`], and the ids in text order for prefix scans. A map of string keys cost
-/// about 70 bytes per term more (600 MiB for the identifiers alone at national scale). The text
-/// order is a sorted run plus a short unsorted tail of recent terms, merged when the tail grows:
-/// a term inserted into the middle of a sorted vector of millions would move it all.
+/// the texts [`Interned`], a 4-byte [`PostingSlot`] per term, and, for the dictionaries that
+/// answer prefix searches, the ids in text order. A map of string keys cost about 70 bytes per
+/// term more (600 MiB for the identifiers alone at national scale). The text order is a sorted
+/// run plus a short unsorted tail of recent terms, merged when the tail grows: a term inserted
+/// into the middle of a sorted vector of millions would move it all.
 #[derive(Default, Clone)]
 pub struct Terms {
     texts: Interned,
+    /// Whether the text order is kept (`sorted`, `unsorted`): only string dictionaries searched
+    /// by prefix need it, tokens and exact strings are looked up whole.
+    ordered: bool,
     sorted: Vec<u32>,
     unsorted: Vec<u32>,
-    postings: Vec<Posting>,
+    postings: Vec<PostingSlot>,
+    /// The postings of the terms held by several keys, numbered by their [`PostingSlot`]s.
+    bitmaps: Vec<RoaringBitmap>,
+    /// Numbers of `bitmaps` emptied by removals, to reuse.
+    free_bitmaps: Vec<u32>,
 }
 
 impl Terms {
+    /// A dictionary that answers prefix searches ([`Terms::prefix`]).
+    fn ordered() -> Terms {
+        Terms { ordered: true, ..Terms::default() }
+    }
+
     fn intern(&mut self, term: &str) -> u32 {
         if let Some(id) = self.lookup(term) {
             return id;
         }
         let id = self.texts.push(term);
-        self.postings.push(Posting::Empty);
-        self.unsorted.push(id);
-        if self.unsorted.len() >= UNSORTED_TAIL {
-            self.merge_unsorted();
+        self.postings.push(PostingSlot::EMPTY);
+        if self.ordered {
+            self.unsorted.push(id);
+            if self.unsorted.len() >= UNSORTED_TAIL {
+                self.merge_unsorted();
+            }
         }
         id
     }
@@ -185,8 +244,23 @@ impl Terms {
         self.sorted = merged;
     }
 
-    fn posting(&self, term: &str) -> Option<&Posting> {
-        self.lookup(term).and_then(|id| self.postings.get(id as usize))
+    fn posting_of(&self, id: u32) -> PostingRef<'_> {
+        let Some(slot) = self.postings.get(id as usize) else {
+            return PostingRef::Empty;
+        };
+        if slot.0 == PostingSlot::EMPTY.0 {
+            PostingRef::Empty
+        } else if slot.0 & PostingSlot::BITMAP == 0 {
+            PostingRef::One(slot.0)
+        } else {
+            self.bitmaps
+                .get((slot.0 & !PostingSlot::BITMAP) as usize)
+                .map_or(PostingRef::Empty, PostingRef::Many)
+        }
+    }
+
+    fn posting(&self, term: &str) -> Option<PostingRef<'_>> {
+        self.lookup(term).map(|id| self.posting_of(id))
     }
 
     /// The resources holding `term` (a copy: most postings are small or inline).
@@ -204,16 +278,15 @@ impl Terms {
         }
     }
 
-    /// Union of the postings of every term starting with `prefix`.
+    /// Union of the postings of every term starting with `prefix` (nothing in a dictionary
+    /// not built [`ordered`](Terms::ordered)).
     pub fn prefix(&self, prefix: &str) -> RoaringBitmap {
         let mut union = KeyUnion::default();
         let start = self.sorted.partition_point(|id| self.text(*id) < prefix);
         let sorted = self.sorted[start..].iter().take_while(|id| self.text(**id).starts_with(prefix));
         let recent = self.unsorted.iter().filter(|id| self.text(**id).starts_with(prefix));
         for id in sorted.chain(recent) {
-            if let Some(posting) = self.postings.get(*id as usize) {
-                posting.add_to(&mut union);
-            }
+            self.posting_of(*id).add_to(&mut union);
         }
         union.finish()
     }
@@ -221,9 +294,9 @@ impl Terms {
     /// Union of the postings of every term the predicate accepts (a dictionary scan).
     pub fn scan(&self, mut accept: impl FnMut(&str) -> bool) -> RoaringBitmap {
         let mut union = KeyUnion::default();
-        for (id, posting) in self.postings.iter().enumerate() {
-            if accept(self.text(id as u32)) {
-                posting.add_to(&mut union);
+        for id in 0..self.postings.len() as u32 {
+            if accept(self.text(id)) {
+                self.posting_of(id).add_to(&mut union);
             }
         }
         union.finish()
@@ -233,16 +306,81 @@ impl Terms {
         self.texts.try_text(id)
     }
 
+    /// A bitmap number for `keys`, reusing an emptied one.
+    fn new_bitmap(&mut self, keys: &[DocKey]) -> PostingSlot {
+        let bitmap: RoaringBitmap = keys.iter().copied().collect();
+        let number = match self.free_bitmaps.pop() {
+            Some(number) => {
+                if let Some(slot) = self.bitmaps.get_mut(number as usize) {
+                    *slot = bitmap;
+                }
+                number
+            }
+            None => {
+                self.bitmaps.push(bitmap);
+                (self.bitmaps.len() - 1) as u32
+            }
+        };
+        PostingSlot(number | PostingSlot::BITMAP)
+    }
+
     fn insert(&mut self, id: u32, key: DocKey) {
-        if let Some(posting) = self.postings.get_mut(id as usize) {
-            posting.insert(key);
-        }
+        let Some(slot) = self.postings.get(id as usize).copied() else {
+            return;
+        };
+        let updated = match self.posting_of(id) {
+            PostingRef::Empty => PostingSlot::one(key).unwrap_or_else(|| self.new_bitmap(&[key])),
+            PostingRef::One(existing) if existing == key => slot,
+            PostingRef::One(existing) => self.new_bitmap(&[existing, key]),
+            PostingRef::Many(_) => {
+                if let Some(bitmap) = self.bitmaps.get_mut((slot.0 & !PostingSlot::BITMAP) as usize) {
+                    bitmap.insert(key);
+                }
+                slot
+            }
+        };
+        self.postings[id as usize] = updated;
     }
 
     fn remove(&mut self, id: u32, key: DocKey) {
-        if let Some(posting) = self.postings.get_mut(id as usize) {
-            posting.remove(key);
-        }
+        let Some(slot) = self.postings.get(id as usize).copied() else {
+            return;
+        };
+        let updated = match self.posting_of(id) {
+            PostingRef::One(existing) if existing == key => PostingSlot::EMPTY,
+            PostingRef::Empty | PostingRef::One(_) => slot,
+            PostingRef::Many(_) => {
+                let number = slot.0 & !PostingSlot::BITMAP;
+                let Some(bitmap) = self.bitmaps.get_mut(number as usize) else {
+                    return;
+                };
+                bitmap.remove(key);
+                // Back to inline once one key is left, so that churn does not pin bitmaps.
+                let remaining = match bitmap.len() {
+                    0 => Some(PostingSlot::EMPTY),
+                    1 => bitmap.min().and_then(PostingSlot::one),
+                    _ => None,
+                };
+                match remaining {
+                    Some(inline) => {
+                        *bitmap = RoaringBitmap::new();
+                        self.free_bitmaps.push(number);
+                        inline
+                    }
+                    None => slot,
+                }
+            }
+        };
+        self.postings[id as usize] = updated;
+    }
+
+    /// Give back the spare capacity of a dictionary built in bulk (vectors grown by doubling
+    /// hold up to half their size unused).
+    fn shrink_to_fit(&mut self) {
+        self.texts.shrink_to_fit();
+        self.sorted.shrink_to_fit();
+        self.postings.shrink_to_fit();
+        self.bitmaps.shrink_to_fit();
     }
 }
 
@@ -273,6 +411,8 @@ enum Dictionary {
 }
 
 #[derive(Clone)]
+// One per parameter, behind an `Arc`: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ParamIndex {
     Tokens(Terms),
     Strings {
@@ -291,6 +431,24 @@ pub enum ParamIndex {
 }
 
 impl ParamIndex {
+    fn shrink_to_fit(&mut self) {
+        match self {
+            ParamIndex::Tokens(terms) => terms.shrink_to_fit(),
+            ParamIndex::Strings { normalized, exact } => {
+                normalized.shrink_to_fit();
+                exact.shrink_to_fit();
+            }
+            ParamIndex::Dates(column) => column.shrink_to_fit(),
+            ParamIndex::Numbers(column) => column.shrink_to_fit(),
+            ParamIndex::Quantities(column) => column.shrink_to_fit(),
+            ParamIndex::References { forward, reverse } => {
+                forward.shrink_to_fit();
+                reverse.shrink_to_fit();
+            }
+            ParamIndex::Unindexed => {}
+        }
+    }
+
     fn dictionary(&self, which: Dictionary) -> Option<&Terms> {
         match (self, which) {
             (ParamIndex::Tokens(terms), Dictionary::Tokens) => Some(terms),
@@ -358,6 +516,13 @@ pub struct Column<T> {
 impl<T> Default for Column<T> {
     fn default() -> Self {
         Column { slots: Vec::new(), further: Vec::new(), stale: 0 }
+    }
+}
+
+impl<T> Column<T> {
+    fn shrink_to_fit(&mut self) {
+        self.slots.shrink_to_fit();
+        self.further.shrink_to_fit();
     }
 }
 
@@ -773,7 +938,7 @@ impl Collection {
             .map(|p| match p.param_type {
                 ParamType::Token | ParamType::Uri => ParamIndex::Tokens(Terms::default()),
                 ParamType::String => {
-                    ParamIndex::Strings { normalized: Terms::default(), exact: Terms::default() }
+                    ParamIndex::Strings { normalized: Terms::ordered(), exact: Terms::default() }
                 }
                 ParamType::Date => ParamIndex::Dates(Column::default()),
                 ParamType::Number => ParamIndex::Numbers(Column::default()),
@@ -859,6 +1024,20 @@ impl Collection {
 
     pub fn is_empty(&self) -> bool {
         self.live.is_empty()
+    }
+
+    /// Give back the spare capacity of structures built in bulk (a rebuild from the store):
+    /// vectors grown by doubling hold up to half their size unused, 10 % of the national
+    /// state. Indexes shared with another copy of the state are left as they are.
+    pub fn shrink_to_fit(&mut self) {
+        for param in &mut self.params {
+            if let Some(index) = Arc::get_mut(param) {
+                index.shrink_to_fit();
+            }
+        }
+        if let Some(keys) = Arc::get_mut(&mut self.keys) {
+            keys.ids.shrink_to_fit();
+        }
     }
 
     pub fn param(&self, param: usize) -> &ParamIndex {
@@ -1278,7 +1457,9 @@ impl HeapSize for Terms {
             + vec_bytes(&self.sorted)
             + vec_bytes(&self.unsorted)
             + vec_bytes(&self.postings)
-            + self.postings.iter().map(HeapSize::heap_bytes).sum::<usize>()
+            + vec_bytes(&self.bitmaps)
+            + vec_bytes(&self.free_bitmaps)
+            + self.bitmaps.iter().map(HeapSize::heap_bytes).sum::<usize>()
     }
 }
 
@@ -1347,10 +1528,10 @@ impl Collection {
         }
         for (param, index) in self.params.iter().enumerate() {
             let mut postings = |kind: &str, terms: &Terms| {
-                for (term_id, posting) in terms.postings.iter().enumerate() {
-                    let term = terms.text(term_id as u32);
+                for term_id in 0..terms.postings.len() as u32 {
+                    let term = terms.text(term_id);
                     let mut keys = RoaringBitmap::new();
-                    posting.union_into(&mut keys);
+                    terms.posting_of(term_id).union_into(&mut keys);
                     for key in keys.iter() {
                         lines.push(format!("{kind} {param} {term} {}", id_of(key)));
                     }
@@ -1420,7 +1601,7 @@ mod tests {
     fn test_a_column_slot_is_no_larger_than_an_optional_value_and_keeps_value_order() {
         assert_eq!(std::mem::size_of::<Slot<f64>>(), std::mem::size_of::<Option<f64>>());
         // A quantity (value and shared unit strings) is held inline too: no allocation per key.
-        assert!(std::mem::size_of::<Slot<QuantityValue>>() <= 64);
+        assert_eq!(std::mem::size_of::<Slot<QuantityValue>>(), 24);
         assert_eq!(std::mem::size_of::<Slot<DateRange>>(), std::mem::size_of::<Option<DateRange>>());
         let mut column: Column<f64> = Column::default();
         column.set(5, &[3.0, -1.0, 8.5]);
@@ -1487,10 +1668,40 @@ mod tests {
         assert_eq!(KeyTerms::encode(&[], &strings).decode().1, strings.to_vec());
     }
 
+    /// A term's postings move between inline, bitmap and empty as keys come and go; emptied
+    /// bitmaps are reused, and keys too large to hold inline live in a bitmap.
+    #[test]
+    fn test_term_postings_go_inline_and_back_and_reuse_bitmaps() {
+        let mut terms = Terms::default();
+        let (a, b) = (terms.intern("a"), terms.intern("b"));
+        let keys = |terms: &Terms, term: &str| terms.get(term).map(|k| k.iter().collect::<Vec<_>>());
+        terms.insert(a, 7);
+        terms.insert(a, 7);
+        assert!(matches!(terms.posting_of(a), PostingRef::One(7)));
+        terms.insert(a, 9);
+        assert_eq!(keys(&terms, "a"), Some(vec![7, 9]));
+        assert_eq!(terms.bitmaps.len(), 1);
+        terms.remove(a, 7);
+        assert!(matches!(terms.posting_of(a), PostingRef::One(9)), "one key left: inline again");
+        assert_eq!(terms.free_bitmaps, vec![0]);
+        terms.insert(b, 1);
+        terms.insert(b, 2);
+        assert_eq!(terms.bitmaps.len(), 1, "the emptied bitmap is reused");
+        assert_eq!(keys(&terms, "b"), Some(vec![1, 2]));
+        let large = PostingSlot::BITMAP + 5;
+        terms.remove(a, 9);
+        assert!(matches!(terms.posting_of(a), PostingRef::Empty));
+        terms.insert(a, large);
+        assert_eq!(keys(&terms, "a"), Some(vec![large]));
+        terms.remove(a, large);
+        assert_eq!(keys(&terms, "a"), Some(vec![]));
+        assert_eq!(keys(&terms, "b"), Some(vec![1, 2]));
+    }
+
     /// The dictionary answers as a sorted map of terms would, across merges of its unsorted tail.
     #[test]
     fn test_terms_answer_lookups_and_prefixes_like_a_sorted_map() {
-        let mut terms = Terms::default();
+        let mut terms = Terms::ordered();
         let mut reference: BTreeMap<String, RoaringBitmap> = BTreeMap::new();
         let mut seed = 0x2545_f491_u64;
         let mut next = move || {

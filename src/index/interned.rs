@@ -57,6 +57,13 @@ impl Interned {
         }
     }
 
+    pub fn shrink_to_fit(&mut self) {
+        self.arena.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        let (arena, ends) = (&self.arena, &self.ends);
+        self.by_text.shrink_to_fit(|id| text_hash(text_in(arena, ends, *id)));
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.arena.capacity()
             + self.ends.capacity() * std::mem::size_of::<usize>()

@@ -86,6 +86,15 @@ impl SearchState {
         }
     }
 
+    /// Give back the spare capacity of a state built in bulk (see [`Collection::shrink_to_fit`]).
+    pub fn shrink_to_fit(&mut self) {
+        for collection in &mut self.collections {
+            if let Some(collection) = Arc::get_mut(collection) {
+                collection.shrink_to_fit();
+            }
+        }
+    }
+
     /// Own copies of the collections written all day (Location and its capacity, equipment
     /// records): their lists of shared parameter indexes, so that the first capacity write
     /// copies only the columns it changes.

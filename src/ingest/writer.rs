@@ -423,6 +423,7 @@ pub fn rebuild(
     })?;
     let changes = extract_batch(pending);
     apply_changes(state, text, changes, last_seq)?;
+    state.shrink_to_fit();
     let failures = failures.into_inner();
     if failures > 0 {
         tracing::warn!(failures, "some stored resources could not be indexed");

@@ -633,14 +633,12 @@ fn is_column_scan(criterion: &Criterion) -> bool {
 fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extract::QuantityValue) -> bool {
     let mut value = stored.value;
     if let Some(code) = &criterion.code {
-        let unit_matches =
-            stored.code.as_deref() == Some(code.as_str()) || stored.unit.as_deref() == Some(code.as_str());
+        let unit_matches = stored.code() == Some(code.as_str()) || stored.unit() == Some(code.as_str());
         if !unit_matches {
             // Another UCUM unit of the same dimension: compare in the searched unit.
-            let ucum_stored = stored.system.as_deref().is_none_or(is_ucum);
+            let ucum_stored = stored.system().is_none_or(is_ucum);
             let converted = stored
-                .code
-                .as_deref()
+                .code()
                 .filter(|_| ucum_stored)
                 .and_then(|stored_code| crate::index::ucum::convert(stored.value, stored_code, code));
             match converted {
@@ -652,7 +650,7 @@ fn quantity_matches(criterion: &QuantityCriterion, stored: &crate::index::extrac
     if let Some(system) = &criterion.system {
         // SPEC §6.3: the UC3 request writes UCUM as https://unitsofmeasure.org while data use
         // http:// (or the TRE_R247 NOS copy of UCUM): all three name UCUM.
-        if !same_unit_system(system, stored.system.as_deref()) {
+        if !same_unit_system(system, stored.system()) {
             return false;
         }
     }
