@@ -43,6 +43,8 @@ const NO_POSITION: (f64, f64) = (f64::NAN, f64::NAN);
 impl GeoIndex {
     pub fn bulk_load(points: Vec<(DocKey, (f64, f64))>) -> GeoIndex {
         let mut geo = GeoIndex::default();
+        let table_len = points.iter().map(|(key, _)| *key as usize + 1).max().unwrap_or(0);
+        geo.positions = vec![NO_POSITION; table_len];
         for (key, position) in &points {
             geo.set_position(*key, Some(*position));
         }
@@ -78,6 +80,16 @@ impl GeoIndex {
         *slot = position.unwrap_or(NO_POSITION);
         self.count = self.count + usize::from(position.is_some()) - usize::from(previous.is_some());
         previous
+    }
+
+    /// Rebuild the tree packed from the current points: a tree grown one insertion at a time
+    /// (a rebuild from the store) has half-empty nodes, 66 MiB for the national 428,000 points
+    /// where a bulk-loaded one takes a third of that.
+    pub fn repack(&mut self) {
+        let points = (0..self.positions.len() as DocKey)
+            .filter_map(|key| self.position(key).map(|position| (key, position)))
+            .collect();
+        *self = GeoIndex::bulk_load(points);
     }
 
     pub fn position(&self, key: DocKey) -> Option<(f64, f64)> {
@@ -138,6 +150,9 @@ mod tests {
         geo.upsert(4, Some((47.2, -1.6)));
         let hits = geo.within((47.2, -1.6), 15_000.0);
         assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![4, 1]);
+        geo.repack();
+        assert_eq!(geo.within((47.2, -1.6), 15_000.0), hits, "a repacked tree answers alike");
+        assert_eq!((geo.len(), geo.position(2), geo.position(4)), (3, None, Some((47.2, -1.6))));
         assert!(hits[0].1 < 1.0);
         assert_eq!((geo.len(), geo.position(2), geo.position(4)), (3, None, Some((47.2, -1.6))));
         geo.upsert(4, Some((48.0, 2.0)));

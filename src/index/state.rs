@@ -88,6 +88,12 @@ impl SearchState {
 
     /// Give back the spare capacity of a state built in bulk (see [`Collection::shrink_to_fit`]).
     pub fn shrink_to_fit(&mut self) {
+        if let Some(geo) = Arc::get_mut(&mut self.geo) {
+            geo.repack();
+        }
+        for hashes in &mut self.text_hashes {
+            hashes.shrink_to_fit();
+        }
         for collection in &mut self.collections {
             if let Some(collection) = Arc::get_mut(collection) {
                 collection.shrink_to_fit();

@@ -366,63 +366,104 @@ pub fn catch_up(
 }
 
 /// Rebuild the search state from every live resource of the store. JSON parsing and value
-/// extraction, the costly part, run on every core; applying to the state stays single-threaded.
+/// extraction, the costly part, run on a fixed pool of workers (one per core) while this thread
+/// reads the store and applies the batches already extracted, in store order (keys are numbered
+/// in that order, which is the default order of search results).
+///
+/// Why a pool and a pipeline: spawning workers for each batch left this thread idle during
+/// extraction and the workers idle during the apply, and each batch's short-lived threads left
+/// their allocator pages behind, partly used, for good.
 pub fn rebuild(
     store: &dyn ResourceStore,
     state: &mut SearchState,
     text: &TextIndex,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<u64> {
+    use std::sync::mpsc;
     const BATCH: usize = 8_192;
+    type Batch = Vec<(u64, Vec<u8>)>;
+    type Job = (Batch, mpsc::SyncSender<Vec<IndexChange>>);
     let registry = state.registry.clone();
     let last_seq = store.last_seq()?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
-    let mut pending: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
+    // Batches extracted ahead of the apply: enough to keep every worker busy, few enough that
+    // the transient JSON stays a small part of the peak memory.
+    let ahead = threads + 1;
     let failures = std::sync::atomic::AtomicU64::new(0);
-    let extract_batch = |batch: Vec<(u64, Vec<u8>)>| -> Vec<IndexChange> {
-        let chunk_size = batch.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = batch
-                .chunks(chunk_size)
-                .map(|chunk| {
-                    let registry = &registry;
-                    let failures = &failures;
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .filter_map(|(version, bytes)| {
-                                let extracted = serde_json::from_slice::<Value>(bytes)
-                                    .map_err(Error::internal)
-                                    .and_then(|resource| extract_resource(registry, &resource, *version));
-                                match extracted {
-                                    Ok(doc) => Some(IndexChange::Upsert(doc)),
-                                    Err(error) => {
-                                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                        tracing::warn!(%error, "stored resource could not be indexed");
-                                        None
-                                    }
-                                }
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
-        })
+    let extract = |batch: Batch| -> Vec<IndexChange> {
+        batch
+            .iter()
+            .filter_map(|(version, bytes)| {
+                let extracted = serde_json::from_slice::<Value>(bytes)
+                    .map_err(Error::internal)
+                    .and_then(|resource| extract_resource(&registry, &resource, *version));
+                match extracted {
+                    Ok(doc) => Some(IndexChange::Upsert(doc)),
+                    Err(error) => {
+                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(%error, "stored resource could not be indexed");
+                        None
+                    }
+                }
+            })
+            .collect()
     };
-    let count = store.scan_current(&mut |_, _, version, bytes| {
-        pending.push((version, bytes.to_vec()));
-        if pending.len() >= BATCH {
-            let changes = extract_batch(std::mem::take(&mut pending));
-            apply_changes(state, text, changes, 0)?;
+    let (jobs, queue) = mpsc::sync_channel::<Job>(ahead);
+    let queue = parking_lot::Mutex::new(queue);
+    let count = std::thread::scope(|scope| -> Result<u64> {
+        for _ in 0..threads {
+            let (queue, extract) = (&queue, &extract);
+            scope.spawn(move || loop {
+                let job = queue.lock().recv();
+                let Ok((batch, reply)) = job else { break };
+                // The apply side has stopped (an error) when nobody waits for the reply.
+                if reply.send(extract(batch)).is_err() {
+                    break;
+                }
+            });
         }
-        if let Some(progress) = progress {
-            progress.inc(1);
-        }
-        Ok(())
+        let mut in_flight: std::collections::VecDeque<mpsc::Receiver<Vec<IndexChange>>> = Default::default();
+        let mut apply_oldest =
+            |in_flight: &mut std::collections::VecDeque<mpsc::Receiver<Vec<IndexChange>>>,
+             max_seq: u64|
+             -> Result<()> {
+                let Some(reply) = in_flight.pop_front() else { return Ok(()) };
+                let changes = reply.recv().map_err(|_| Error::internal("an extraction worker stopped"))?;
+                apply_changes(state, text, changes, max_seq)
+            };
+        let mut pending: Batch = Vec::with_capacity(BATCH);
+        let submit = |batch: Batch, in_flight: &mut std::collections::VecDeque<_>| -> Result<()> {
+            let (reply, answer) = mpsc::sync_channel(1);
+            jobs.send((batch, reply)).map_err(|_| Error::internal("the extraction workers stopped"))?;
+            in_flight.push_back(answer);
+            Ok(())
+        };
+        let count = store.scan_current(&mut |_, _, version, bytes| {
+            pending.push((version, bytes.to_vec()));
+            if pending.len() >= BATCH {
+                submit(std::mem::replace(&mut pending, Vec::with_capacity(BATCH)), &mut in_flight)?;
+                while in_flight.len() > ahead {
+                    apply_oldest(&mut in_flight, 0)?;
+                }
+            }
+            if let Some(progress) = progress {
+                progress.inc(1);
+            }
+            Ok(())
+        });
+        let finished = count.and_then(|count| {
+            submit(pending, &mut in_flight)?;
+            while in_flight.len() > 1 {
+                apply_oldest(&mut in_flight, 0)?;
+            }
+            apply_oldest(&mut in_flight, last_seq)?;
+            Ok(count)
+        });
+        // Closing the queue lets the workers go (after an error too: their replies are dropped).
+        drop(jobs);
+        drop(in_flight);
+        finished
     })?;
-    let changes = extract_batch(pending);
-    apply_changes(state, text, changes, last_seq)?;
     state.shrink_to_fit();
     let failures = failures.into_inner();
     if failures > 0 {
