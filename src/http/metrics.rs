@@ -181,6 +181,7 @@ fn render_service(app: &App, out: &mut String) {
             writeln!(out, "ror_index_param_heap_bytes{{type=\"{resource_type}\",param=\"{param}\"}} {bytes}");
     }
     gauge(out, "ror_text_index_documents", "Documents in the full-text index.", app.text.num_docs());
+    gauge(out, "ror_text_index_segments", "Segments of the full-text index.", app.text.segment_count());
     gauge(out, "ror_text_index_bytes", "Bytes of the full-text index's files.", app.text.space_bytes());
     let store_file = crate::app::store_path(&app.data_dir);
     if let Ok(metadata) = std::fs::metadata(&store_file) {

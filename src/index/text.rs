@@ -107,6 +107,10 @@ impl TextIndex {
         Ok(engine.reader.searcher())
     }
 
+    pub fn segment_count(&self) -> usize {
+        self.searcher().segment_readers().len()
+    }
+
     pub fn searcher(&self) -> Searcher {
         self.engine.read().reader.searcher()
     }

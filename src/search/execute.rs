@@ -345,11 +345,15 @@ impl<'a> Executor<'a> {
                 let mut keys: Vec<DocKey> = hits.iter().map(|(key, _)| *key).collect();
                 // A strictly increasing list, or the bitmap refuses it.
                 keys.dedup();
+                let found = keys.len() as u64;
                 let result = RoaringBitmap::from_sorted_iter(keys).unwrap_or_default() & live;
                 if scoring {
+                    // The text index holds live resources only, unless a write is between its
+                    // commit and the state's: then each hit is checked.
+                    let all_live = result.len() == found;
                     context.scores.reserve(hits.len());
                     for (key, score) in hits {
-                        if result.contains(key) {
+                        if all_live || result.contains(key) {
                             let entry = context.scores.entry((type_index, key)).or_insert(0.0);
                             *entry = entry.max(score);
                         }
