@@ -418,6 +418,8 @@ client_id = "portal-client"
         "ror_write_visibility_lag_changes ",
         "ror_index_resources{type=\"HealthcareService\"}",
         "ror_index_heap_bytes{type=\"HealthcareService\",part=\"params\"}",
+        "ror_index_param_heap_bytes{type=\"HealthcareService\",param=\"identifier\"}",
+        "ror_text_index_segments ",
         "ror_text_index_bytes ",
         "ror_store_size_bytes",
         "ror_process_resident_memory_bytes",
