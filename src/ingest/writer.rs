@@ -379,6 +379,7 @@ pub fn rebuild(
     text: &TextIndex,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<u64> {
+    use std::panic::AssertUnwindSafe;
     use std::sync::mpsc;
     const BATCH: usize = 8_192;
     type Batch = Vec<(u64, Vec<u8>)>;
@@ -416,8 +417,13 @@ pub fn rebuild(
             scope.spawn(move || loop {
                 let job = queue.lock().recv();
                 let Ok((batch, reply)) = job else { break };
+                // A panic drops the reply: the rebuild then fails with an error naming the
+                // cause, instead of the panic taking the whole process down with the scope.
+                let Ok(changes) = std::panic::catch_unwind(AssertUnwindSafe(|| extract(batch))) else {
+                    break;
+                };
                 // The apply side has stopped (an error) when nobody waits for the reply.
-                if reply.send(extract(batch)).is_err() {
+                if reply.send(changes).is_err() {
                     break;
                 }
             });
