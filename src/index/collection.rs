@@ -639,11 +639,20 @@ impl<T: Clone> Column<T> {
             let accepted = candidates.iter().filter(|key| self.any(*key, &mut test));
             return RoaringBitmap::from_sorted_iter(accepted).unwrap_or_default();
         }
-        let mut bits = vec![0u8; self.slots.len().div_ceil(8)];
-        for (index, values) in self.each_key().enumerate() {
-            if values.iter().any(&mut test) {
-                bits[index / 8] |= 1 << (index % 8);
+        // A word of 64 keys at a time, a key with one value tested in place: this pass is most
+        // of a `_lastUpdated` search over every location.
+        let mut bits = vec![0u8; self.slots.len().div_ceil(64) * 8];
+        for (out, slots) in bits.chunks_exact_mut(8).zip(self.slots.chunks(64)) {
+            let mut word = 0u64;
+            for (offset, slot) in slots.iter().enumerate() {
+                let hit = match slot {
+                    Slot::None => false,
+                    Slot::One(value) => test(value),
+                    Slot::Many { .. } => self.values_of(slot).iter().any(&mut test),
+                };
+                word |= u64::from(hit) << offset;
             }
+            out.copy_from_slice(&word.to_le_bytes());
         }
         RoaringBitmap::from_lsb0_bytes(0, &bits) & candidates
     }
