@@ -67,22 +67,20 @@ impl Posting {
         one.into_iter().chain(many.into_iter().flatten())
     }
 
-    pub fn add_to(&self, union: &mut KeyUnion) {
+    fn as_ref(&self) -> PostingRef<'_> {
         match self {
-            Posting::Empty => {}
-            Posting::One(key) => union.add_key(*key),
-            Posting::Many(bitmap) => union.add(bitmap),
+            Posting::Empty => PostingRef::Empty,
+            Posting::One(key) => PostingRef::One(*key),
+            Posting::Many(bitmap) => PostingRef::Many(bitmap),
         }
     }
 
+    pub fn add_to(&self, union: &mut KeyUnion) {
+        self.as_ref().add_to(union);
+    }
+
     pub fn union_into(&self, out: &mut RoaringBitmap) {
-        match self {
-            Posting::Empty => {}
-            Posting::One(key) => {
-                out.insert(*key);
-            }
-            Posting::Many(bitmap) => *out |= &**bitmap,
-        }
+        self.as_ref().union_into(out);
     }
 }
 
@@ -143,6 +141,11 @@ impl PostingSlot {
 
     fn one(key: DocKey) -> Option<PostingSlot> {
         (key < Self::BITMAP).then_some(PostingSlot(key))
+    }
+
+    /// The number of the slot's bitmap, if it names one.
+    fn bitmap(self) -> Option<usize> {
+        (self.0 != Self::EMPTY.0 && self.0 & Self::BITMAP != 0).then_some((self.0 & !Self::BITMAP) as usize)
     }
 }
 
@@ -248,14 +251,10 @@ impl Terms {
         let Some(slot) = self.postings.get(id as usize) else {
             return PostingRef::Empty;
         };
-        if slot.0 == PostingSlot::EMPTY.0 {
-            PostingRef::Empty
-        } else if slot.0 & PostingSlot::BITMAP == 0 {
-            PostingRef::One(slot.0)
-        } else {
-            self.bitmaps
-                .get((slot.0 & !PostingSlot::BITMAP) as usize)
-                .map_or(PostingRef::Empty, PostingRef::Many)
+        match slot.bitmap() {
+            Some(number) => self.bitmaps.get(number).map_or(PostingRef::Empty, PostingRef::Many),
+            None if slot.0 == PostingSlot::EMPTY.0 => PostingRef::Empty,
+            None => PostingRef::One(slot.0),
         }
     }
 
@@ -333,7 +332,7 @@ impl Terms {
             PostingRef::One(existing) if existing == key => slot,
             PostingRef::One(existing) => self.new_bitmap(&[existing, key]),
             PostingRef::Many(_) => {
-                if let Some(bitmap) = self.bitmaps.get_mut((slot.0 & !PostingSlot::BITMAP) as usize) {
+                if let Some(bitmap) = slot.bitmap().and_then(|number| self.bitmaps.get_mut(number)) {
                     bitmap.insert(key);
                 }
                 slot
@@ -350,8 +349,8 @@ impl Terms {
             PostingRef::One(existing) if existing == key => PostingSlot::EMPTY,
             PostingRef::Empty | PostingRef::One(_) => slot,
             PostingRef::Many(_) => {
-                let number = slot.0 & !PostingSlot::BITMAP;
-                let Some(bitmap) = self.bitmaps.get_mut(number as usize) else {
+                let Some(number) = slot.bitmap() else { return };
+                let Some(bitmap) = self.bitmaps.get_mut(number) else {
                     return;
                 };
                 bitmap.remove(key);
@@ -364,7 +363,7 @@ impl Terms {
                 match remaining {
                     Some(inline) => {
                         *bitmap = RoaringBitmap::new();
-                        self.free_bitmaps.push(number);
+                        self.free_bitmaps.push(number as u32);
                         inline
                     }
                     None => slot,

@@ -384,6 +384,7 @@ pub fn rebuild(
     const BATCH: usize = 8_192;
     type Batch = Vec<(u64, Vec<u8>)>;
     type Job = (Batch, mpsc::SyncSender<Vec<IndexChange>>);
+    type InFlight = std::collections::VecDeque<mpsc::Receiver<Vec<IndexChange>>>;
     let registry = state.registry.clone();
     let last_seq = store.last_seq()?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
@@ -428,17 +429,14 @@ pub fn rebuild(
                 }
             });
         }
-        let mut in_flight: std::collections::VecDeque<mpsc::Receiver<Vec<IndexChange>>> = Default::default();
-        let mut apply_oldest =
-            |in_flight: &mut std::collections::VecDeque<mpsc::Receiver<Vec<IndexChange>>>,
-             max_seq: u64|
-             -> Result<()> {
-                let Some(reply) = in_flight.pop_front() else { return Ok(()) };
-                let changes = reply.recv().map_err(|_| Error::internal("an extraction worker stopped"))?;
-                apply_changes(state, text, changes, max_seq)
-            };
+        let mut in_flight = InFlight::new();
+        let mut apply_oldest = |in_flight: &mut InFlight, max_seq: u64| -> Result<()> {
+            let Some(reply) = in_flight.pop_front() else { return Ok(()) };
+            let changes = reply.recv().map_err(|_| Error::internal("an extraction worker stopped"))?;
+            apply_changes(state, text, changes, max_seq)
+        };
         let mut pending: Batch = Vec::with_capacity(BATCH);
-        let submit = |batch: Batch, in_flight: &mut std::collections::VecDeque<_>| -> Result<()> {
+        let submit = |batch: Batch, in_flight: &mut InFlight| -> Result<()> {
             let (reply, answer) = mpsc::sync_channel(1);
             jobs.send((batch, reply)).map_err(|_| Error::internal("the extraction workers stopped"))?;
             in_flight.push_back(answer);
