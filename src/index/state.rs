@@ -261,6 +261,7 @@ impl SearchState {
 
 #[cfg(test)]
 mod tests {
+    use roaring::RoaringBitmap;
     use serde_json::{json, Value};
 
     use super::*;
@@ -430,6 +431,91 @@ mod tests {
         for changed in ["nb-capacity", "capacity-status"] {
             assert!(!old.shares_param(new, param(changed)), "{changed} is copied");
         }
+    }
+
+    /// Every way `referencing_split` decides (the reverse postings of few targets, a lookup per
+    /// candidate, a pass over the forward column) agrees with the definition, for sources with
+    /// one, several and logical (identifier) references, rewritten and deleted on the way.
+    #[test]
+    fn test_reference_split_paths_agree_with_the_definition() {
+        let registry = Arc::new(Registry::embedded().expect("registry"));
+        let text = TextIndex::create_in_ram().expect("text");
+        let offer = |n: usize, version: u64| {
+            let location = |l: usize| json!({"reference": format!("Location/loc-{}", l % 100)});
+            let locations = match n % 5 {
+                0 => json!([]),
+                1 | 2 => json!([location(n * 7 + version as usize)]),
+                3 => json!([location(n), location(n * 3 + 1), location(n * 11 + 2)]),
+                _ => {
+                    json!([{"type": "Location", "identifier": {"value": format!("L{}", n % 3)}}, location(n)])
+                }
+            };
+            let resource =
+                json!({"resourceType": "HealthcareService", "id": format!("hs-{n}"), "location": locations});
+            IndexChange::Upsert(extract_resource(&registry, &resource, version).expect("extract"))
+        };
+        let mut state = SearchState::new(registry.clone(), text.searcher());
+        let first: Vec<IndexChange> = (0..300).map(|n| offer(n, 1)).collect();
+        state.apply_with_text(&text, &first, 1).expect("apply");
+        // Rewrites move sources between one, several and no targets; deletions leave holes.
+        let rewrites: Vec<IndexChange> = (0..300).step_by(7).map(|n| offer(n * 3 % 300, 2)).collect();
+        state.apply_with_text(&text, &rewrites, 2).expect("apply");
+        let deletions: Vec<IndexChange> = (0..300)
+            .step_by(13)
+            .map(|n| IndexChange::Delete { resource_type: "HealthcareService".into(), id: format!("hs-{n}") })
+            .collect();
+        state.apply_with_text(&text, &deletions, 3).expect("apply");
+
+        let offers_type = registry.type_index("HealthcareService").expect("HealthcareService");
+        let location_type = registry.type_index("Location").expect("Location");
+        let offers = state.collection(offers_type).expect("offers");
+        let locations = state.collection(location_type).expect("locations");
+        let param = registry.resources[offers_type].param("location").map(|p| p.id).expect("location");
+        let tag = location_type as u16;
+        let logical = locations.logical_key_set().clone();
+        assert!(!logical.is_empty(), "logical references are indexed");
+        let target_keys: Vec<DocKey> = (0..100).filter_map(|l| locations.key(&format!("loc-{l}"))).collect();
+        let live: Vec<DocKey> = offers.live.iter().collect();
+        let mut checked = 0;
+        for (targets_every, candidates_every) in
+            [(1, 1), (3, 1), (1, 2), (1, 3), (1, 4), (20, 1), (1, 9), (2, 40), (40, 30)]
+        {
+            let targets: RoaringBitmap = target_keys.iter().copied().step_by(targets_every).collect();
+            let candidates: RoaringBitmap = live.iter().copied().step_by(candidates_every).collect();
+            for one_criterion in [true, false] {
+                let (found, undecided) =
+                    offers.referencing_split(param, tag, &targets, &candidates, &logical, one_criterion);
+                let mut expected_found = RoaringBitmap::new();
+                let mut expected_undecided = RoaringBitmap::new();
+                for key in &candidates {
+                    let refs = offers.references_of(param, key);
+                    let wanted = |(t, k): &(u16, DocKey)| *t == tag && targets.contains(*k);
+                    let by_identifier = |(t, k): &(u16, DocKey)| *t == tag && logical.contains(*k);
+                    let (is_found, is_open) = match refs {
+                        [] => (false, false),
+                        [one] => (wanted(one), !wanted(one) && by_identifier(one)),
+                        several if one_criterion => {
+                            let any = several.iter().any(wanted);
+                            (any, !any && several.iter().any(by_identifier))
+                        }
+                        _ => (false, true),
+                    };
+                    if is_found {
+                        expected_found.insert(key);
+                    }
+                    if is_open {
+                        expected_undecided.insert(key);
+                    }
+                }
+                let undecided: RoaringBitmap = undecided.into_iter().collect();
+                let case =
+                    format!("targets 1/{targets_every}, candidates 1/{candidates_every}, {one_criterion}");
+                assert_eq!(found, expected_found, "{case}");
+                assert_eq!(undecided, expected_undecided, "{case}");
+                checked += found.len() + undecided.len();
+            }
+        }
+        assert!(checked > 500, "the cases decide many sources: {checked}");
     }
 
     fn versions_base() -> Version<'static> {
