@@ -151,7 +151,7 @@ struct Cursor {
     matches: Frozen,
     versions: Versions,
     /// Shared with the first page's answer, not copied (thousands of text scores).
-    scores: Arc<HashMap<DocKey, f64>>,
+    scores: Arc<ScoreTable>,
     distances: Arc<HashMap<DocKey, f64>>,
     includes: Vec<Include>,
     revincludes: Vec<Include>,
@@ -169,7 +169,7 @@ impl Cursor {
     fn held_bytes(&self, current: &Versions) -> usize {
         use crate::index::collection::map_bytes;
         self.matches.bytes()
-            + map_bytes::<DocKey, f64>(self.scores.len())
+            + self.scores.len() * std::mem::size_of::<(DocKey, f32)>()
             + map_bytes::<DocKey, f64>(self.distances.len())
             + self.versions.private_bytes(current)
     }
@@ -320,12 +320,12 @@ impl SearchService {
                 cursor: None,
             });
         }
-        let scores = Arc::new(normalized_scores(type_index, &context, &matched));
+        let scores = Arc::new(ScoreTable::of(type_index, &context, &matched));
         let distances = Arc::new(self.match_distances(&executor, type_index, &matched, &context));
         let offset = request.offset as usize;
         let count = request.count as usize;
         let ordered =
-            self.order(&executor, request, matched, &context, &distances, offset.saturating_add(count))?;
+            self.order(&executor, request, matched, &scores, &distances, offset.saturating_add(count))?;
         let collection = state.collection(type_index).ok_or_else(|| Error::internal("collection missing"))?;
         let end = offset.saturating_add(count).min(ordered.len());
         let page = ordered.page(offset, end);
@@ -464,7 +464,7 @@ impl SearchService {
         executor: &Executor,
         request: &SearchRequest,
         matched: RoaringBitmap,
-        context: &EvalContext,
+        scores: &ScoreTable,
         distances: &HashMap<DocKey, f64>,
         first_page_end: usize,
     ) -> Result<Frozen> {
@@ -519,12 +519,9 @@ impl SearchService {
             return Ok(Frozen::Ranked(Ranked::new(ranked, first_page_end)));
         }
         if request.criterion.has_content() {
-            let ranked = matched
-                .iter()
-                .map(|k| {
-                    let score = context.scores.get(&(type_index, k)).copied().unwrap_or(0.0);
-                    (number_rank(f64::from(score), true), k)
-                })
+            let ranked = scores
+                .ranks(matched.iter())
+                .map(|(score, k)| (number_rank(f64::from(score), true), k))
                 .collect();
             return Ok(Frozen::Ranked(Ranked::new(ranked, first_page_end)));
         }
@@ -720,7 +717,7 @@ impl SearchService {
         executor: &Executor,
         type_index: usize,
         page: &[(DocKey, u64)],
-        scores: &HashMap<DocKey, f64>,
+        scores: &ScoreTable,
         distances: &HashMap<DocKey, f64>,
         context: &EvalContext,
         includes: &[Include],
@@ -742,7 +739,7 @@ impl SearchService {
                 id: Arc::from(id),
                 version: *version,
                 mode: EntryMode::Match,
-                score: scores.get(key).copied(),
+                score: scores.normalized(*key),
                 distance_m: distance,
             });
         }
@@ -851,23 +848,63 @@ fn compare_sort_values(
     }
 }
 
-/// Full-text scores scaled to 0–1 by the best score of the result (the best match scores 1).
-fn normalized_scores(
-    type_index: usize,
-    context: &EvalContext,
-    matched: &RoaringBitmap,
-) -> HashMap<DocKey, f64> {
-    let own: Vec<(DocKey, f32)> = context
-        .scores
-        .iter()
-        .filter(|((t, k), _)| *t == type_index && matched.contains(*k))
-        .map(|((_, k), s)| (*k, *s))
-        .collect();
-    let max = own.iter().map(|(_, s)| *s).fold(0.0f32, f32::max);
-    if max <= 0.0 {
-        return HashMap::default();
+/// The full-text scores of the matches, by key: the best of each key's raw scores, read
+/// scaled to 0–1 by the best score of the result (the best match scores 1).
+#[derive(Default, Debug)]
+pub struct ScoreTable {
+    /// Sorted by key, one entry per key.
+    raw: Vec<(DocKey, f32)>,
+    max: f32,
+}
+
+impl ScoreTable {
+    /// The scores `context` found for matches of `type_index`.
+    fn of(type_index: usize, context: &EvalContext, matched: &RoaringBitmap) -> ScoreTable {
+        let mut raw: Vec<(DocKey, f32)> = context
+            .scores
+            .iter()
+            .filter(|(t, k, _)| *t == type_index && matched.contains(*k))
+            .map(|(_, k, s)| (*k, *s))
+            .collect();
+        // Best first within a key, so that the dedup keeps it.
+        raw.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        raw.dedup_by_key(|(key, _)| *key);
+        ScoreTable::from_sorted(raw)
     }
-    own.into_iter().map(|(k, s)| (k, (f64::from(s) / f64::from(max) * 10_000.0).round() / 10_000.0)).collect()
+
+    fn from_sorted(raw: Vec<(DocKey, f32)>) -> ScoreTable {
+        let max = raw.iter().map(|(_, s)| *s).fold(0.0f32, f32::max);
+        ScoreTable { raw, max }
+    }
+
+    fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    fn raw(&self, key: DocKey) -> Option<f32> {
+        self.raw.binary_search_by_key(&key, |(k, _)| *k).ok().map(|at| self.raw[at].1)
+    }
+
+    /// The score shown in `entry.search.score`.
+    fn normalized(&self, key: DocKey) -> Option<f64> {
+        if self.max <= 0.0 {
+            return None;
+        }
+        self.raw(key).map(|s| (f64::from(s) / f64::from(self.max) * 10_000.0).round() / 10_000.0)
+    }
+
+    /// The raw score of each of `keys` (in key order), 0 for none: one merge, no lookups.
+    fn ranks<'a>(
+        &'a self,
+        keys: impl Iterator<Item = DocKey> + 'a,
+    ) -> impl Iterator<Item = (f32, DocKey)> + 'a {
+        let mut scored = self.raw.iter().peekable();
+        keys.map(move |key| {
+            while scored.next_if(|(k, _)| *k < key).is_some() {}
+            let score = scored.next_if(|(k, _)| *k == key).map_or(0.0, |(_, s)| *s);
+            (score, key)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -887,6 +924,24 @@ mod tests {
             scope: None,
             generation: 0,
         }
+    }
+
+    /// A key scored by several `_content` keeps its best score; matches without a score rank as
+    /// 0; only the searched type's matches count, and the best of them scores 1.
+    #[test]
+    fn test_score_table_keeps_the_best_score_of_each_match() {
+        let context = EvalContext {
+            scores: vec![(0, 9, 1.0), (0, 3, 4.0), (1, 5, 8.0), (0, 9, 2.5), (0, 7, 3.0), (0, 3, 1.5)],
+            ..EvalContext::default()
+        };
+        let matched: RoaringBitmap = [2, 3, 5, 9, 11].into_iter().collect();
+        let table = ScoreTable::of(0, &context, &matched);
+        assert_eq!(table.len(), 2, "key 7 did not match, key 5 is of another type");
+        assert_eq!(table.normalized(3), Some(1.0));
+        assert_eq!(table.normalized(9), Some(0.625));
+        assert_eq!(table.normalized(5), None);
+        let ranks: Vec<(f32, DocKey)> = table.ranks(matched.iter()).collect();
+        assert_eq!(ranks, vec![(0.0, 2), (4.0, 3), (0.0, 5), (2.5, 9), (0.0, 11)]);
     }
 
     /// The cache keeps at most `MAX_CURSORS` cursors and `MAX_CURSOR_BYTES`, dropping the
@@ -914,8 +969,9 @@ mod tests {
 
         // Text scores count too: a fifth of the bound in scores pushes the oldest big one out.
         let mut scored = cursor_of(small(), Instant::now());
-        let entries = MAX_CURSOR_BYTES / 3 / (std::mem::size_of::<(DocKey, f64)>() + 1) / 2;
-        scored.scores = Arc::new((0..entries as DocKey).map(|key| (key, 0.5)).collect());
+        let entries = MAX_CURSOR_BYTES / 5 / std::mem::size_of::<(DocKey, f32)>();
+        scored.scores =
+            Arc::new(ScoreTable::from_sorted((0..entries as DocKey).map(|key| (key, 0.5)).collect()));
         let scored = cache.insert_with(scored, &current);
         assert!(cache.get(&big_ids[1]).is_none());
         assert!(cache.get(&scored).is_some() && cache.get(&big_ids[2]).is_some());
