@@ -76,7 +76,7 @@ impl App {
     pub fn open_with_limits(data_dir: &Path, limits: crate::config::Limits) -> Result<App> {
         let registry = Arc::new(Registry::embedded().map_err(Error::internal)?);
         let store: Arc<dyn ResourceStore> = Arc::new(RedbStore::open(&store_path(data_dir))?);
-        let text = Arc::new(TextIndex::create_in_ram()?);
+        let text = Arc::new(TextIndex::create_in_ram(registry.resources.len())?);
         let mut built = SearchState::new(registry.clone(), text.searcher());
         let started = std::time::Instant::now();
         let count = rebuild(store.as_ref(), &mut built, &text, None)?;

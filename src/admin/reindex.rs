@@ -95,7 +95,7 @@ pub fn start(
 fn run(task: &Task, store: &dyn ResourceStore, registry: Arc<Registry>, writer: &Writer) -> Result<u64> {
     let total: u64 = store.counts()?.iter().map(|(_, n)| n).sum();
     task.enter(TaskPhase::Scanning, total);
-    let text = TextIndex::create_in_ram()?;
+    let text = TextIndex::create_in_ram(registry.resources.len())?;
     let mut state = SearchState::new(registry, text.searcher());
     rebuild(store, &mut state, &text, Some(task.scan_progress()))?;
 

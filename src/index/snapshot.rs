@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn test_both_copies_follow_the_same_changes_and_readers_keep_their_snapshot() {
         let registry = Arc::new(Registry::embedded().expect("registry"));
-        let text = TextIndex::create_in_ram().expect("text");
+        let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
         let snapshots = SearchSnapshots::new(SearchState::new(registry.clone(), text.searcher()));
         let delete = |id: &str| IndexChange::Delete { resource_type: "Organization".into(), id: id.into() };
         let steps = vec![

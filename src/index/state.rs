@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn test_updates_in_place_leave_the_state_a_fresh_build_would_have() {
         let registry = Arc::new(Registry::embedded().expect("registry"));
-        let text = TextIndex::create_in_ram().expect("text");
+        let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
         let versions = [
             Version {
                 capacities: &[(14, "01"), (2, "02")],
@@ -404,7 +404,7 @@ mod tests {
     #[test]
     fn test_a_capacity_write_on_one_copy_unshares_only_the_indexes_it_changes() {
         let registry = Arc::new(Registry::embedded().expect("registry"));
-        let text = TextIndex::create_in_ram().expect("text");
+        let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
         let change = |id: &str, v: &Version<'_>, version: u64| {
             IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
         };
@@ -439,7 +439,7 @@ mod tests {
     #[test]
     fn test_reference_split_paths_agree_with_the_definition() {
         let registry = Arc::new(Registry::embedded().expect("registry"));
-        let text = TextIndex::create_in_ram().expect("text");
+        let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
         let offer = |n: usize, version: u64| {
             let location = |l: usize| json!({"reference": format!("Location/loc-{}", l % 100)});
             let locations = match n % 5 {

@@ -498,7 +498,7 @@ mod tests {
         let store = RedbStore::open(&dir.path().join("store.redb")).expect("store");
         let registry = Arc::new(Registry::embedded().expect("registry"));
         store.commit_units(vec![organization("o1", "Alpha"), organization("o2", "Beta")]).expect("commit");
-        let text = TextIndex::create_in_ram().expect("text");
+        let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
         let mut state = SearchState::new(registry, text.searcher());
         rebuild(&store, &mut state, &text, None).expect("rebuild");
         assert_eq!(catch_up(&store, &mut state, &text, 10).expect("nothing to replay"), 0);
