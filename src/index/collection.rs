@@ -356,6 +356,11 @@ impl PostingTable {
     fn shrink_to_fit(&mut self) {
         self.slots.shrink_to_fit();
         self.sets.shrink_to_fit();
+        for set in &mut self.sets {
+            if let KeySet::Few(keys) = set {
+                keys.shrink_to_fit();
+            }
+        }
     }
 }
 
