@@ -175,11 +175,12 @@ impl<'a> PostingRef<'a> {
         one.into_iter().chain(few.into_iter().flatten()).chain(many.into_iter().flatten())
     }
 
-    /// Set the posting's keys in a bitset of 64 keys a word, sized for every key.
-    fn set_in(self, words: &mut [u64]) {
+    /// Set the posting's keys in a bitset (least significant bit first, as
+    /// [`RoaringBitmap::from_lsb0_bytes`] reads it) sized for every key.
+    fn set_in(self, bits: &mut [u8]) {
         let mut set = |key: DocKey| {
-            if let Some(word) = words.get_mut(key as usize / 64) {
-                *word |= 1 << (key % 64);
+            if let Some(byte) = bits.get_mut(key as usize / 8) {
+                *byte |= 1 << (key % 8);
             }
         };
         match self {
@@ -299,15 +300,15 @@ impl PostingTable {
             self.slots.resize(id as usize + 1, PostingSlot::EMPTY);
         }
         let slot = self.slots[id as usize];
-        let updated = match (slot.set(), self.get(id)) {
-            (_, PostingRef::Empty) => {
+        let updated = match self.get(id) {
+            PostingRef::Empty => {
                 self.occupied += 1;
                 PostingSlot::one(key).unwrap_or_else(|| self.new_set(&[key]))
             }
-            (_, PostingRef::One(existing)) if existing == key => slot,
-            (_, PostingRef::One(existing)) => self.new_set(&[existing, key]),
-            (number, _) => {
-                if let Some(set) = number.and_then(|number| self.sets.get_mut(number)) {
+            PostingRef::One(existing) if existing == key => slot,
+            PostingRef::One(existing) => self.new_set(&[existing, key]),
+            PostingRef::Few(_) | PostingRef::Many(_) => {
+                if let Some(set) = slot.set().and_then(|number| self.sets.get_mut(number)) {
                     set.insert(key);
                 }
                 slot
@@ -554,12 +555,11 @@ impl ReverseRefs {
             return union.finish();
         }
         // Many targets: a bitset over the sources, no sort of the keys gathered.
-        let mut words = vec![0u64; bound.div_ceil(64)];
+        let mut bits = vec![0u8; bound.div_ceil(8)];
         for target in targets {
-            table.get(target).set_in(&mut words);
+            table.get(target).set_in(&mut bits);
         }
-        let bytes: Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
-        RoaringBitmap::from_lsb0_bytes(0, &bytes)
+        RoaringBitmap::from_lsb0_bytes(0, &bits)
     }
 
     fn shrink_to_fit(&mut self) {
