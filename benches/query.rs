@@ -151,7 +151,7 @@ impl Fixture {
             .map_err(|e| e.to_string())
     }
 
-    fn render(&self, page: &SearchPage, request: &SearchRequest) -> Result<String, String> {
+    fn render(&self, page: &SearchPage, request: &SearchRequest) -> Result<Vec<u8>, String> {
         let links = BundleLinks {
             base_url: BASE_URL.to_owned(),
             self_url: format!("{BASE_URL}/bench"),
@@ -285,7 +285,7 @@ fn bench_queries(c: &mut Criterion) {
     let mut group = c.benchmark_group("full");
     for query in &queries {
         group.bench_function(&query.name, |b| {
-            b.iter(|| -> Result<String, String> {
+            b.iter(|| -> Result<Vec<u8>, String> {
                 let request =
                     fixture.parse(&query.resource_type, std::hint::black_box(&query.query_string))?;
                 let page = fixture.app.search.search(&request).map_err(|e| e.to_string())?;

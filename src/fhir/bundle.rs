@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::error::{Error, IssueCode, Result};
-use crate::search::{EntryMode, SearchPage};
+use crate::search::{EntryMode, EntryRef, SearchPage};
 use crate::store::ResourceStore;
 
 pub const LOCATION_DISTANCE_URL: &str = "http://hl7.org/fhir/StructureDefinition/location-distance";
@@ -13,10 +13,6 @@ pub struct BundleLinks {
     pub base_url: String,
     pub self_url: String,
     pub next_url: Option<String>,
-}
-
-fn push_json(out: &mut String, value: &Value) {
-    out.push_str(&value.to_string());
 }
 
 /// Keep only the requested top-level elements (+ mandatory ones) and mark the result SUBSETTED.
@@ -55,12 +51,18 @@ pub fn render_searchset(
     links: &BundleLinks,
     elements: Option<&[String]>,
     ignored: &[(String, String)],
-) -> Result<String> {
+) -> Result<Vec<u8>> {
     render_searchset_projected(store, page, links, elements, ignored, None)
 }
 
+/// A page's JSON grows past this per entry only for large resources (the vector then doubles):
+/// the national corpus's resources are 1–3 kB.
+const ENTRY_BYTES_GUESS: usize = 3072;
+
 /// As [`render_searchset`]; with a `projection` (restricted access profiles) the resources are
-/// parsed and projected, otherwise the stored bytes are spliced in as they are.
+/// parsed and projected, otherwise the stored bytes are copied from the store's pages straight
+/// into the Bundle (stored JSON is `serde_json` output, valid UTF-8 by construction, so the
+/// body is built as bytes and never re-validated).
 pub fn render_searchset_projected(
     store: &dyn ResourceStore,
     page: &SearchPage,
@@ -68,96 +70,62 @@ pub fn render_searchset_projected(
     elements: Option<&[String]>,
     ignored: &[(String, String)],
     projection: Option<PageProjection<'_>>,
-) -> Result<String> {
+) -> Result<Vec<u8>> {
     let keys: Vec<(&str, &str, u64)> =
         page.entries.iter().map(|e| (e.resource_type.as_str(), &*e.id, e.version)).collect();
-    let mut resources = store.read_many(&keys)?;
-    if let Some(projection) = projection {
-        let stored: Vec<(usize, StoredResource<'_>)> = keys
-            .iter()
-            .zip(resources.iter())
-            .enumerate()
-            .filter_map(|(index, ((resource_type, id, _), bytes))| {
-                bytes.as_ref().map(|b| (index, (*resource_type, *id, &**b)))
-            })
-            .collect();
-        let items: Vec<StoredResource<'_>> = stored.iter().map(|(_, item)| *item).collect();
-        let projected = projection(&items)?;
-        let mut shown: Vec<Option<std::sync::Arc<[u8]>>> = vec![None; resources.len()];
-        for ((index, _), bytes) in stored.iter().zip(projected) {
-            if let (Some(slot), Some(bytes)) = (shown.get_mut(*index), bytes) {
-                *slot = Some(bytes.into());
-            }
-        }
-        resources = shown;
-    }
-    let mut out =
-        String::with_capacity(4096 + resources.iter().flatten().map(|r| r.len() + 256).sum::<usize>());
-    out.push_str("{\"resourceType\":\"Bundle\",\"id\":");
-    push_json(&mut out, &Value::String(uuid::Uuid::new_v4().to_string()));
-    out.push_str(",\"meta\":{\"lastUpdated\":");
-    push_json(
-        &mut out,
-        &Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    let mut out = Vec::with_capacity(4096 + page.entries.len() * ENTRY_BYTES_GUESS);
+    out.extend_from_slice(b"{\"resourceType\":\"Bundle\",\"id\":\"");
+    out.extend_from_slice(
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes(),
     );
-    out.push_str("},\"type\":\"searchset\",\"total\":");
-    out.push_str(&page.total.to_string());
-    out.push_str(",\"link\":[{\"relation\":\"self\",\"url\":");
-    push_json(&mut out, &Value::String(links.self_url.clone()));
-    out.push('}');
+    out.extend_from_slice(b"\",\"meta\":{\"lastUpdated\":\"");
+    out.extend_from_slice(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).as_bytes());
+    out.extend_from_slice(b"\"},\"type\":\"searchset\",\"total\":");
+    out.extend_from_slice(page.total.to_string().as_bytes());
+    out.extend_from_slice(b",\"link\":[{\"relation\":\"self\",\"url\":");
+    push_json_str(&mut out, &links.self_url)?;
+    out.push(b'}');
     if let Some(next) = &links.next_url {
-        out.push_str(",{\"relation\":\"next\",\"url\":");
-        push_json(&mut out, &Value::String(next.clone()));
-        out.push('}');
+        out.extend_from_slice(b",{\"relation\":\"next\",\"url\":");
+        push_json_str(&mut out, next)?;
+        out.push(b'}');
     }
-    out.push_str("],\"entry\":[");
+    out.extend_from_slice(b"],\"entry\":[");
     let mut first = true;
-    for (entry, resource) in page.entries.iter().zip(resources.iter()) {
-        let Some(bytes) = resource else { continue };
+    let mut push_next = |out: &mut Vec<u8>, entry: &EntryRef, bytes: &[u8]| -> Result<()> {
+        // An empty version is a deletion.
         if bytes.is_empty() {
-            continue;
+            return Ok(());
         }
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         first = false;
-        out.push_str("{\"fullUrl\":");
-        push_json(
-            &mut out,
-            &Value::String(format!("{}/{}/{}", links.base_url, entry.resource_type, entry.id)),
-        );
-        out.push_str(",\"resource\":");
-        match (elements, entry.mode) {
-            (Some(elements), _) if !elements.is_empty() => {
-                let projected = project_elements(bytes, elements)?;
-                out.push_str(std::str::from_utf8(&projected).map_err(Error::internal)?);
+        push_entry(out, links, entry, bytes, elements)
+    };
+    match projection {
+        None => store.read_each(&keys, &mut |index, bytes| match page.entries.get(index) {
+            Some(entry) => push_next(&mut out, entry, bytes),
+            None => Ok(()),
+        })?,
+        Some(projection) => {
+            let resources = store.read_many(&keys)?;
+            let stored: Vec<(usize, StoredResource<'_>)> = keys
+                .iter()
+                .zip(resources.iter())
+                .enumerate()
+                .filter_map(|(index, ((resource_type, id, _), bytes))| {
+                    bytes.as_ref().map(|b| (index, (*resource_type, *id, &**b)))
+                })
+                .collect();
+            let items: Vec<StoredResource<'_>> = stored.iter().map(|(_, item)| *item).collect();
+            let projected = projection(&items)?;
+            for ((index, _), bytes) in stored.iter().zip(projected) {
+                if let (Some(entry), Some(bytes)) = (page.entries.get(*index), bytes) {
+                    push_next(&mut out, entry, &bytes)?;
+                }
             }
-            _ => out.push_str(std::str::from_utf8(bytes).map_err(Error::internal)?),
         }
-        let mut search = serde_json::Map::new();
-        search.insert(
-            "mode".into(),
-            Value::String(match entry.mode {
-                EntryMode::Match => "match".into(),
-                EntryMode::Include => "include".into(),
-            }),
-        );
-        if let Some(score) = entry.score {
-            search.insert("score".into(), json!(score));
-        }
-        if let Some(distance_m) = entry.distance_m {
-            let km = (distance_m / 10.0).round() / 100.0;
-            search.insert(
-                "extension".into(),
-                json!([{
-                    "url": LOCATION_DISTANCE_URL,
-                    "valueDistance": {"value": km, "unit": "km", "system": "http://unitsofmeasure.org", "code": "km"}
-                }]),
-            );
-        }
-        out.push_str(",\"search\":");
-        push_json(&mut out, &Value::Object(search));
-        out.push('}');
     }
     if !ignored.is_empty() {
         let issues: Vec<Value> = ignored
@@ -172,15 +140,62 @@ pub fn render_searchset_projected(
             })
             .collect();
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         let outcome = json!({
             "fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()),
             "resource": {"resourceType": "OperationOutcome", "issue": issues},
             "search": {"mode": "outcome"}
         });
-        push_json(&mut out, &outcome);
+        serde_json::to_writer(&mut out, &outcome).map_err(Error::internal)?;
     }
-    out.push_str("]}");
+    out.extend_from_slice(b"]}");
     Ok(out)
+}
+
+fn push_json_str(out: &mut Vec<u8>, text: &str) -> Result<()> {
+    serde_json::to_writer(out, text).map_err(Error::internal)
+}
+
+fn push_json_number(out: &mut Vec<u8>, number: f64) -> Result<()> {
+    serde_json::to_writer(out, &number).map_err(Error::internal)
+}
+
+/// One entry: `fullUrl`, the resource (projected on `_elements`), `search` (mode, score, the
+/// `location-distance` extension), the members in that order.
+fn push_entry(
+    out: &mut Vec<u8>,
+    links: &BundleLinks,
+    entry: &EntryRef,
+    bytes: &[u8],
+    elements: Option<&[String]>,
+) -> Result<()> {
+    out.extend_from_slice(b"{\"fullUrl\":");
+    let full_url = [links.base_url.as_str(), "/", &entry.resource_type, "/", &entry.id].concat();
+    push_json_str(out, &full_url)?;
+    out.extend_from_slice(b",\"resource\":");
+    match elements {
+        Some(elements) if !elements.is_empty() => out.extend_from_slice(&project_elements(bytes, elements)?),
+        _ => out.extend_from_slice(bytes),
+    }
+    out.extend_from_slice(match entry.mode {
+        EntryMode::Match => b",\"search\":{\"mode\":\"match\"",
+        EntryMode::Include => b",\"search\":{\"mode\":\"include\"",
+    });
+    if let Some(score) = entry.score {
+        out.extend_from_slice(b",\"score\":");
+        push_json_number(out, score)?;
+    }
+    if let Some(distance_m) = entry.distance_m {
+        let km = (distance_m / 10.0).round() / 100.0;
+        out.extend_from_slice(b",\"extension\":[{\"url\":");
+        push_json_str(out, LOCATION_DISTANCE_URL)?;
+        out.extend_from_slice(b",\"valueDistance\":{\"value\":");
+        push_json_number(out, km)?;
+        out.extend_from_slice(
+            b",\"unit\":\"km\",\"system\":\"http://unitsofmeasure.org\",\"code\":\"km\"}}]",
+        );
+    }
+    out.extend_from_slice(b"}}");
+    Ok(())
 }

@@ -66,7 +66,10 @@ fn handling(request: &HttpRequest) -> Handling {
     }
 }
 
-fn fhir_json(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+fn fhir_json(
+    status: actix_web::http::StatusCode,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
     HttpResponse::build(status).content_type(FHIR_JSON).body(body)
 }
 

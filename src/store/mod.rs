@@ -130,6 +130,14 @@ pub trait ResourceStore: Send + Sync {
     fn version(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>>;
     /// Several versions at once, in one read transaction (a Bundle page).
     fn read_many(&self, keys: &[(&str, &str, u64)]) -> Result<Vec<Option<Arc<[u8]>>>>;
+    /// As [`ResourceStore::read_many`], lending each found version's bytes to `visit` (with its
+    /// index in `keys`) in the order of `keys` instead of copying them out: a page is rendered
+    /// straight from the store's pages.
+    fn read_each(
+        &self,
+        keys: &[(&str, &str, u64)],
+        visit: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()>;
     /// All versions of a resource, newest first.
     fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredVersion>>;
     /// Visit every live resource, in key order.

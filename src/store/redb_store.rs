@@ -287,6 +287,26 @@ impl ResourceStore for RedbStore {
         Ok(out)
     }
 
+    fn read_each(
+        &self,
+        keys: &[(&str, &str, u64)],
+        visit: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let txn = self.begin_read()?;
+        let versions = txn.open_table(VERSIONS)?;
+        let mut key = String::new();
+        for (index, (resource_type, id, version)) in keys.iter().enumerate() {
+            key.clear();
+            key.push_str(resource_type);
+            key.push('/');
+            key.push_str(id);
+            if let Some(bytes) = versions.get((key.as_str(), *version))? {
+                visit(index, bytes.value())?;
+            }
+        }
+        Ok(())
+    }
+
     fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredVersion>> {
         let txn = self.begin_read()?;
         let versions = txn.open_table(VERSIONS)?;
