@@ -35,7 +35,7 @@ const SPARE_WAIT: Duration = Duration::from_millis(250);
 /// Changes published on one copy and still to apply to the other.
 struct Published {
     changes: Vec<IndexChange>,
-    searcher: Option<tantivy::Searcher>,
+    searcher: Option<crate::index::text::TextSearcher>,
     max_seq: u64,
 }
 

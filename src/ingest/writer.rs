@@ -468,6 +468,7 @@ pub fn rebuild(
         drop(in_flight);
         finished
     })?;
+    state.searcher = text.merge_segments()?;
     state.shrink_to_fit();
     let failures = failures.into_inner();
     if failures > 0 {

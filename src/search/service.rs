@@ -860,15 +860,28 @@ pub struct ScoreTable {
 impl ScoreTable {
     /// The scores `context` found for matches of `type_index`.
     fn of(type_index: usize, context: &EvalContext, matched: &RoaringBitmap) -> ScoreTable {
-        let mut raw: Vec<(DocKey, f32)> = context
+        // Key above, best score first below (scores are >= 0, whose bit patterns order as the
+        // floats do): one integer sort, then the first of each key is its best.
+        let mut packed: Vec<u64> = context
             .scores
             .iter()
-            .filter(|(t, k, _)| *t == type_index && matched.contains(*k))
-            .map(|(_, k, s)| (*k, *s))
+            .filter(|(t, _, _)| *t == type_index)
+            .map(|(_, key, score)| (u64::from(*key) << 32) | u64::from(u32::MAX - score.max(0.0).to_bits()))
             .collect();
-        // Best first within a key, so that the dedup keeps it.
-        raw.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
-        raw.dedup_by_key(|(key, _)| *key);
+        packed.sort_unstable();
+        packed.dedup_by_key(|entry| *entry >> 32);
+        // The scored keys that matched, walked beside the sorted entries: no lookup per key.
+        let scored = RoaringBitmap::from_sorted_iter(packed.iter().map(|entry| (*entry >> 32) as DocKey))
+            .unwrap_or_default();
+        let mut kept = (scored & matched).into_iter().peekable();
+        let raw = packed
+            .into_iter()
+            .filter_map(|entry| {
+                let key = (entry >> 32) as DocKey;
+                kept.next_if_eq(&key)?;
+                Some((key, f32::from_bits(u32::MAX - (entry & 0xffff_ffff) as u32)))
+            })
+            .collect();
         ScoreTable::from_sorted(raw)
     }
 
