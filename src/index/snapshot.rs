@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::state::{IndexChange, SearchState};
-use super::text::TextIndex;
+use super::text::{TextIndex, TextSearcher};
 use crate::error::{Error, Result};
 
 /// How long the writer waits for the last readers of its spare copy (searches that loaded it
@@ -35,7 +35,7 @@ const SPARE_WAIT: Duration = Duration::from_millis(250);
 /// Changes published on one copy and still to apply to the other.
 struct Published {
     changes: Vec<IndexChange>,
-    searcher: Option<crate::index::text::TextSearcher>,
+    searcher: Option<TextSearcher>,
     max_seq: u64,
 }
 

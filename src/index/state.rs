@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::collection::Collection;
 use super::extract::IndexDoc;
 use super::geo::GeoIndex;
-use super::text::TextIndex;
+use super::text::{TextIndex, TextSearcher};
 use super::DocKey;
 use crate::error::Result;
 use crate::schema::Registry;
@@ -30,7 +30,7 @@ pub struct SearchState {
     pub collections: Vec<Arc<Collection>>,
     /// Points of `Location.position`, keyed by Location keys (copy on write, as collections).
     pub geo: Arc<GeoIndex>,
-    pub searcher: crate::index::text::TextSearcher,
+    pub searcher: TextSearcher,
     /// Highest store change sequence reflected here.
     pub applied_seq: u64,
     /// Bumped by every reindex swap.
@@ -47,7 +47,7 @@ fn text_hash(text: &str) -> u64 {
 }
 
 impl SearchState {
-    pub fn new(registry: Arc<Registry>, searcher: crate::index::text::TextSearcher) -> SearchState {
+    pub fn new(registry: Arc<Registry>, searcher: TextSearcher) -> SearchState {
         let collections = registry.resources.iter().map(|r| Arc::new(Collection::new(r))).collect();
         let location_type = registry.type_index("Location").unwrap_or(usize::MAX);
         let text_hashes = vec![Vec::new(); registry.resources.len()];
@@ -155,7 +155,7 @@ impl SearchState {
         text: &TextIndex,
         changes: &[IndexChange],
         max_seq: u64,
-    ) -> Result<Option<crate::index::text::TextSearcher>> {
+    ) -> Result<Option<TextSearcher>> {
         let texts = self.prepare(changes);
         let searcher = if texts.is_empty() {
             None
@@ -171,12 +171,7 @@ impl SearchState {
 
     /// Apply changes whose texts were already staged: same changes, same order, same prior
     /// state as the copy that staged them, so `prepare` allocates the keys that copy got.
-    pub fn replay(
-        &mut self,
-        changes: &[IndexChange],
-        searcher: Option<&crate::index::text::TextSearcher>,
-        max_seq: u64,
-    ) {
+    pub fn replay(&mut self, changes: &[IndexChange], searcher: Option<&TextSearcher>, max_seq: u64) {
         let _ = self.prepare(changes);
         self.apply(changes);
         if let Some(searcher) = searcher {

@@ -4,10 +4,10 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
+
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::index::SegmentReader;
-
 use tantivy::query::{BooleanQuery, BoostQuery, InvertedIndexRangeQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
 use tantivy::tokenizer::{
@@ -24,6 +24,7 @@ const FRENCH: &str = "fr_stem";
 const WHOLE_WORD_BOOST: f32 = 2.0;
 /// Prefix expansion cap per query word: bounds the cost of one-letter queries.
 const MAX_QUERY_WORDS: usize = 16;
+/// The FAST field holding each document's `(type, DocKey)`.
 const KEY_FIELD: &str = "key";
 
 pub struct TextIndex {
