@@ -22,7 +22,7 @@ const FRENCH: &str = "fr_stem";
 /// Whole-word matches rank above prefix matches (SPEC UC6: "cardio" finds cardiologie, but an
 /// offer that says "cardio" itself ranks first).
 const WHOLE_WORD_BOOST: f32 = 2.0;
-/// Prefix expansion cap per query word: bounds the cost of one-letter queries.
+/// Words of one query that are searched (the others are dropped): bounds the clauses of a search.
 const MAX_QUERY_WORDS: usize = 16;
 /// The FAST field holding each document's `(type, DocKey)`.
 const KEY_FIELD: &str = "key";
