@@ -271,9 +271,15 @@ pub fn date_matches_at(c: &DateCriterion, stored: DateRange, now_ms: i64) -> boo
 /// boxes on a stored range's (start, end), so a pass over 430,000 locations makes four
 /// comparisons per box instead of a call dispatching on the prefix (that call was 30% of a
 /// national `_lastUpdated` search). Matches exactly what [`date_matches_at`] matches.
+///
+/// The first two boxes (one criterion, the common case) are held inline and tested as straight
+/// code, a box that holds nothing filling an unused place; a comma list adds the others. Every
+/// box is tested, without a branch on the earlier ones' answer: over dates in no order that
+/// branch is mispredicted (a `||` there made a `_lastUpdated` pass 20 % slower).
 #[derive(Debug, Clone)]
 pub struct DateTest {
-    boxes: Vec<DateBox>,
+    pair: [DateBox; 2],
+    rest: Vec<DateBox>,
 }
 
 /// Inclusive bounds on a stored range's first millisecond and on its first millisecond after.
@@ -288,6 +294,9 @@ struct DateBox {
 impl DateBox {
     const ANY: DateBox =
         DateBox { start_min: i64::MIN, start_max: i64::MAX, end_min: i64::MIN, end_max: i64::MAX };
+    /// Holds no range.
+    const NONE: DateBox =
+        DateBox { start_min: i64::MAX, start_max: i64::MIN, end_min: i64::MAX, end_max: i64::MIN };
 
     /// Without branches: over dates in no order, a branch per comparison is mispredicted
     /// half the time.
@@ -328,12 +337,20 @@ impl DateTest {
                 }
             }
         }
-        DateTest { boxes }
+        let rest = boxes.split_off(boxes.len().min(2));
+        let mut pair = [DateBox::NONE; 2];
+        for (place, date_box) in pair.iter_mut().zip(boxes) {
+            *place = date_box;
+        }
+        DateTest { pair, rest }
     }
 
     #[inline]
     pub fn matches(&self, stored: DateRange) -> bool {
-        self.boxes.iter().fold(false, |hit, b| hit | b.contains(stored))
+        let [first, second] = &self.pair;
+        first.contains(stored)
+            | second.contains(stored)
+            | self.rest.iter().fold(false, |hit, b| hit | b.contains(stored))
     }
 }
 
