@@ -55,8 +55,8 @@ pub fn render_searchset(
     render_searchset_projected(store, page, links, elements, ignored, None)
 }
 
-/// A page's JSON grows past this per entry only for large resources (the vector then doubles):
-/// the national corpus's resources are 1–3 kB.
+/// Bytes reserved per entry of a page: a body grows past it (the vector doubling) only when
+/// its resources are large, such as locations with many capacity records.
 const ENTRY_BYTES_GUESS: usize = 3072;
 
 /// As [`render_searchset`]; with a `projection` (restricted access profiles) the resources are
