@@ -128,11 +128,20 @@ pub trait ResourceStore: Send + Sync {
     fn current(&self, resource_type: &str, id: &str) -> Result<Option<StoredVersion>>;
     /// One version of a resource.
     fn version(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<StoredVersion>>;
-    /// Several versions at once, in one read transaction (a Bundle page).
-    fn read_many(&self, keys: &[(&str, &str, u64)]) -> Result<Vec<Option<Arc<[u8]>>>>;
-    /// As [`ResourceStore::read_many`], lending each found version's bytes to `visit` (with its
-    /// index in `keys`) in the order of `keys` instead of copying them out: a page is rendered
-    /// straight from the store's pages.
+    /// Several versions at once, in one read transaction (a Bundle page), copied out.
+    fn read_many(&self, keys: &[(&str, &str, u64)]) -> Result<Vec<Option<Arc<[u8]>>>> {
+        let mut found = vec![None; keys.len()];
+        self.read_each(keys, &mut |index, bytes| {
+            if let Some(slot) = found.get_mut(index) {
+                *slot = Some(Arc::from(bytes));
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+    /// Several versions at once, in one read transaction, each found version's bytes lent to
+    /// `visit` (with its index in `keys`) in the order of `keys` instead of copied out: a page
+    /// is rendered straight from the store's pages.
     fn read_each(
         &self,
         keys: &[(&str, &str, u64)],

@@ -272,21 +272,6 @@ impl ResourceStore for RedbStore {
         }))
     }
 
-    fn read_many(&self, keys: &[(&str, &str, u64)]) -> Result<Vec<Option<Arc<[u8]>>>> {
-        let txn = self.begin_read()?;
-        let versions = txn.open_table(VERSIONS)?;
-        let mut out = Vec::with_capacity(keys.len());
-        let mut key = String::new();
-        for (resource_type, id, version) in keys {
-            key.clear();
-            key.push_str(resource_type);
-            key.push('/');
-            key.push_str(id);
-            out.push(versions.get((key.as_str(), *version))?.map(|bytes| Arc::from(bytes.value())));
-        }
-        Ok(out)
-    }
-
     fn read_each(
         &self,
         keys: &[(&str, &str, u64)],
