@@ -2,6 +2,7 @@
 //! and the full-text index, rebuilt from the store of record at will.
 
 pub mod collection;
+pub mod date_order;
 pub mod extract;
 pub mod geo;
 pub mod interned;

@@ -352,6 +352,36 @@ impl DateTest {
             | second.contains(stored)
             | self.rest.iter().fold(false, |hit, b| hit | b.contains(stored))
     }
+
+    /// Where the ranges this test accepts start, for stored ranges whose length
+    /// (`end_ms - start_ms`) lies within `min_span..=max_span`: one window per box, holding the
+    /// starts the box may accept and, inside them, the starts it accepts whatever the length.
+    /// A range starting outside every `maybe` window does not match; one starting inside a
+    /// `sure` window does, without a test.
+    pub fn start_windows(&self, min_span: i64, max_span: i64) -> Vec<StartWindow> {
+        self.pair
+            .iter()
+            .chain(&self.rest)
+            .map(|b| StartWindow {
+                maybe: (
+                    b.start_min.max(b.end_min.saturating_sub(max_span)),
+                    b.start_max.min(b.end_max.saturating_sub(min_span)),
+                ),
+                sure: (
+                    b.start_min.max(b.end_min.saturating_sub(min_span)),
+                    b.start_max.min(b.end_max.saturating_sub(max_span)),
+                ),
+            })
+            .collect()
+    }
+}
+
+/// Inclusive bounds on a stored range's start (see [`DateTest::start_windows`]); a window whose
+/// first bound is above its second holds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartWindow {
+    pub maybe: (i64, i64),
+    pub sure: (i64, i64),
 }
 
 /// The widened range `ap` accepts overlaps with: a tenth of the distance to now, at least a day.

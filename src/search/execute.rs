@@ -229,7 +229,10 @@ impl<'a> Executor<'a> {
                 ParamIndex::Dates(column) => {
                     // One clock read per criterion, not per stored value (`ap` needs "now").
                     let test = DateTest::new(values, chrono::Utc::now().timestamp_millis());
-                    column.matching(scan_set, |range| test.matches(*range))
+                    match column.passes_over(scan_set).then(|| collection.date_order(*param)).flatten() {
+                        Some(order) => order.matching(column, &test, scan_set),
+                        None => column.matching(scan_set, |range| test.matches(*range)),
+                    }
                 }
                 _ => RoaringBitmap::new(),
             },
