@@ -90,7 +90,12 @@ impl DateOrder {
         if sure_count * 2 > self.keys.len() {
             // Most keys match: start from all of them and drop those that fail.
             bits = self.single_bits.clone();
-            for (from, to) in without(&[(0, self.keys.len())], &sure) {
+            for (from, to) in without(&[(0, self.keys.len())], &maybe) {
+                for key in &self.keys[from..to] {
+                    clear_bit(&mut bits, *key);
+                }
+            }
+            for (from, to) in without(&maybe, &sure) {
                 for position in from..to {
                     if !tested(position) {
                         clear_bit(&mut bits, self.keys[position]);
