@@ -13,6 +13,11 @@
 //! `--search-rate R` and `--patch-rate P` (requests/s in all) turn the readers and the writers
 //! into open loops: searches at a steady rate, as an emergency directory sends them, rather than
 //! as fast as the two cores answer (where any write necessarily slows every search down).
+//! `--probe-every N` sends the write-to-visible search after one PATCH in N (default 1: after
+//! each), so that the storm is made of PATCHes rather than of as many extra searches.
+//! `--writer-nice N` lowers the load generator's own writer threads (Linux nice value): client and
+//! server share the cores here, and 32 writer threads at the readers' priority delay the readers'
+//! measuring threads as much as the server does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -218,6 +223,8 @@ fn main() {
     // Open-loop rates (requests/s in all); 0: closed loops, as fast as answers come.
     let search_rate: f64 = arg(&args, "--search-rate").and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let patch_rate: f64 = arg(&args, "--patch-rate").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let probe_every: u64 = arg(&args, "--probe-every").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let writer_nice: i32 = arg(&args, "--writer-nice").and_then(|v| v.parse().ok()).unwrap_or(0).clamp(0, 19);
 
     // Locations with a capacity record: the targets of the storm.
     let mut client = Client::new(&address);
@@ -254,6 +261,10 @@ fn main() {
             let (patch_latency, visible_latency, not_visible, failures) =
                 (patch_latency.clone(), visible_latency.clone(), not_visible.clone(), failures.clone());
             std::thread::spawn(move || {
+                if writer_nice > 0 {
+                    // Per thread on Linux: the thread id names this thread alone.
+                    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), writer_nice);
+                }
                 let mut writer_client = Client::new(&address);
                 let mut checker = Client::new(&address);
                 let mut n = writer as u64;
@@ -274,6 +285,10 @@ fn main() {
                         Ok((200, _)) => {
                             let acknowledged = sent.elapsed().as_micros() as u64;
                             patch_latency.lock().map(|mut v| v.push(acknowledged)).ok();
+                            if (n / writers as u64) % probe_every != 0 {
+                                n += writers as u64;
+                                continue;
+                            }
                             // Another connection searches for the new value at once.
                             let probe = format!("/fhir/Location?_id={id}&nb-capacity={count}&_summary=count");
                             let seen = checker
@@ -313,7 +328,7 @@ fn main() {
     let loop_kind =
         |rate: f64| if rate > 0.0 { format!("open loop at {rate} req/s") } else { "closed loop".to_owned() };
     println!(
-        "write_load against {address}: {writers} writers ({}), {reader_count} readers ({}), {seconds} s per phase, {} locations",
+        "write_load against {address}: {writers} writers ({}, nice {writer_nice}, a visibility probe after one PATCH in {probe_every}), {reader_count} readers ({}), {seconds} s per phase, {} locations",
         loop_kind(patch_rate),
         loop_kind(search_rate),
         ids.len()
