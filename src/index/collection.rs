@@ -1762,8 +1762,9 @@ impl HeapSize for ParamIndex {
 }
 
 impl Collection {
-    /// Heap bytes by part: (ids, versions, params, present and key terms).
-    pub fn heap_parts(&self) -> [(&'static str, usize); 4] {
+    /// Heap bytes by part: (ids, versions, params, present and key terms, and what searches
+    /// derived from this state: sort ranks and date orders).
+    pub fn heap_parts(&self) -> [(&'static str, usize); 5] {
         let ids = self.keys.ids.heap_bytes();
         let versions = self.versions.0.heap_bytes();
         let params = self.params.iter().map(|p| p.heap_bytes()).sum::<usize>();
@@ -1771,7 +1772,25 @@ impl Collection {
             + self.key_terms.iter().map(|k: &KeyTerms| k.0.len()).sum::<usize>()
             + self.present.iter().map(HeapSize::heap_bytes).sum::<usize>()
             + self.live.heap_bytes();
-        [("ids", ids), ("versions", versions), ("params", params), ("postings_by_key", key_terms)]
+        let sort_ranks =
+            self.sort_ranks.tables.lock().iter().map(|(_, table)| table.len() * 8).sum::<usize>();
+        let date_orders = self
+            .date_orders
+            .by_param
+            .lock()
+            .iter()
+            .map(|(_, state)| match state {
+                DateOrderState::Ready(order) => order.heap_bytes(),
+                DateOrderState::Counting(_) | DateOrderState::Building => 0,
+            })
+            .sum::<usize>();
+        [
+            ("ids", ids),
+            ("versions", versions),
+            ("params", params),
+            ("postings_by_key", key_terms),
+            ("derived", sort_ranks + date_orders),
+        ]
     }
 }
 

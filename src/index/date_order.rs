@@ -126,6 +126,13 @@ impl DateOrder {
         found & candidates
     }
 
+    /// Heap bytes held (reported with the collection's derived structures).
+    pub fn heap_bytes(&self) -> usize {
+        (self.starts.capacity() + self.ends.capacity()) * std::mem::size_of::<i64>()
+            + (self.keys.capacity() + self.several.capacity()) * std::mem::size_of::<DocKey>()
+            + self.single_bits.capacity()
+    }
+
     /// The positions whose start lies within the inclusive bounds, as `from..to`.
     fn positions(&self, (low, high): (i64, i64)) -> (usize, usize) {
         if low > high {

@@ -433,6 +433,47 @@ mod tests {
         }
     }
 
+    /// A date order is built by the 16th pass over one state of a collection, counted in the
+    /// collection's heap, and not carried into the copy a write makes.
+    #[test]
+    fn test_date_order_is_built_on_the_sixteenth_pass_and_dropped_by_a_write() {
+        let registry = Arc::new(Registry::embedded().expect("registry"));
+        let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
+        let change = |id: &str, v: &Version<'_>, version: u64| {
+            IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
+        };
+        let first = Version { capacities: &[(14, "01")], ..versions_base() };
+        let mut published = SearchState::new(registry.clone(), text.searcher());
+        published
+            .apply_with_text(&text, &[change("loc-a", &first, 1), change("loc-b", &first, 1)], 1)
+            .expect("apply");
+        let location = registry.type_index("Location").expect("Location");
+        let last_updated = registry.resources[location].param("_lastUpdated").map(|p| p.id).expect("param");
+        let derived = |state: &SearchState| {
+            state
+                .collection(location)
+                .expect("collection")
+                .heap_parts()
+                .iter()
+                .find(|(part, _)| *part == "derived")
+                .map(|(_, bytes)| *bytes)
+        };
+        let collection = published.collection(location).expect("collection");
+        for pass in 1..16 {
+            assert!(collection.date_order(last_updated).is_none(), "pass {pass} passes over the column");
+        }
+        assert_eq!(derived(&published), Some(0));
+        assert!(collection.date_order(last_updated).is_some(), "the 16th builds the order");
+        assert!(collection.date_order(last_updated).is_some(), "and the next ones read it");
+        assert!(derived(&published).is_some_and(|bytes| bytes > 0));
+
+        let mut spare = published.clone();
+        spare.apply_with_text(&text, &[change("loc-a", &first, 2)], 2).expect("apply");
+        assert_eq!(derived(&spare), Some(0), "the written copy starts without it");
+        assert!(spare.collection(location).expect("collection").date_order(last_updated).is_none());
+        assert!(derived(&published).is_some_and(|bytes| bytes > 0), "the published copy keeps its own");
+    }
+
     /// Every way `referencing_split` decides (the reverse postings of few targets, a lookup per
     /// candidate, a pass over the forward column) agrees with the definition, for sources with
     /// one, several and logical (identifier) references, rewritten and deleted on the way.
