@@ -197,19 +197,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::query::value::{DateCriterion, Prefix};
-
-    const PREFIXES: [Prefix; 9] = [
-        Prefix::Eq,
-        Prefix::Ne,
-        Prefix::Gt,
-        Prefix::Lt,
-        Prefix::Ge,
-        Prefix::Le,
-        Prefix::Sa,
-        Prefix::Eb,
-        Prefix::Ap,
-    ];
+    use crate::query::value::{comma_list, DateCriterion, Prefix};
 
     fn column_of(values: &[Vec<(i64, i64)>]) -> Column<DateRange> {
         let mut column = Column::default();
@@ -266,15 +254,7 @@ mod tests {
         ) {
             let column = column_of(&values);
             let order = DateOrder::new(&column);
-            let criteria: Vec<DateCriterion> = prefixes
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let start = search_start + i as i64 * 1_009;
-                    DateCriterion { prefix: PREFIXES[*p], range: DateRange { start_ms: start, end_ms: start + search_width } }
-                })
-                .collect();
-            let test = DateTest::new(&criteria, now);
+            let test = DateTest::new(&comma_list(&prefixes, search_start, search_width, 1_009), now);
             let candidates: RoaringBitmap = (0..320).step_by(candidate_step as usize).collect();
             let expected = column.matching(&candidates, |range| test.matches(*range));
             prop_assert_eq!(order.matching(&column, &test, &candidates), expected);

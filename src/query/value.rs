@@ -384,6 +384,22 @@ pub struct StartWindow {
     pub sure: (i64, i64),
 }
 
+/// Date criteria of one parameter for tests: a comma list (an OR), one criterion per index into
+/// [`Prefix::ALL`], each `width` long and `shift` after the one before.
+#[cfg(test)]
+pub(crate) fn comma_list(prefixes: &[usize], start: i64, width: i64, shift: i64) -> Vec<DateCriterion> {
+    (0..)
+        .zip(prefixes)
+        .map(|(i, p)| {
+            let start = start + i * shift;
+            DateCriterion {
+                prefix: Prefix::ALL[*p % Prefix::ALL.len()],
+                range: DateRange { start_ms: start, end_ms: start + width },
+            }
+        })
+        .collect()
+}
+
 /// The widened range `ap` accepts overlaps with: a tenth of the distance to now, at least a day.
 fn approximation_bounds(search: DateRange, now_ms: i64) -> (i64, i64) {
     let distance_to_now = now_ms.abs_diff(search.start_ms);
@@ -1343,16 +1359,7 @@ mod tests {
             stored_width in 0i64..300_000,
             now in -2_000_000i64..2_000_000,
         ) {
-            let all = [Prefix::Eq, Prefix::Ne, Prefix::Gt, Prefix::Lt, Prefix::Ge, Prefix::Le, Prefix::Sa, Prefix::Eb, Prefix::Ap];
-            // Several criteria of one parameter are an OR (a comma list); each shifted a little.
-            let criteria: Vec<DateCriterion> = prefixes
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let start = search_start + i as i64 * 7_919;
-                    DateCriterion { prefix: all[*p], range: DateRange { start_ms: start, end_ms: start + search_width } }
-                })
-                .collect();
+            let criteria = comma_list(&prefixes, search_start, search_width, 7_919);
             let stored = DateRange { start_ms: stored_start, end_ms: stored_start + stored_width };
             let expected = criteria.iter().any(|c| date_matches_at(c, stored, now));
             prop_assert_eq!(DateTest::new(&criteria, now).matches(stored), expected);
