@@ -1089,10 +1089,8 @@ pub struct Collection {
     key_terms: Chunked<KeyTerms>,
     /// The `identifier` token parameter, for references by identifier.
     identifier_param: Option<usize>,
-    /// Sort ranks derived from this collection's columns; emptied by any change to it.
-    sort_ranks: SortRankTables,
-    /// Date columns in the order of their values; emptied by any change to the collection.
-    date_orders: DateOrders,
+    /// What searches derived from this state of the collection; emptied by any change to it.
+    derived: Derived,
 }
 
 /// Passes over a date column a state of the collection serves before it orders that column:
@@ -1107,17 +1105,6 @@ enum DateOrderState {
     Ready(Arc<DateOrder>),
 }
 
-#[derive(Default)]
-struct DateOrders {
-    by_param: parking_lot::Mutex<Vec<(usize, DateOrderState)>>,
-}
-
-impl Clone for DateOrders {
-    fn clone(&self) -> Self {
-        DateOrders::default()
-    }
-}
-
 /// What a table of sort ranks ranks by: a parameter and a direction (a key without a value
 /// ranks by its nearest `partOf` ancestor's, as a chained sort reads it).
 pub type SortRankSpec = (usize, bool);
@@ -1129,20 +1116,25 @@ pub type SortRankTable = Arc<[AtomicU64]>;
 /// The value of a [`SortRankTable`] entry not computed yet (no rank is 0).
 pub const RANK_UNSET: u64 = 0;
 
-/// Why: a search sorted by an inherited column (`_sort=-organization.price-validity-start-date`)
-/// ranks thousands of organizations, each by a walk up its `partOf` chain through scattered
-/// slots (a third of the search). The ranks depend only on the collection's state, which
-/// Location capacity writes never touch: the first search after a change to the collection
-/// computes the ranks it needs, the following ones read them. A clone (the collection is
-/// about to change, copy on write) starts empty, and so does a collection changed in place.
+/// What searches derive from one state of a collection and share until it changes: a clone
+/// (the collection is about to change, copy on write) starts empty, and so does a collection
+/// changed in place.
+///
+/// Sort ranks, why: a search sorted by an inherited column
+/// (`_sort=-organization.price-validity-start-date`) ranks thousands of organizations, each by a
+/// walk up its `partOf` chain through scattered slots (a third of the search). The ranks depend
+/// only on the collection's state, which Location capacity writes never touch: the first search
+/// after a change computes the ranks it needs, the following ones read them. Date orders: see
+/// [`Collection::date_order`].
 #[derive(Default)]
-struct SortRankTables {
-    tables: parking_lot::Mutex<Vec<(SortRankSpec, SortRankTable)>>,
+struct Derived {
+    sort_ranks: parking_lot::Mutex<Vec<(SortRankSpec, SortRankTable)>>,
+    date_orders: parking_lot::Mutex<Vec<(usize, DateOrderState)>>,
 }
 
-impl Clone for SortRankTables {
+impl Clone for Derived {
     fn clone(&self) -> Self {
-        SortRankTables::default()
+        Derived::default()
     }
 }
 
@@ -1179,8 +1171,7 @@ impl Collection {
             present: vec![RoaringBitmap::new(); schema.params.len()],
             key_terms: Chunked::default(),
             identifier_param: schema.param("identifier").map(|p| p.id),
-            sort_ranks: SortRankTables::default(),
-            date_orders: DateOrders::default(),
+            derived: Derived::default(),
         }
     }
 
@@ -1190,7 +1181,7 @@ impl Collection {
     pub fn date_order(&self, param: usize) -> Option<Arc<DateOrder>> {
         let ParamIndex::Dates(column) = self.param(param) else { return None };
         {
-            let mut orders = self.date_orders.by_param.lock();
+            let mut orders = self.derived.date_orders.lock();
             let at = match orders.iter().position(|(p, _)| *p == param) {
                 Some(at) => at,
                 None => {
@@ -1211,7 +1202,7 @@ impl Collection {
         }
         // Built outside the lock: other searches pass over the column meanwhile.
         let order = Arc::new(DateOrder::new(column));
-        let mut orders = self.date_orders.by_param.lock();
+        let mut orders = self.derived.date_orders.lock();
         if let Some((_, state)) = orders.iter_mut().find(|(p, _)| *p == param) {
             *state = DateOrderState::Ready(order.clone());
         }
@@ -1219,9 +1210,9 @@ impl Collection {
     }
 
     /// The shared table of sort ranks for `spec`, created empty on first use (see
-    /// [`SortRankTables`]).
+    /// [`Derived`]).
     pub fn sort_rank_table(&self, spec: SortRankSpec) -> SortRankTable {
-        let mut tables = self.sort_ranks.tables.lock();
+        let mut tables = self.derived.sort_ranks.lock();
         if let Some((_, table)) = tables.iter().find(|(s, _)| *s == spec) {
             return table.clone();
         }
@@ -1232,8 +1223,7 @@ impl Collection {
 
     /// Drop what was derived from the collection's content, before changing it.
     pub fn forget_derived(&mut self) {
-        self.sort_ranks.tables.get_mut().clear();
-        self.date_orders.by_param.get_mut().clear();
+        self.derived = Derived::default();
     }
 
     pub fn key(&self, id: &str) -> Option<DocKey> {
@@ -1773,10 +1763,10 @@ impl Collection {
             + self.present.iter().map(HeapSize::heap_bytes).sum::<usize>()
             + self.live.heap_bytes();
         let sort_ranks =
-            self.sort_ranks.tables.lock().iter().map(|(_, table)| table.len() * 8).sum::<usize>();
+            self.derived.sort_ranks.lock().iter().map(|(_, table)| table.len() * 8).sum::<usize>();
         let date_orders = self
+            .derived
             .date_orders
-            .by_param
             .lock()
             .iter()
             .map(|(_, state)| match state {

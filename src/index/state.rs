@@ -317,6 +317,11 @@ mod tests {
         resource
     }
 
+    /// The index change of location `id` written as `v`.
+    fn upsert(registry: &Registry, id: &str, v: &Version<'_>, version: u64) -> IndexChange {
+        IndexChange::Upsert(extract_resource(registry, &location(id, v), version).expect("extract"))
+    }
+
     fn observable(state: &SearchState) -> Vec<String> {
         let target_id = |type_index: u16, key: DocKey| {
             let collection = state.collection(usize::from(type_index));
@@ -369,9 +374,7 @@ mod tests {
                 position: Some((47.25, -1.60)),
             },
         ];
-        let change = |id: &str, v: &Version<'_>, version: u64| {
-            IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
-        };
+        let change = |id: &str, v: &Version<'_>, version: u64| upsert(&registry, id, v, version);
         // Both states see the first version of both locations first, so keys are allocated alike.
         let start = vec![change("loc-a", &versions[0], 1), change("loc-b", &versions[0], 1)];
         for last in 1..versions.len() {
@@ -405,9 +408,7 @@ mod tests {
     fn test_a_capacity_write_on_one_copy_unshares_only_the_indexes_it_changes() {
         let registry = Arc::new(Registry::embedded().expect("registry"));
         let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
-        let change = |id: &str, v: &Version<'_>, version: u64| {
-            IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
-        };
+        let change = |id: &str, v: &Version<'_>, version: u64| upsert(&registry, id, v, version);
         let first = Version { capacities: &[(14, "01"), (2, "02")], ..versions_base() };
         let mut published = SearchState::new(registry.clone(), text.searcher());
         published
@@ -439,9 +440,7 @@ mod tests {
     fn test_date_order_is_built_on_the_sixteenth_pass_and_dropped_by_a_write() {
         let registry = Arc::new(Registry::embedded().expect("registry"));
         let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
-        let change = |id: &str, v: &Version<'_>, version: u64| {
-            IndexChange::Upsert(extract_resource(&registry, &location(id, v), version).expect("extract"))
-        };
+        let change = |id: &str, v: &Version<'_>, version: u64| upsert(&registry, id, v, version);
         let first = Version { capacities: &[(14, "01")], ..versions_base() };
         let mut published = SearchState::new(registry.clone(), text.searcher());
         published
