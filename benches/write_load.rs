@@ -18,6 +18,10 @@
 //! `--writer-nice N` lowers the load generator's own writer threads (Linux nice value): client and
 //! server share the cores here, and 32 writer threads at the readers' priority delay the readers'
 //! measuring threads as much as the server does.
+//! `--reader-realtime` runs the readers' threads under `SCHED_FIFO` (needs the privilege, as the
+//! server's `limits.search_priority = "realtime"`): the searches' clients are other machines in
+//! production, and here the generator's own writer threads would otherwise delay the measuring
+//! threads, not the server.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -139,6 +143,15 @@ fn patch_body(count: u64) -> String {
     )
 }
 
+/// Threads are named (`wl-reader-N`, `wl-writer-N`) so that their scheduling can be told apart
+/// from outside (`ps -L`, `chrt`).
+fn spawn_named<T: Send + 'static>(
+    builder: std::thread::Builder,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    builder.spawn(work).expect("spawn a load thread")
+}
+
 const SEARCHES: &[&str] = &[
     "/fhir/HealthcareService?location.capacity-status=02&location.nb-capacity=gt0&specialty=356&_count=20",
     "/fhir/Location?address-postalcode=44&capacity-type=01&_count=20",
@@ -180,12 +193,18 @@ fn readers(
     address: &str,
     count: usize,
     rate: f64,
+    realtime: bool,
     stop: Arc<AtomicBool>,
 ) -> Vec<std::thread::JoinHandle<Vec<u64>>> {
     (0..count)
         .map(|reader| {
             let (address, stop) = (address.to_owned(), stop.clone());
-            std::thread::spawn(move || {
+            let named = std::thread::Builder::new().name(format!("wl-reader-{reader}"));
+            spawn_named(named, move || {
+                if realtime {
+                    ror_search::search::pool::take_realtime_priority()
+                        .expect("--reader-realtime: SCHED_FIFO");
+                }
                 let mut client = Client::new(&address);
                 let mut samples = Vec::new();
                 let mut n = reader;
@@ -224,6 +243,14 @@ fn main() {
     let search_rate: f64 = arg(&args, "--search-rate").and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let patch_rate: f64 = arg(&args, "--patch-rate").and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let probe_every: u64 = arg(&args, "--probe-every").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let reader_realtime = args.iter().any(|a| a == "--reader-realtime");
+    if reader_realtime {
+        let allowed = std::thread::spawn(ror_search::search::pool::take_realtime_priority).join();
+        if let Ok(Err(error)) | Err(error) = allowed.map_err(|_| std::io::Error::other("thread")) {
+            eprintln!("write_load: --reader-realtime: {error}");
+            std::process::exit(2);
+        }
+    }
     let writer_nice: i32 = arg(&args, "--writer-nice").and_then(|v| v.parse().ok()).unwrap_or(0).clamp(0, 19);
 
     // Locations with a capacity record: the targets of the storm.
@@ -242,14 +269,14 @@ fn main() {
 
     // Phase 1: searches alone.
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = readers(&address, reader_count, search_rate, stop.clone());
+    let handles = readers(&address, reader_count, search_rate, reader_realtime, stop.clone());
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     let mut alone: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
 
     // Phase 2: the same searches during a PATCH storm.
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = readers(&address, reader_count, search_rate, stop.clone());
+    let handles = readers(&address, reader_count, search_rate, reader_realtime, stop.clone());
     let patch_latency = Arc::new(Mutex::new(Vec::new()));
     let visible_latency = Arc::new(Mutex::new(Vec::new()));
     let not_visible = Arc::new(Mutex::new(0u64));
@@ -260,7 +287,8 @@ fn main() {
             let (address, stop, ids) = (address.clone(), stop.clone(), ids.clone());
             let (patch_latency, visible_latency, not_visible, failures) =
                 (patch_latency.clone(), visible_latency.clone(), not_visible.clone(), failures.clone());
-            std::thread::spawn(move || {
+            let named = std::thread::Builder::new().name(format!("wl-writer-{writer}"));
+            spawn_named(named, move || {
                 if writer_nice > 0 {
                     // Per thread on Linux: the thread id names this thread alone.
                     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), writer_nice);
@@ -328,9 +356,10 @@ fn main() {
     let loop_kind =
         |rate: f64| if rate > 0.0 { format!("open loop at {rate} req/s") } else { "closed loop".to_owned() };
     println!(
-        "write_load against {address}: {writers} writers ({}, nice {writer_nice}, a visibility probe after one PATCH in {probe_every}), {reader_count} readers ({}), {seconds} s per phase, {} locations",
+        "write_load against {address}: {writers} writers ({}, nice {writer_nice}, a visibility probe after one PATCH in {probe_every}), {reader_count} readers ({}{}), {seconds} s per phase, {} locations",
         loop_kind(patch_rate),
         loop_kind(search_rate),
+        if reader_realtime { ", SCHED_FIFO" } else { "" },
         ids.len()
     );
     println!(

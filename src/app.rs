@@ -114,7 +114,7 @@ impl App {
             )?,
             indicators,
             tasks: crate::admin::AdminTasks::new(),
-            search_pool: crate::search::pool::SearchPool::new(limits.search_threads)?,
+            search_pool: crate::search::pool::SearchPool::new(limits.search_threads, limits.search_priority)?,
         })
     }
 

@@ -162,6 +162,10 @@ pub struct Limits {
     /// searches come first for the CPU (0, the default: same priority as searches); 0–19.
     /// See [`crate::search::pool`] for what it trades.
     pub background_nice: i32,
+    /// `"realtime"`: search threads and HTTP workers preempt all other work (`"normal"`, the
+    /// default: the kernel shares the cores). See [`crate::search::pool`] for what it trades and
+    /// the privilege it needs.
+    pub search_priority: crate::search::pool::SearchPriority,
 }
 
 impl Default for Limits {
@@ -179,6 +183,7 @@ impl Default for Limits {
             max_concurrent_exports: crate::export::bulk::MAX_RUNNING_EXPORTS,
             search_threads: crate::search::pool::SearchPool::default_threads(),
             background_nice: 0,
+            search_priority: crate::search::pool::SearchPriority::Normal,
         }
     }
 }
@@ -323,6 +328,19 @@ mod tests {
             Config::parse("[server]\nplain_http = true\n[limits]\nbackground_nice = 0\n", Path::new("."))
                 .expect("off");
         assert_eq!(config.limits.background_nice, 0);
+        assert_eq!(config.limits.search_priority, crate::search::pool::SearchPriority::Normal);
+        let config = Config::parse(
+            "[server]\nplain_http = true\n[limits]\nsearch_priority = \"realtime\"\n",
+            Path::new("."),
+        )
+        .expect("realtime");
+        assert_eq!(config.limits.search_priority, crate::search::pool::SearchPriority::Realtime);
+        let error = Config::parse(
+            "[server]\nplain_http = true\n[limits]\nsearch_priority = \"urgent\"\n",
+            Path::new("."),
+        )
+        .expect_err("unknown priority");
+        assert!(error.to_string().contains("search_priority"), "{error}");
     }
 
     #[test]

@@ -133,7 +133,10 @@ pub async fn guard(
     let id = request_id(&request);
     let method = request.method().clone();
     let span = tracing::info_span!("request", id = %id, method = %method, path = %request.path());
-    let operations = request.app_data::<Data<HttpState>>().map(|state| state.ops.clone());
+    let operations = request.app_data::<Data<HttpState>>().map(|state| {
+        crate::search::pool::serve_searches_from_this_thread(state.app.search_pool.priority());
+        state.ops.clone()
+    });
     let Some(operations) = operations else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };

@@ -41,13 +41,14 @@ impl HttpState {
     }
 }
 
-/// Run background work (a write, an export plan) on actix's blocking pool, whose threads yield
-/// the CPU to searches ([`crate::search::pool::yield_to_searches`]). Reads go to the search pool.
+/// Run blocking request work (a write, an export plan) on actix's blocking pool, whose threads
+/// yield the CPU to searches ([`crate::search::pool::yield_to_searches`]) unless they run at
+/// the real-time priority of the HTTP worker that started them. Reads go to the search pool.
 pub(crate) async fn background<T: Send + 'static>(
     work: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
 ) -> crate::error::Result<T> {
     let work = move || {
-        crate::search::pool::yield_to_searches();
+        crate::search::pool::yield_to_searches_unless_realtime();
         work()
     };
     web::block(work).await.map_err(|e| crate::error::Error::internal(format!("worker pool: {e}")))?

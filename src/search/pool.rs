@@ -14,6 +14,24 @@
 //! 12-17 ms instead of 15-29 ms, but the writes queue (PATCH median 110-380 ms instead of
 //! 12-290 ms, write-to-visible p99 above 250 ms at 1,500 PATCH/s): a trade for a deployment
 //! that serves mostly searches, not a default.
+//!
+//! Or requests can take the CPU at once (`limits.search_priority = "realtime"`, off by
+//! default): the search threads, the HTTP workers and the request work the workers hand to
+//! actix's blocking threads (a write's preparation) run at the lowest real-time priority
+//! (`SCHED_FIFO` 1). A search that becomes ready then preempts the group commit, exports,
+//! reindex, indicators and tantivy merges, which run normal and keep the CPU requests leave.
+//! Measured on the region corpus (500 searches/s during 2,000 capacity PATCH/s, the load
+//! generator on the same 2 cores): search p99 during the storm within -25 %..+36 % of its value
+//! without writes, against +81 %..+732 % at normal priority; but where the cores are short the
+//! group commit is what waits, and the storm then fell to 1,750–1,990 PATCH/s with the PATCHes
+//! queueing (README, "Benchmarks"). Letting the blocking threads run normal instead (tried: reset
+//! on fork) kept 2,000 PATCH/s but the search p99 rose by +81 %..+228 %; why is not established
+//! (a likely cause: a preparation preempted while it holds a lock a search needs, such as the
+//! store's page cache).
+//! Under more searches than the cores serve, the normal threads (group commit, exports, merges,
+//! the kernel's own workers) only get what the kernel's real-time throttling leaves (5 % of each
+//! second by default). It needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` of at least 1 (systemd:
+//! `LimitRTPRIO=1`); the service refuses to start when asked for it without.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
@@ -41,24 +59,59 @@ pub async fn within_deadline<F: std::future::Future>(
     DEADLINE.scope(deadline, request).await
 }
 
+/// How the threads that serve searches are scheduled (`limits.search_priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchPriority {
+    /// Searches share the cores with everything else, as the kernel decides.
+    #[default]
+    Normal,
+    /// Search threads and HTTP workers run at real-time priority (see the module docs).
+    Realtime,
+}
+
 pub struct SearchPool {
     jobs: Sender<Job>,
     threads: usize,
+    priority: SearchPriority,
 }
 
 impl SearchPool {
-    pub fn new(threads: usize) -> Result<SearchPool> {
+    /// Start `threads` search threads; with [`SearchPriority::Realtime`], fails when the process
+    /// may not take real-time priority (every thread has it, or none is left running).
+    pub fn new(threads: usize, priority: SearchPriority) -> Result<SearchPool> {
         let threads = threads.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(parking_lot::Mutex::new(queue));
+        let (started, outcomes) = mpsc::channel::<std::io::Result<()>>();
         for index in 0..threads {
-            let queue = queue.clone();
+            let (queue, started) = (queue.clone(), started.clone());
             std::thread::Builder::new()
                 .name(format!("ror-search-{index}"))
-                .spawn(move || serve(&queue))
+                .spawn(move || {
+                    let outcome = match priority {
+                        SearchPriority::Normal => Ok(()),
+                        SearchPriority::Realtime => take_realtime_priority(),
+                    };
+                    let refused = outcome.is_err();
+                    let _ = started.send(outcome);
+                    drop(started);
+                    if !refused {
+                        serve(&queue);
+                    }
+                })
                 .map_err(Error::internal)?;
         }
-        Ok(SearchPool { jobs, threads })
+        drop(started);
+        for outcome in outcomes.iter().take(threads) {
+            // Dropping `jobs` on the way out ends the threads that did start.
+            outcome.map_err(|error| Error::internal(realtime_refused(&error)))?;
+        }
+        Ok(SearchPool { jobs, threads, priority })
+    }
+
+    pub fn priority(&self) -> SearchPriority {
+        self.priority
     }
 
     /// The default size: two threads per core. Fewer threads serve the requests in arrival
@@ -113,6 +166,82 @@ static BACKGROUND: AtomicI32 = AtomicI32::new(0);
 
 thread_local! {
     static YIELDED: Cell<bool> = const { Cell::new(false) };
+    static SERVES_SEARCHES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called by an HTTP worker for each request it serves: with [`SearchPriority::Realtime`], the
+/// worker takes real-time priority on its first request. Workers read, parse and answer every
+/// search; at normal priority they would make a ready search wait behind the writes anyway.
+pub fn serve_searches_from_this_thread(priority: SearchPriority) {
+    if priority == SearchPriority::Normal || SERVES_SEARCHES.with(|serves| serves.replace(true)) {
+        return;
+    }
+    if let Err(error) = take_realtime_priority() {
+        tracing::warn!(%error, "an HTTP worker could not take real-time priority");
+    }
+}
+
+fn realtime_refused(error: &std::io::Error) -> String {
+    format!(
+        "limits.search_priority = \"realtime\": the search threads could not take real-time \
+         priority ({error}); grant CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 1 (systemd: \
+         LimitRTPRIO=1), or use \"normal\""
+    )
+}
+
+/// Put the calling thread under `SCHED_FIFO` at the lowest real-time priority. The threads it
+/// starts inherit it: actix's blocking threads, which prepare the writes (parse, patch,
+/// validate, extract) as part of answering a request, keep the request's priority; threads that
+/// then do long background work (exports, reindex) leave it in [`yield_to_searches`].
+/// (Public for the load generator, whose measuring threads need the same priority.)
+pub fn take_realtime_priority() -> std::io::Result<()> {
+    set_thread_policy(Policy::Fifo)
+}
+
+#[derive(Clone, Copy)]
+enum Policy {
+    Normal,
+    Fifo,
+}
+
+/// The one use of `unsafe` in the crate: rustix does not wrap `sched_setscheduler`.
+#[allow(unsafe_code)]
+fn set_thread_policy(policy: Policy) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let (policy, sched_priority) = match policy {
+            Policy::Normal => (libc::SCHED_OTHER, 0),
+            Policy::Fifo => (libc::SCHED_FIFO, 1),
+        };
+        let parameters = libc::sched_param { sched_priority };
+        // SAFETY: `parameters` is a valid `sched_param` that outlives the call, which only reads
+        // it; pid 0 names the calling thread.
+        let status = unsafe { libc::sched_setscheduler(0, policy, &parameters) };
+        if status != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    match policy {
+        Policy::Normal => Ok(()),
+        Policy::Fifo => {
+            Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "real-time search threads need Linux"))
+        }
+    }
+}
+
+/// The scheduling policy of the calling thread as `/proc` reports it (0 normal, 1 `SCHED_FIFO`).
+pub fn thread_policy() -> std::io::Result<u32> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+    policy_of_stat(&stat).ok_or_else(|| std::io::Error::other("unexpected /proc stat line"))
+}
+
+/// Field 41 (`policy`) of a `/proc/<pid>/task/<tid>/stat` line; the name, field 2, may hold
+/// spaces and parentheses, so fields are counted after its closing parenthesis (field 3 on).
+pub fn policy_of_stat(stat: &str) -> Option<u32> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(41 - 3)?.parse().ok()
 }
 
 /// Give searches priority over the background work of this process from now on: background
@@ -125,13 +254,37 @@ pub fn favour_searches(nice: i32) {
 /// first, lowers this thread's scheduling priority, once; it is not raised again (that takes a
 /// privilege), so only threads that do nothing but background work call this.
 pub fn yield_to_searches() {
+    if YIELDED.with(|yielded| yielded.replace(true)) {
+        return;
+    }
+    // Started by a real-time search thread or HTTP worker (an export, a reindex): leaving that
+    // priority is always permitted.
+    if thread_policy().is_ok_and(|policy| policy != 0) {
+        if let Err(error) = set_thread_policy(Policy::Normal) {
+            tracing::warn!(%error, "a background thread could not leave real-time priority");
+        }
+    }
     let nice = BACKGROUND.load(Ordering::Relaxed);
-    if nice == 0 || YIELDED.with(|yielded| yielded.replace(true)) {
+    if nice == 0 {
         return;
     }
     if let Err(error) = lower_thread_priority(nice) {
         tracing::debug!(%error, "could not lower the priority of a background thread");
     }
+}
+
+/// Called on actix's blocking threads before request work (a write's preparation and its wait
+/// for the commit, an export's plan): a thread that inherited real-time priority from an HTTP
+/// worker keeps it, since that work answers a request; otherwise as [`yield_to_searches`].
+pub fn yield_to_searches_unless_realtime() {
+    if YIELDED.with(Cell::get) {
+        return;
+    }
+    if thread_policy().is_ok_and(|policy| policy != 0) {
+        YIELDED.with(|yielded| yielded.set(true));
+        return;
+    }
+    yield_to_searches();
 }
 
 /// The scheduling priority (nice value) of the calling thread.
@@ -169,7 +322,7 @@ mod tests {
     /// A search still queued at its request's deadline, or whose requester has gone, is not run.
     #[actix_web::test]
     async fn test_a_search_past_its_deadline_or_abandoned_does_not_run() {
-        let pool = Arc::new(SearchPool::new(1).expect("pool"));
+        let pool = Arc::new(SearchPool::new(1, SearchPriority::Normal).expect("pool"));
         let busy = |pool: Arc<SearchPool>| async move {
             pool.run(|| {
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -231,14 +384,68 @@ mod tests {
         }
         favour_searches(SEARCHES_FIRST_NICE);
         assert_eq!(background_nice(), (base + SEARCHES_FIRST_NICE).min(19));
-        let pool = SearchPool::new(1).expect("pool");
+        let pool = SearchPool::new(1, SearchPriority::Normal).expect("pool");
         assert_eq!(pool.run(|| Ok(thread_nice()?)).await.expect("search"), base);
+    }
+
+    /// Real-time search threads run under `SCHED_FIFO`, and so do the threads they start, unless
+    /// those go on to background work; an HTTP worker takes the priority on its first request.
+    /// Without the privilege (not root, no `RLIMIT_RTPRIO`) the pool refuses to start and names
+    /// the setting.
+    #[actix_web::test]
+    async fn test_realtime_search_threads_and_what_their_children_keep_or_refuse_by_name() {
+        match SearchPool::new(2, SearchPriority::Realtime) {
+            Ok(pool) => {
+                let policies = pool.run(|| {
+                    let child = |work: fn()| {
+                        std::thread::spawn(move || {
+                            work();
+                            thread_policy()
+                        })
+                        .join()
+                        .map_err(|_| Error::internal("child"))
+                    };
+                    let request_work = child(yield_to_searches_unless_realtime)??;
+                    let background_work = child(yield_to_searches)??;
+                    Ok((thread_policy()?, request_work, background_work))
+                });
+                assert_eq!(policies.await.expect("search"), (1, 1, 0));
+                let worker = std::thread::spawn(|| {
+                    let before = thread_policy()?;
+                    serve_searches_from_this_thread(SearchPriority::Realtime);
+                    Ok::<_, std::io::Error>((before, thread_policy()?))
+                });
+                assert_eq!(worker.join().expect("worker").expect("policy"), (0, 1));
+            }
+            Err(error) => {
+                assert!(error.to_string().contains("limits.search_priority"), "{error}");
+                let kernel_says = std::thread::spawn(take_realtime_priority).join().expect("thread");
+                assert!(kernel_says.is_err(), "the pool refused what the kernel allows");
+            }
+        }
+        let pool = SearchPool::new(1, SearchPriority::Normal).expect("pool");
+        assert_eq!(pool.run(|| Ok(thread_policy()?)).await.expect("search"), 0);
+        let worker = std::thread::spawn(|| {
+            serve_searches_from_this_thread(SearchPriority::Normal);
+            thread_policy()
+        });
+        assert_eq!(worker.join().expect("worker").expect("policy"), 0);
+    }
+
+    #[test]
+    fn test_policy_is_read_after_the_thread_name() {
+        let mut fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
+        fields[41 - 3] = "1".into();
+        let line = format!("4242 (ror) (x) y) {}", fields.join(" "));
+        assert_eq!(policy_of_stat(&line), Some(1));
+        assert_eq!(policy_of_stat("4242 (short) S 1"), None);
+        assert_eq!(thread_policy().expect("own policy"), 0);
     }
 
     #[actix_web::test]
     async fn test_jobs_run_at_most_threads_at_once_and_survive_a_panic() {
         use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-        let pool = Arc::new(SearchPool::new(2).expect("pool"));
+        let pool = Arc::new(SearchPool::new(2, SearchPriority::Normal).expect("pool"));
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let calls: Vec<_> = (0..8)

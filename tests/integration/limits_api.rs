@@ -27,6 +27,7 @@ const LIMITS: Limits = Limits {
     max_concurrent_exports: 1,
     search_threads: 1,
     background_nice: 0,
+    search_priority: ror_search::search::pool::SearchPriority::Normal,
 };
 
 struct Limited {
@@ -192,4 +193,75 @@ async fn futures_join4<F: std::future::Future<Output = Answer>>(a: F, b: F, c: F
     let (a, b) = tokio::join!(a, b);
     let (c, d) = tokio::join!(c, d);
     [a, b, c, d]
+}
+
+/// Scheduling policy (0 normal, 1 `SCHED_FIFO`) of each thread of `pid`, by thread name.
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc tasks");
+    tasks
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let name = std::fs::read_to_string(path.join("comm")).ok()?.trim_end().to_owned();
+            let policy =
+                ror_search::search::pool::policy_of_stat(&std::fs::read_to_string(path.join("stat")).ok()?)?;
+            Some((name, policy))
+        })
+        .collect()
+}
+
+/// `limits.search_priority = "realtime"` through the real binary: the search threads, the HTTP
+/// workers that served requests and the blocking thread that prepared a write run under
+/// `SCHED_FIFO`; the group commit, indicators and tantivy threads do not; searches and writes are
+/// answered. Where the process may not take real-time priority, the server does not start and
+/// names the setting.
+#[test]
+fn test_realtime_search_priority_through_the_binary() {
+    use crate::common::client::{free_port, request, wait_ready};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("realtime.toml");
+    std::fs::write(&config, "[server]\nplain_http = true\n[limits]\nsearch_priority = \"realtime\"\n")
+        .expect("config");
+    let log = dir.path().join("server.log");
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ror-search"))
+        .args(["--data-dir", &dir.path().join("data").display().to_string(), "serve", "--workers", "2"])
+        .args(["--config", &config.display().to_string(), "--listen", &address])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("start ror-search");
+    let ready = wait_ready(&address, Duration::from_secs(60));
+    if !ready {
+        let status = child.wait().expect("the server ended");
+        let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!status.success() && stderr.contains("limits.search_priority"), "{status}: {stderr}");
+        return;
+    }
+    let location =
+        r#"{"resourceType":"Location","id":"rt-1","name":"Urgences","address":{"postalCode":"44000"}}"#;
+    let written = request(&address, "PUT", "/fhir/Location/rt-1", Some(location)).expect("put");
+    assert_eq!(written.status, 201, "{}", written.body);
+    // One connection per request: both workers serve some of them.
+    for _ in 0..8 {
+        let found = request(&address, "GET", "/fhir/Location?address-postalcode=44&_summary=count", None)
+            .expect("search");
+        assert_eq!(found.status, 200, "{}", found.body);
+        assert_eq!(serde_json::from_str::<Value>(&found.body).expect("json")["total"], 1);
+    }
+    let policies = thread_policies(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    let of = |prefix: &str| -> Vec<u32> {
+        policies.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, policy)| *policy).collect()
+    };
+    let searchers = of("ror-search-");
+    assert!(!searchers.is_empty() && searchers.iter().all(|&policy| policy == 1), "{policies:?}");
+    assert_eq!(of("actix-rt"), vec![1, 1], "the two workers: {policies:?}");
+    // The write was prepared on a blocking thread started by a worker after the first listing.
+    let realtime = policies.iter().filter(|(_, policy)| *policy == 1).count();
+    assert!(realtime > searchers.len() + 2, "no real-time blocking thread: {policies:?}");
+    for background in ["ror-writer", "ror-indicators", "merge_thread", "segment_updater"] {
+        let found = of(background);
+        assert!(!found.is_empty() && found.iter().all(|&policy| policy == 0), "{background}: {policies:?}");
+    }
 }
