@@ -94,7 +94,7 @@ impl App {
         let maintain = std::env::var("ROR_SEARCH_INDICATORS").map(|v| v != "off").unwrap_or(true);
         let hook: Option<Arc<dyn crate::indicators::CommitHook>> =
             if maintain { Some(indicators.clone() as Arc<dyn crate::indicators::CommitHook>) } else { None };
-        let writer = Writer::spawn(store.clone(), state.clone(), text.clone(), hook)?;
+        let writer = Writer::spawn(store.clone(), state.clone(), text.clone(), hook, limits.search_priority)?;
         let mut search = SearchService::new(state.clone(), text.clone());
         search.max_included = limits.max_included;
         Ok(App {

@@ -195,25 +195,27 @@ async fn futures_join4<F: std::future::Future<Output = Answer>>(a: F, b: F, c: F
     [a, b, c, d]
 }
 
-/// Scheduling policy (0 normal, 1 `SCHED_FIFO`) of each thread of `pid`, by thread name.
-fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+/// Scheduling of each thread of `pid`, by thread name: 0 for a normal thread, else its
+/// `SCHED_FIFO` priority.
+fn thread_priorities(pid: u32) -> Vec<(String, u32)> {
+    use ror_search::search::pool::{policy_of_stat, rt_priority_of_stat};
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc tasks");
     tasks
         .filter_map(|task| {
             let path = task.ok()?.path();
             let name = std::fs::read_to_string(path.join("comm")).ok()?.trim_end().to_owned();
-            let policy =
-                ror_search::search::pool::policy_of_stat(&std::fs::read_to_string(path.join("stat")).ok()?)?;
-            Some((name, policy))
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            let priority = if policy_of_stat(&stat)? == 1 { rt_priority_of_stat(&stat)? } else { 0 };
+            Some((name, priority))
         })
         .collect()
 }
 
-/// `limits.search_priority = "realtime"` through the real binary: the search threads, the HTTP
-/// workers that served requests and the blocking thread that prepared a write run under
-/// `SCHED_FIFO`; the group commit, indicators and tantivy threads do not; searches and writes are
-/// answered. Where the process may not take real-time priority, the server does not start and
-/// names the setting.
+/// `limits.search_priority = "realtime"` through the real binary: the search threads and the HTTP
+/// workers that served requests run under `SCHED_FIFO` 3, the group commit under 2, the blocking
+/// thread that prepared a write under 1; indicators and tantivy threads run normal; searches and
+/// writes are answered. Where the process may not take real-time priority, the server does not
+/// start and names the setting.
 #[test]
 fn test_realtime_search_priority_through_the_binary() {
     use crate::common::client::{free_port, request, wait_ready};
@@ -248,20 +250,27 @@ fn test_realtime_search_priority_through_the_binary() {
         assert_eq!(found.status, 200, "{}", found.body);
         assert_eq!(serde_json::from_str::<Value>(&found.body).expect("json")["total"], 1);
     }
-    let policies = thread_policies(child.id());
+    let priorities = thread_priorities(child.id());
     let _ = child.kill();
     let _ = child.wait();
     let of = |prefix: &str| -> Vec<u32> {
-        policies.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, policy)| *policy).collect()
+        priorities
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, priority)| *priority)
+            .collect()
     };
     let searchers = of("ror-search-");
-    assert!(!searchers.is_empty() && searchers.iter().all(|&policy| policy == 1), "{policies:?}");
-    assert_eq!(of("actix-rt"), vec![1, 1], "the two workers: {policies:?}");
-    // The write was prepared on a blocking thread started by a worker after the first listing.
-    let realtime = policies.iter().filter(|(_, policy)| *policy == 1).count();
-    assert!(realtime > searchers.len() + 2, "no real-time blocking thread: {policies:?}");
-    for background in ["ror-writer", "ror-indicators", "merge_thread", "segment_updater"] {
+    assert!(!searchers.is_empty() && searchers.iter().all(|&priority| priority == 3), "{priorities:?}");
+    assert_eq!(of("actix-rt"), vec![3, 3], "the two workers: {priorities:?}");
+    assert_eq!(of("ror-writer"), vec![2], "{priorities:?}");
+    // The write was prepared on a blocking thread that a worker started.
+    assert!(priorities.iter().any(|(_, priority)| *priority == 1), "no preparation thread: {priorities:?}");
+    for background in ["ror-indicators", "merge_thread", "segment_updater"] {
         let found = of(background);
-        assert!(!found.is_empty() && found.iter().all(|&policy| policy == 0), "{background}: {policies:?}");
+        assert!(
+            !found.is_empty() && found.iter().all(|&priority| priority == 0),
+            "{background}: {priorities:?}"
+        );
     }
 }
