@@ -21,16 +21,15 @@
 //! preparation) under 1. A search that becomes ready then preempts the writes, and exports,
 //! reindex, indicators and tantivy merges run normal on the CPU requests and commits leave.
 //! Measured on the region corpus (500 searches/s during 2,000 capacity PATCH/s, the load
-//! generator on the same 2 cores): search p99 during the storm within -25 %..+36 % of its value
-//! without writes, against +81 %..+732 % at normal priority; but where the cores are short the
-//! group commit is what waits, and the storm then fell to 1,750–1,990 PATCH/s with the PATCHes
-//! queueing (README, "Benchmarks"). Letting the blocking threads run normal instead (tried: reset
-//! on fork) kept 2,000 PATCH/s but the search p99 rose by +81 %..+228 %; why is not established
-//! (a likely cause: a preparation preempted while it holds a lock a search needs, such as the
-//! store's page cache).
-//! Under more searches than the cores serve, the normal threads (group commit, exports, merges,
-//! the kernel's own workers) only get what the kernel's real-time throttling leaves (5 % of each
-//! second by default). It needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` of at least 1 (systemd:
+//! generator on the same 2 cores, README "Benchmarks"): search p99 during the storm -10 % to
+//! +140 % of its value without writes (five runs, four within +57 %), against +339 % to +496 % at
+//! normal priority, with 1,879–2,002 PATCH/s. All request work at one level with the group commit
+//! normal kept the searches within -13 %..+19 % but starved the commit (waiting for a CPU 4.2 s
+//! of 8) and the storm fell to 1,342–2,003 PATCH/s; with the writes' preparation normal too
+//! (reset on fork) it held 2,000 PATCH/s but the search p99 rose by +81 %..+228 %.
+//! Under more searches than the cores serve, the writes wait, and the normal threads (exports,
+//! merges, the kernel's own workers) only get what the kernel's real-time throttling leaves (5 %
+//! of each second by default). It needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` of at least 1 (systemd:
 //! `LimitRTPRIO=1`); the service refuses to start when asked for it without.
 
 use std::cell::Cell;
