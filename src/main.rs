@@ -194,7 +194,10 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let limits = config.limits;
     // Before the writer thread starts: it is one of the threads that yield to searches.
     ror_search::search::pool::favour_searches(limits.background_nice);
-    let app = Arc::new(App::open_with_limits(&data_dir, limits).context("opening the store")?);
+    let app = Arc::new(
+        App::open_with_limits(&data_dir, limits)
+            .context("opening the store and starting the service's threads")?,
+    );
     // Steering indicators are recorded as MeasureReports through the writer (UC11).
     Arc::new(ror_search::indicators::IndicatorPublisher::new(app.indicators.clone(), app.writer.clone()))
         .spawn(std::time::Duration::from_secs(10))?;

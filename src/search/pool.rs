@@ -182,7 +182,7 @@ pub fn serve_searches_from_this_thread(priority: SearchPriority) {
 
 fn realtime_refused(error: &std::io::Error) -> String {
     format!(
-        "limits.search_priority = \"realtime\": the search threads could not take real-time \
+        "limits.search_priority = \"realtime\": the service's threads could not take real-time \
          priority ({error}); grant CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 1 (systemd: \
          LimitRTPRIO=1), or use \"normal\""
     )
@@ -249,17 +249,30 @@ fn set_thread_policy(policy: Policy) -> std::io::Result<()> {
     }
 }
 
-/// The scheduling policy of the calling thread as `/proc` reports it (0 normal, 1 `SCHED_FIFO`).
-pub fn thread_policy() -> std::io::Result<u32> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
-    policy_of_stat(&stat).ok_or_else(|| std::io::Error::other("unexpected /proc stat line"))
+/// Fields of a `/proc/<pid>/task/<tid>/stat` line, numbered as proc(5) numbers them.
+pub const STAT_RT_PRIORITY: usize = 40;
+pub const STAT_POLICY: usize = 41;
+
+/// Field `number` of a `/proc` stat line. The thread name, field 2, may hold spaces and
+/// parentheses, so fields are counted after its closing parenthesis (field 3 on).
+pub fn stat_field(stat: &str, number: usize) -> Option<u32> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(number.checked_sub(3)?)?.parse().ok()
 }
 
-/// Field 41 (`policy`) of a `/proc/<pid>/task/<tid>/stat` line; the name, field 2, may hold
-/// spaces and parentheses, so fields are counted after its closing parenthesis (field 3 on).
-pub fn policy_of_stat(stat: &str) -> Option<u32> {
-    let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().nth(41 - 3)?.parse().ok()
+fn own_stat_field(number: usize) -> std::io::Result<u32> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+    stat_field(&stat, number).ok_or_else(|| std::io::Error::other("unexpected /proc stat line"))
+}
+
+/// The scheduling policy of the calling thread (0 normal, 1 `SCHED_FIFO`).
+pub fn thread_policy() -> std::io::Result<u32> {
+    own_stat_field(STAT_POLICY)
+}
+
+/// The real-time priority of the calling thread (0 for a normal thread).
+pub fn thread_realtime_priority() -> std::io::Result<u32> {
+    own_stat_field(STAT_RT_PRIORITY)
 }
 
 /// Give searches priority over the background work of this process from now on: background
@@ -307,18 +320,6 @@ pub fn yield_to_searches_unless_realtime() {
         return;
     }
     yield_to_searches();
-}
-
-/// The real-time priority of the calling thread (0 for a normal thread), from `/proc`.
-pub fn thread_realtime_priority() -> std::io::Result<u32> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
-    rt_priority_of_stat(&stat).ok_or_else(|| std::io::Error::other("unexpected /proc stat line"))
-}
-
-/// Field 40 (`rt_priority`) of a `/proc` stat line (see [`policy_of_stat`]).
-pub fn rt_priority_of_stat(stat: &str) -> Option<u32> {
-    let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().nth(40 - 3)?.parse().ok()
 }
 
 /// The scheduling priority (nice value) of the calling thread.
@@ -475,11 +476,11 @@ mod tests {
     #[test]
     fn test_policy_is_read_after_the_thread_name() {
         let mut fields: Vec<String> = (3..=52).map(|n| n.to_string()).collect();
-        fields[41 - 3] = "1".into();
-        fields[40 - 3] = "3".into();
+        fields[STAT_POLICY - 3] = "1".into();
+        fields[STAT_RT_PRIORITY - 3] = "3".into();
         let line = format!("4242 (ror) (x) y) {}", fields.join(" "));
-        assert_eq!((policy_of_stat(&line), rt_priority_of_stat(&line)), (Some(1), Some(3)));
-        assert_eq!(policy_of_stat("4242 (short) S 1"), None);
+        assert_eq!((stat_field(&line, STAT_POLICY), stat_field(&line, STAT_RT_PRIORITY)), (Some(1), Some(3)));
+        assert_eq!(stat_field("4242 (short) S 1", STAT_POLICY), None);
         assert_eq!(thread_policy().expect("own policy"), 0);
         assert_eq!(thread_realtime_priority().expect("own priority"), 0);
     }

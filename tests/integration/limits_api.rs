@@ -198,14 +198,15 @@ async fn futures_join4<F: std::future::Future<Output = Answer>>(a: F, b: F, c: F
 /// Scheduling of each thread of `pid`, by thread name: 0 for a normal thread, else its
 /// `SCHED_FIFO` priority.
 fn thread_priorities(pid: u32) -> Vec<(String, u32)> {
-    use ror_search::search::pool::{policy_of_stat, rt_priority_of_stat};
+    use ror_search::search::pool::{stat_field, STAT_POLICY, STAT_RT_PRIORITY};
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc tasks");
     tasks
         .filter_map(|task| {
             let path = task.ok()?.path();
             let name = std::fs::read_to_string(path.join("comm")).ok()?.trim_end().to_owned();
             let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-            let priority = if policy_of_stat(&stat)? == 1 { rt_priority_of_stat(&stat)? } else { 0 };
+            let priority =
+                if stat_field(&stat, STAT_POLICY)? == 1 { stat_field(&stat, STAT_RT_PRIORITY)? } else { 0 };
             Some((name, priority))
         })
         .collect()
