@@ -67,27 +67,11 @@ impl Writer {
         let (sender, receiver) = mpsc::sync_channel::<Message>(4096);
         let stats = Arc::new(parking_lot::Mutex::new(WriterStats::default()));
         let thread_stats = stats.clone();
-        let (started, outcome) = mpsc::sync_channel::<Result<()>>(1);
-        std::thread::Builder::new()
-            .name("ror-writer".into())
-            .spawn(move || {
-                let prioritized = match priority {
-                    crate::search::pool::SearchPriority::Normal => {
-                        crate::search::pool::yield_to_searches();
-                        Ok(())
-                    }
-                    crate::search::pool::SearchPriority::Realtime => {
-                        crate::search::pool::take_commit_priority(priority)
-                    }
-                };
-                let refused = prioritized.is_err();
-                let _ = started.send(prioritized);
-                if !refused {
-                    run(receiver, store, state, text, thread_stats, hook)
-                }
-            })
-            .map_err(Error::internal)?;
-        outcome.recv().map_err(|_| Error::internal("the writer thread did not start"))??;
+        crate::search::pool::spawn_prioritized(
+            "ror-writer".into(),
+            move || crate::search::pool::take_commit_priority(priority),
+            move || run(receiver, store, state, text, thread_stats, hook),
+        )?;
         Ok(Writer { sender, stats })
     }
 

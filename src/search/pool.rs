@@ -34,7 +34,7 @@
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
@@ -82,29 +82,14 @@ impl SearchPool {
         let threads = threads.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(parking_lot::Mutex::new(queue));
-        let (started, outcomes) = mpsc::channel::<std::io::Result<()>>();
         for index in 0..threads {
-            let (queue, started) = (queue.clone(), started.clone());
-            std::thread::Builder::new()
-                .name(format!("ror-search-{index}"))
-                .spawn(move || {
-                    let outcome = match priority {
-                        SearchPriority::Normal => Ok(()),
-                        SearchPriority::Realtime => take_realtime_priority(),
-                    };
-                    let refused = outcome.is_err();
-                    let _ = started.send(outcome);
-                    drop(started);
-                    if !refused {
-                        serve(&queue);
-                    }
-                })
-                .map_err(Error::internal)?;
-        }
-        drop(started);
-        for outcome in outcomes.iter().take(threads) {
-            // Dropping `jobs` on the way out ends the threads that did start.
-            outcome.map_err(|error| Error::internal(realtime_refused(&error)))?;
+            let queue = queue.clone();
+            // On a refusal, returning drops `jobs`, which ends the threads already started.
+            spawn_prioritized(
+                format!("ror-search-{index}"),
+                move || take_priority(priority, SEARCH_PRIORITY),
+                move || serve(&queue),
+            )?;
         }
         Ok(SearchPool { jobs, threads, priority })
     }
@@ -207,19 +192,61 @@ pub fn take_realtime_priority() -> std::io::Result<()> {
 }
 
 /// Called by the group commit thread as it starts: with [`SearchPriority::Realtime`] it runs
-/// real-time below the searches and above the writes' preparation.
+/// real-time below the searches and above the writes' preparation; otherwise it yields to
+/// searches as any background thread.
 pub fn take_commit_priority(priority: SearchPriority) -> Result<()> {
+    if priority == SearchPriority::Normal {
+        yield_to_searches();
+    }
+    take_priority(priority, COMMIT_PRIORITY)
+}
+
+/// `level` under [`SearchPriority::Realtime`], nothing otherwise.
+fn take_priority(priority: SearchPriority, level: i32) -> Result<()> {
     match priority {
         SearchPriority::Normal => Ok(()),
-        SearchPriority::Realtime => set_thread_policy(Policy::Fifo(COMMIT_PRIORITY))
-            .map_err(|error| Error::internal(realtime_refused(&error))),
+        SearchPriority::Realtime => {
+            set_thread_policy(Policy::Fifo(level)).map_err(|error| Error::internal(realtime_refused(&error)))
+        }
     }
+}
+
+/// Start a thread named `name` that first takes its scheduling (`prioritize`), then runs
+/// `work`. Returns once the thread has taken it, or with its refusal (the thread then ends
+/// without running `work`): a service asked for real-time priority does not start without it.
+pub fn spawn_prioritized(
+    name: String,
+    prioritize: impl FnOnce() -> Result<()> + Send + 'static,
+    work: impl FnOnce() + Send + 'static,
+) -> Result<()> {
+    let (started, outcome) = mpsc::sync_channel::<Result<()>>(1);
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let prioritized = prioritize();
+            let refused = prioritized.is_err();
+            let _ = started.send(prioritized);
+            if !refused {
+                work();
+            }
+        })
+        .map_err(Error::internal)?;
+    outcome.recv().map_err(|_| Error::internal("a thread ended before taking its priority"))?
 }
 
 #[derive(Clone, Copy)]
 enum Policy {
     Normal,
     Fifo(i32),
+}
+
+/// Whether any thread of the process took real-time priority: until one has, no thread can have
+/// inherited it, and the background threads need not read their policy from `/proc`.
+static REALTIME_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether the calling thread runs at real-time priority (inherited from the thread that started it).
+fn runs_realtime() -> bool {
+    REALTIME_TAKEN.load(Ordering::Relaxed) && thread_policy().is_ok_and(|policy| policy != 0)
 }
 
 /// The one use of `unsafe` in the crate: rustix does not wrap `sched_setscheduler`.
@@ -237,6 +264,9 @@ fn set_thread_policy(policy: Policy) -> std::io::Result<()> {
         let status = unsafe { libc::sched_setscheduler(0, policy, &parameters) };
         if status != 0 {
             return Err(std::io::Error::last_os_error());
+        }
+        if policy == libc::SCHED_FIFO {
+            REALTIME_TAKEN.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -290,7 +320,7 @@ pub fn yield_to_searches() {
     }
     // Started by a real-time search thread or HTTP worker (an export, a reindex): leaving that
     // priority is always permitted.
-    if thread_policy().is_ok_and(|policy| policy != 0) {
+    if runs_realtime() {
         if let Err(error) = set_thread_policy(Policy::Normal) {
             tracing::warn!(%error, "a background thread could not leave real-time priority");
         }
@@ -312,7 +342,7 @@ pub fn yield_to_searches_unless_realtime() {
     if YIELDED.with(Cell::get) {
         return;
     }
-    if thread_policy().is_ok_and(|policy| policy != 0) {
+    if runs_realtime() {
         YIELDED.with(|yielded| yielded.set(true));
         if let Err(error) = set_thread_policy(Policy::Fifo(PREPARATION_PRIORITY)) {
             tracing::warn!(%error, "a blocking thread could not step down to the preparation priority");
