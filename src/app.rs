@@ -75,7 +75,10 @@ impl App {
     /// Open with the configured limits on what clients control.
     pub fn open_with_limits(data_dir: &Path, limits: crate::config::Limits) -> Result<App> {
         let registry = Arc::new(Registry::embedded().map_err(Error::internal)?);
-        let store: Arc<dyn ResourceStore> = Arc::new(RedbStore::open(&store_path(data_dir))?);
+        let store: Arc<dyn ResourceStore> = Arc::new(RedbStore::open_with_version_cache(
+            &store_path(data_dir),
+            limits.render_cache_mb << 20,
+        )?);
         let text = Arc::new(TextIndex::create_in_ram(registry.resources.len())?);
         let mut built = SearchState::new(registry.clone(), text.searcher());
         let started = std::time::Instant::now();

@@ -166,6 +166,9 @@ pub struct Limits {
     /// default: the kernel shares the cores). See [`crate::search::pool`] for what it trades and
     /// the privilege it needs.
     pub search_priority: crate::search::pool::SearchPriority,
+    /// MiB of resource versions kept ready to render search pages, out of the store's B-tree
+    /// (0: none); see [`crate::store::RedbStore::open_with_version_cache`].
+    pub render_cache_mb: u64,
 }
 
 impl Default for Limits {
@@ -184,6 +187,7 @@ impl Default for Limits {
             search_threads: crate::search::pool::SearchPool::default_threads(),
             background_nice: 0,
             search_priority: crate::search::pool::SearchPriority::Normal,
+            render_cache_mb: 64,
         }
     }
 }

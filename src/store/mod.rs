@@ -6,6 +6,7 @@
 //! "Scale": an embedded store now, PostgreSQL later). [`RedbStore`] is the embedded default.
 
 mod redb_store;
+mod version_cache;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 
+use super::version_cache::VersionCache;
 use super::{ChangeEntry, Committed, ResourceStore, StoredVersion, WriteOp};
 use crate::error::{Error, Result};
 
@@ -30,6 +31,8 @@ const STORE_CACHE_BYTES: usize = 32 << 20;
 pub struct RedbStore {
     /// `None` once closed ([`ResourceStore::close`]).
     db: parking_lot::RwLock<Option<Database>>,
+    /// Versions rendered lately ([`ResourceStore::read_each`]), kept out of the B-tree.
+    rendered: VersionCache,
 }
 
 fn closed() -> Error {
@@ -51,7 +54,15 @@ impl RedbStore {
         Ok(db.as_ref().ok_or_else(closed)?.begin_write()?)
     }
 
+    /// Open (or create) the store, with no cache of rendered versions: for the commands that
+    /// load, reindex or check it.
     pub fn open(path: &Path) -> Result<RedbStore> {
+        RedbStore::open_with_version_cache(path, 0)
+    }
+
+    /// Open for serving: up to `cache_bytes` of the versions that search pages show are kept
+    /// decoded from the B-tree ([`super::version_cache`]).
+    pub fn open_with_version_cache(path: &Path, cache_bytes: u64) -> Result<RedbStore> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -95,7 +106,7 @@ impl RedbStore {
             }
         }
         txn.commit()?;
-        Ok(RedbStore { db: parking_lot::RwLock::new(Some(db)) })
+        Ok(RedbStore { db: parking_lot::RwLock::new(Some(db)), rendered: VersionCache::new(cache_bytes) })
     }
 }
 
@@ -277,15 +288,24 @@ impl ResourceStore for RedbStore {
         keys: &[(&str, &str, u64)],
         visit: &mut dyn FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<()> {
-        let txn = self.begin_read()?;
-        let versions = txn.open_table(VERSIONS)?;
+        // Opened at the first version not kept: a page of kept versions takes no transaction.
+        let mut versions = None;
         let mut key = String::new();
         for (index, (resource_type, id, version)) in keys.iter().enumerate() {
             key.clear();
             key.push_str(resource_type);
             key.push('/');
             key.push_str(id);
+            if let Some(bytes) = self.rendered.get(&key, *version) {
+                visit(index, &bytes)?;
+                continue;
+            }
+            let versions = match &mut versions {
+                Some(table) => table,
+                None => versions.insert(self.begin_read()?.open_table(VERSIONS)?),
+            };
             if let Some(bytes) = versions.get((key.as_str(), *version))? {
+                self.rendered.insert(&key, *version, bytes.value());
                 visit(index, bytes.value())?;
             }
         }

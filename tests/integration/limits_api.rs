@@ -28,6 +28,8 @@ const LIMITS: Limits = Limits {
     search_threads: 1,
     background_nice: 0,
     search_priority: ror_search::search::pool::SearchPriority::Normal,
+    // Smaller than the fixture corpus: pages are rendered from kept versions and from the store.
+    render_cache_mb: 1,
 };
 
 struct Limited {
@@ -154,6 +156,60 @@ async fn test_body_size_is_bounded() {
     )
     .await;
     assert_outcome(&answer, 413, "too large");
+}
+
+/// Every offer, page after page (`next` links), as the resources of the entries.
+async fn walk_offers() -> Vec<Value> {
+    let mut resources = Vec::new();
+    let mut uri = "/fhir/HealthcareService?_count=50".to_owned();
+    loop {
+        let page = get(&uri).await;
+        assert_eq!(page.status, 200, "{uri}: {}", page.body);
+        resources.extend(page.body["entry"].as_array().into_iter().flatten().map(|e| e["resource"].clone()));
+        let links = page.body["link"].as_array().cloned().unwrap_or_default();
+        match links.iter().find(|link| link["relation"] == "next").and_then(|link| link["url"].as_str()) {
+            Some(next) => uri = next.trim_start_matches("http://test").to_owned(),
+            None => return resources,
+        }
+    }
+}
+
+/// Pages are rendered from the versions kept for them (1 MiB here, less than the demo offers
+/// take) and, past that, from the store: two walks over every offer show the same resources as
+/// reads by id, and a new version is shown at once in place of the kept one.
+#[actix_web::test]
+async fn test_pages_rendered_from_kept_versions_match_the_store_and_follow_writes() {
+    let first = walk_offers().await;
+    let shown_bytes: usize = first.iter().map(|resource| resource.to_string().len()).sum();
+    assert!(shown_bytes > 1 << 20, "the offers take {shown_bytes} bytes: more than the 1 MiB kept is needed");
+    let second = walk_offers().await;
+    assert_eq!(first.len(), second.len());
+    assert!(first == second, "the second walk, partly from kept versions, differs from the first");
+    for resource in first.iter().step_by(97) {
+        let id = resource["id"].as_str().expect("id");
+        let read = get(&format!("/fhir/HealthcareService/{id}")).await;
+        assert_eq!(&read.body, resource, "HealthcareService/{id}");
+    }
+    let mut changed = first[1].clone();
+    let id = changed["id"].as_str().expect("id").to_owned();
+    // Rendered once more just before the write: this version is kept now.
+    let before = get(&format!("/fhir/HealthcareService?_id={id}")).await;
+    assert_eq!(before.body["entry"][0]["resource"], first[1]);
+    changed["name"] = Value::from("Consultation mémoire (nouvelle version)");
+    let answer = send(
+        TestRequest::put()
+            .uri(&format!("/fhir/HealthcareService/{id}"))
+            .set_payload(changed.to_string())
+            .insert_header(("content-type", "application/fhir+json")),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let found = get(&format!("/fhir/HealthcareService?_id={id}")).await;
+    let shown = &found.body["entry"][0]["resource"];
+    assert_eq!(shown["name"], "Consultation mémoire (nouvelle version)", "{}", found.body);
+    assert_eq!(shown["meta"]["versionId"], answer.body["meta"]["versionId"]);
+    assert_ne!(shown["meta"]["versionId"], first[1]["meta"]["versionId"]);
 }
 
 #[actix_web::test]
