@@ -538,17 +538,27 @@ impl ReverseRefs {
         }
     }
 
-    /// What reading the sources of one target of `target_type` costs, in passes over one
-    /// forward slot: a slot read out of order, and a set read apart when it holds several
+    /// What reading the sources of each of `targets` targets of `target_type` costs, among
+    /// `bound` source keys, in passes over one forward slot. Few targets have their sources
+    /// gathered and sorted: a slot read out of order, and a set read apart when it holds several
     /// (measured at national scale: ~30 ns and ~200 ns, where a forward slot passes in ~2.5 ns).
-    fn cost_per_target(&self, target_type: u16) -> f64 {
-        self.table(target_type).map_or(0.0, |table| 12.0 + 68.0 * table.several_share())
+    /// Many set their sources in a bitset, about five times cheaper: the 7,532 organizations of
+    /// UC5 S3 set their 60,000 offers in ~35 ns each under 8 clients, where the pass over the
+    /// 430,000 offers it replaced took 1 ms (that query went from 1,400 to 2,900 per second).
+    fn cost_per_target(&self, target_type: u16, targets: u64, bound: usize) -> f64 {
+        let Some(table) = self.table(target_type) else { return 0.0 };
+        let gathered = 12.0 + 68.0 * table.several_share();
+        if sources_in_bitset(targets, bound) {
+            gathered / 5.0
+        } else {
+            gathered
+        }
     }
 
     /// The sources of any of `targets` (of `target_type`), among `bound` possible source keys.
     fn sources(&self, target_type: u16, targets: &RoaringBitmap, bound: usize) -> RoaringBitmap {
         let Some(table) = self.table(target_type) else { return RoaringBitmap::new() };
-        if targets.len().saturating_mul(64) < bound as u64 {
+        if !sources_in_bitset(targets.len(), bound) {
             let mut union = KeyUnion::default();
             for target in targets {
                 table.get(target).add_to(&mut union);
@@ -568,6 +578,12 @@ impl ReverseRefs {
             table.shrink_to_fit();
         }
     }
+}
+
+/// Whether the sources of `targets` targets are set in a bitset over the `bound` source keys
+/// rather than gathered and sorted.
+fn sources_in_bitset(targets: u64, bound: usize) -> bool {
+    targets.saturating_mul(64) >= bound as u64
 }
 
 /// The term dictionaries of a parameter index: a token's, or a string's two.
@@ -1555,7 +1571,9 @@ impl Collection {
         // forward (their slots are in cache): a read out of order, but no miss.
         let forward_cost =
             if few_candidates { candidates.len() as f64 * 3.0 } else { forward.slot_count() as f64 };
-        if targets.len() as f64 * reverse.cost_per_target(target_type) < forward_cost {
+        let reverse_cost =
+            targets.len() as f64 * reverse.cost_per_target(target_type, targets.len(), self.key_bound());
+        if reverse_cost < forward_cost {
             // Few targets for the candidates: their sources are read from the reverse postings.
             let by_identifier = reverse.sources(target_type, target_logical, self.key_bound());
             let mut found = reverse.sources(target_type, targets, self.key_bound()) & candidates;

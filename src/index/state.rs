@@ -482,13 +482,15 @@ mod tests {
         let text = TextIndex::create_in_ram(registry.resources.len()).expect("text");
         let offer = |n: usize, version: u64| {
             let location = |l: usize| json!({"reference": format!("Location/loc-{}", l % 100)});
+            let by_identifier =
+                |n: usize| json!({"type": "Location", "identifier": {"value": format!("L{}", n % 3)}});
             let locations = match n % 5 {
+                // A single reference by identifier: packed in the forward column, left open.
+                0 if n % 10 == 5 => json!([by_identifier(n)]),
                 0 => json!([]),
                 1 | 2 => json!([location(n * 7 + version as usize)]),
                 3 => json!([location(n), location(n * 3 + 1), location(n * 11 + 2)]),
-                _ => {
-                    json!([{"type": "Location", "identifier": {"value": format!("L{}", n % 3)}}, location(n)])
-                }
+                _ => json!([by_identifier(n), location(n)]),
             };
             let resource =
                 json!({"resourceType": "HealthcareService", "id": format!("hs-{n}"), "location": locations});
