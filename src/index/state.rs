@@ -485,7 +485,7 @@ mod tests {
             let by_identifier =
                 |n: usize| json!({"type": "Location", "identifier": {"value": format!("L{}", n % 3)}});
             let locations = match n % 5 {
-                // A single reference by identifier: packed in the forward column, left open.
+                // A lone reference by identifier: the chain leaves the key open (undecided).
                 0 if n % 10 == 5 => json!([by_identifier(n)]),
                 0 => json!([]),
                 1 | 2 => json!([location(n * 7 + version as usize)]),
